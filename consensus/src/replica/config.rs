@@ -1,0 +1,99 @@
+//! Replica configuration: identity, limits and timeouts (in ticks).
+
+/// Most replicas a cluster may have.
+pub const REPLICAS_MAX: u8 = 6;
+
+/// Timeouts, in ticks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// Primary: resend unacknowledged prepares.
+    pub prepare: u64,
+    /// Primary: send a commit heartbeat.
+    pub commit_message: u64,
+    /// Backup: no fresh heartbeat from the primary for this long starts a view change vote.
+    pub normal_heartbeat: u64,
+    /// A view change that has not completed for this long moves to the next view.
+    pub view_change_status: u64,
+    /// Resend start_view_change / do_view_change while the view change runs.
+    pub view_change_message: u64,
+    /// Primary: without a quorum heard from for this long, stop heartbeats (abdicate, N10).
+    pub primary_abdicate: u64,
+    /// Ping every other replica.
+    pub ping: u64,
+    /// Ask peers for missing headers and prepares.
+    pub repair: u64,
+}
+
+impl Default for Timeouts {
+    fn default() -> Timeouts {
+        Timeouts {
+            prepare: 30,
+            commit_message: 20,
+            normal_heartbeat: 200,
+            view_change_status: 300,
+            view_change_message: 30,
+            primary_abdicate: 250,
+            ping: 40,
+            repair: 12,
+        }
+    }
+}
+
+/// Everything a replica is configured with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Config {
+    pub cluster: u128,
+    pub replica_count: u8,
+    pub replica: u8,
+    /// Prepares in flight at once (uncommitted ops a primary may hold).
+    pub pipeline_max: usize,
+    /// Requests waiting behind a full pipeline.
+    pub request_queue_max: usize,
+    /// Client sessions held at once.
+    pub clients_max: usize,
+    /// Highest op the journal accepts (the durable ring with checkpoints lifts this bound).
+    pub op_max: u64,
+    /// Most prepares requested per repair tick.
+    pub repair_prepares_max: usize,
+    pub timeouts: Timeouts,
+    /// Seed of the replica's jitter stream (the host derives it; consensus owns no randomness).
+    pub seed: u64,
+}
+
+impl Config {
+    /// Defaults for replica `replica` of `replica_count`.
+    pub fn new(cluster: u128, replica_count: u8, replica: u8) -> Config {
+        Config {
+            cluster,
+            replica_count,
+            replica,
+            pipeline_max: 8,
+            request_queue_max: 16,
+            clients_max: 32,
+            op_max: 1 << 20,
+            repair_prepares_max: 8,
+            timeouts: Timeouts::default(),
+            seed: replica as u64,
+        }
+    }
+
+    pub fn validate(&self) {
+        assert!((1..=REPLICAS_MAX).contains(&self.replica_count));
+        assert!(self.replica < self.replica_count);
+        assert!(self.pipeline_max >= 1);
+        // A do_view_change must be able to carry every op that may be uncommitted.
+        assert!(self.pipeline_max < crate::wire::HEADERS_MAX);
+        assert!(self.clients_max >= 1 && self.request_queue_max >= 1);
+    }
+
+    /// Replicas that must hold an op for it to commit, and that a view change must hear from.
+    /// A majority, so that any two quorums intersect.
+    pub fn quorum(&self) -> u32 {
+        self.replica_count as u32 / 2 + 1
+    }
+
+    /// The primary of `view` (round robin).
+    pub fn primary_index(&self, view: u32) -> u8 {
+        (view % self.replica_count as u32) as u8
+    }
+}

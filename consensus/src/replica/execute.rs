@@ -1,0 +1,146 @@
+//! Executing committed ops in op order, the client table, and replies.
+
+use super::*;
+use crate::client_table::ClientSession;
+use crate::wire::{Operation, Reply};
+
+impl<S: Storage, M: StateMachine> Replica<S, M> {
+    /// Executes every op up to commit_max that this replica can prove belongs to the committed
+    /// chain: connected by hash chain from a trusted head and durable here (N6, N7).
+    pub(super) fn commit_journal(&mut self) {
+        if self.commit_min >= self.commit_max {
+            return;
+        }
+        if self.chain_floor() > self.commit_min {
+            return;
+        }
+        while self.commit_min < self.commit_max.min(self.op) {
+            let op = self.commit_min + 1;
+            let Some(prepare) = self.journal.prepare(&self.storage, &self.ctx, op) else {
+                break;
+            };
+            self.execute(prepare);
+        }
+    }
+
+    fn execute(&mut self, prepare: Message) {
+        let header = prepare.header;
+        let p = *header.prepare();
+        assert_eq!(
+            p.op,
+            self.commit_min + 1,
+            "execution is strictly sequential (N6)"
+        );
+        let parent = self
+            .journal
+            .checksum(self.commit_min)
+            .expect("executed op header");
+        assert_eq!(
+            p.parent, parent,
+            "op {} does not chain to the executed op",
+            p.op
+        );
+        let reply = match p.operation {
+            Operation::Root => unreachable!("op 0 is never executed"),
+            Operation::Register => self.execute_register(&prepare),
+            Operation::StateMachine => self.execute_request(&prepare),
+        };
+        self.commit_min = p.op;
+        if let Some(reply) = reply {
+            if self.is_primary() {
+                self.reply_to(p.client, reply);
+            }
+        }
+    }
+
+    fn execute_register(&mut self, prepare: &Message) -> Option<Message> {
+        let p = prepare.header.prepare();
+        let reply = self.make_reply(prepare, p.op, bytes::Bytes::new());
+        let session = ClientSession {
+            session: p.op,
+            request: 0,
+            request_checksum: p.request_checksum,
+            reply: reply.clone(),
+        };
+        self.client_table.register(p.client, session);
+        Some(reply)
+    }
+
+    fn execute_request(&mut self, prepare: &Message) -> Option<Message> {
+        let p = prepare.header.prepare();
+        match self.client_table.get(p.client) {
+            Some(s) if s.session == p.session => {
+                assert!(
+                    p.request > s.request,
+                    "client {:#x} request {} would execute twice (last {})",
+                    p.client,
+                    p.request,
+                    s.request
+                );
+            }
+            // Evicted between prepare and commit: every replica skips it identically, and the
+            // client learns of the eviction when it retries.
+            _ => return None,
+        }
+        let output = self.state_machine.execute(p.op, p.timestamp, &prepare.body);
+        let reply = self.make_reply(prepare, p.session, output);
+        self.client_table
+            .commit_request(p.client, p.request, p.request_checksum, reply.clone());
+        Some(reply)
+    }
+
+    /// Replies are built from the prepare alone, so every replica caches the same bytes.
+    fn make_reply(&self, prepare: &Message, session: u64, body: bytes::Bytes) -> Message {
+        let p = prepare.header.prepare();
+        let reply = Reply {
+            request_checksum: p.request_checksum,
+            client: p.client,
+            op: p.op,
+            commit: p.op,
+            timestamp: p.timestamp,
+            session,
+            request: p.request,
+            operation: p.operation,
+        };
+        let header = Header::new(
+            self.config.cluster,
+            prepare.header.view,
+            prepare.header.replica,
+            Command::Reply(reply),
+        );
+        Message::new(header, body)
+    }
+
+    /// The lowest op reached walking down from the head while each header links to the one
+    /// below it. The log is proven from the head down to the returned op.
+    pub(super) fn chain_floor(&self) -> u64 {
+        let mut op = self.op;
+        let mut checksum_expected = match self.journal.header(op) {
+            Some(h) => h.prepare().parent,
+            None => return op + 1,
+        };
+        while op > self.commit_min {
+            match self.journal.header(op - 1) {
+                Some(h) if h.checksum == checksum_expected => {
+                    checksum_expected = h.prepare().parent;
+                    op -= 1;
+                }
+                _ => break,
+            }
+        }
+        op
+    }
+
+    /// Highest op this backup may acknowledge, if its log is proven from the head down to
+    /// commit_min: the prepares of every op up to it are durable.
+    pub(super) fn ackable_through(&self) -> Option<u64> {
+        if self.chain_floor() > self.commit_min {
+            return None;
+        }
+        let mut through = self.commit_min;
+        while through < self.op && self.journal.is_present(through + 1) {
+            through += 1;
+        }
+        Some(through)
+    }
+}

@@ -1,0 +1,326 @@
+//! The VSR replica: a sans-I/O state machine. Messages and ticks go in; sends and replies come
+//! out through `outbox`. It persists through a `Storage` it owns and executes committed ops on
+//! a `StateMachine`.
+//!
+//! Files: `normal.rs` (requests, prepares, acks, commits), `execute.rs` (executing committed
+//! ops, replies), `view_change.rs` (SVC/DVC/SV, log selection), `repair.rs` (hash-chain
+//! repair of headers and prepares), `open.rs` (starting from storage).
+
+mod config;
+mod execute;
+mod normal;
+mod open;
+pub use open::{root_prepare, OpenError};
+mod repair;
+mod view_change;
+
+pub use config::{Config, Timeouts, REPLICAS_MAX};
+
+use crate::client_table::ClientTable;
+use crate::journal::Journal;
+use crate::pipeline::Pipeline;
+use crate::prng::Prng;
+use crate::state_machine::StateMachine;
+use crate::storage::Storage;
+use crate::superblock::SuperBlock;
+use crate::timeout::Timeout;
+use crate::wire::{Command, DecodeContext, Header, Message};
+use std::collections::BTreeMap;
+
+/// The replica's status (VR Revisited §4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Status {
+    Normal,
+    ViewChange,
+    Recovering,
+}
+
+/// Who a message came from, as the host knows it (the connection), not as the header claims.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Peer {
+    Replica(u8),
+    Client(u128),
+}
+
+/// What the replica asks its host to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Send to another replica.
+    Send { to: u8, message: Message },
+    /// Send to a client (a reply or an eviction).
+    Reply { client: u128, message: Message },
+}
+
+/// Counters a host can read (never used for decisions).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub messages_dropped: u64,
+    pub messages_rejected_sender: u64,
+    pub requests_dropped: u64,
+    pub prepares_resent: u64,
+    pub headers_repaired: u64,
+    pub prepares_repaired: u64,
+    pub ops_truncated: u64,
+    pub view_changes: u64,
+}
+
+/// What the new primary learned from one do_view_change (its own included).
+#[derive(Debug, Clone)]
+struct DvcRecord {
+    log_view: u32,
+    op: u64,
+    commit_min: u64,
+    /// Headers carried, newest first, with whether the sender holds each prepare.
+    headers: Vec<(Header, bool)>,
+}
+
+/// A VSR replica over storage `S` executing state machine `M`.
+pub struct Replica<S: Storage, M: StateMachine> {
+    config: Config,
+    ctx: DecodeContext,
+    storage: S,
+    journal: Journal,
+    state_machine: M,
+    client_table: ClientTable,
+    pipeline: Pipeline,
+    prng: Prng,
+    superblock: SuperBlock,
+
+    status: Status,
+    view: u32,
+    log_view: u32,
+    /// Head of the log.
+    op: u64,
+    /// Highest op executed.
+    commit_min: u64,
+    /// Highest op known committed.
+    commit_max: u64,
+    /// Checksum of the prepare at commit_max when known from the primary (for repair).
+    commit_max_checksum: Option<u128>,
+    ticks: u64,
+    /// Timestamp of the newest prepare (N8: strictly increasing).
+    timestamp_last: u64,
+
+    /// Backup: newest heartbeat timestamp seen in this view (N9).
+    heartbeat_timestamp: u64,
+    /// Backup: highest op acknowledged in this view.
+    acked_through: u64,
+    /// View-change votes: the view voted for and a bitset of voters.
+    svc_view: u32,
+    svc_from: u64,
+    /// This replica wants a view change (its heartbeat timed out).
+    svc_wanted: bool,
+    /// New primary: do_view_change records by sender, for `view`.
+    dvc_from: BTreeMap<u8, DvcRecord>,
+    /// New primary: the log is chosen; repairing before start_view.
+    dvc_log_set: bool,
+    /// Per replica, the tick it was last heard from in this view.
+    heard_tick: [u64; REPLICAS_MAX as usize],
+    /// Tick of the last request_start_view sent, to rate-limit them.
+    rsv_tick: Option<u64>,
+    /// Round robin over peers for repair requests.
+    repair_cursor: u64,
+
+    timeout_prepare: Timeout,
+    timeout_commit_message: Timeout,
+    timeout_normal_heartbeat: Timeout,
+    timeout_view_change_status: Timeout,
+    timeout_view_change_message: Timeout,
+    timeout_ping: Timeout,
+    timeout_repair: Timeout,
+
+    outbox: Vec<Action>,
+    stats: Stats,
+}
+
+impl<S: Storage, M: StateMachine> Replica<S, M> {
+    // ----- Host surface -----
+
+    /// Handles one message from `from`. Drops (and counts) anything the sender may not say.
+    pub fn on_message(&mut self, from: Peer, message: Message) {
+        if !self.sender_allowed(from, &message) {
+            self.stats.messages_rejected_sender += 1;
+            return;
+        }
+        if let Peer::Replica(r) = from {
+            if message.header.view == self.view {
+                self.heard_tick[r as usize] = self.ticks;
+            }
+        }
+        match message.header.command {
+            Command::Ping(p) => self.on_ping(from, p),
+            Command::Pong(p) => self.on_pong(from, &message, p),
+            Command::Request(_) => self.on_request(message),
+            Command::Prepare(_) => self.on_prepare(message),
+            Command::PrepareOk(_) => self.on_prepare_ok(&message),
+            Command::Commit(_) => self.on_commit(&message),
+            Command::StartViewChange => self.on_start_view_change(&message),
+            Command::DoViewChange(_) => self.on_do_view_change(&message),
+            Command::StartView(_) => self.on_start_view(&message),
+            Command::RequestStartView(_) => self.on_request_start_view(&message),
+            Command::RequestHeaders(_) => self.on_request_headers(&message),
+            Command::Headers => self.on_headers(&message),
+            Command::RequestPrepare(_) => self.on_request_prepare(&message),
+            Command::Reply(_) | Command::Eviction(_) => self.stats.messages_dropped += 1,
+        }
+        self.check_invariants();
+    }
+
+    /// Advances time by one tick.
+    pub fn on_tick(&mut self) {
+        self.ticks += 1;
+        self.tick_timeouts();
+        self.check_invariants();
+    }
+
+    /// Takes what the replica asked the host to do since the last call.
+    pub fn drain_outbox(&mut self) -> std::vec::Drain<'_, Action> {
+        self.outbox.drain(..)
+    }
+
+    /// Gives the storage back (the host keeps it across a crash).
+    pub fn into_storage(self) -> S {
+        self.storage
+    }
+
+    // ----- Read-only view for hosts and checkers -----
+
+    pub fn status(&self) -> Status {
+        self.status
+    }
+    pub fn view(&self) -> u32 {
+        self.view
+    }
+    pub fn log_view(&self) -> u32 {
+        self.log_view
+    }
+    pub fn op(&self) -> u64 {
+        self.op
+    }
+    pub fn commit_min(&self) -> u64 {
+        self.commit_min
+    }
+    pub fn commit_max(&self) -> u64 {
+        self.commit_max
+    }
+    pub fn replica(&self) -> u8 {
+        self.config.replica
+    }
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+    pub fn stats(&self) -> Stats {
+        self.stats
+    }
+    pub fn is_primary(&self) -> bool {
+        self.config.primary_index(self.view) == self.config.replica
+    }
+    /// The header of `op` in this replica's log (for executed ops: the committed prepare).
+    pub fn header(&self, op: u64) -> Option<&Header> {
+        self.journal.header(op)
+    }
+    /// The prepare of `op`, read back from storage and verified.
+    pub fn prepare(&self, op: u64) -> Option<Message> {
+        self.journal.prepare(&self.storage, &self.ctx, op)
+    }
+    pub fn state_machine(&self) -> &M {
+        &self.state_machine
+    }
+    pub fn client_table(&self) -> &ClientTable {
+        &self.client_table
+    }
+    pub fn pipeline_len(&self) -> usize {
+        self.pipeline.prepares.len()
+    }
+    pub fn request_queue_len(&self) -> usize {
+        self.pipeline.requests.len()
+    }
+
+    // ----- Shared helpers -----
+
+    fn sender_allowed(&self, from: Peer, message: &Message) -> bool {
+        let command = &message.header.command;
+        match from {
+            Peer::Client(id) => matches!(command, Command::Request(r) if r.client == id),
+            Peer::Replica(r) => {
+                if r >= self.config.replica_count || r == self.config.replica {
+                    return false;
+                }
+                if command.is_from_client() || command.is_to_client() {
+                    return false;
+                }
+                // A prepare may be relayed by any replica during repair: its checksum and the
+                // hash chain authenticate it, not the sender.
+                matches!(command, Command::Prepare(_)) || message.header.replica == r
+            }
+        }
+    }
+
+    fn quorum(&self) -> u32 {
+        self.config.quorum()
+    }
+
+    fn primary_index(&self, view: u32) -> u8 {
+        self.config.primary_index(view)
+    }
+
+    fn header_for(&self, command: Command) -> Header {
+        Header::new(self.config.cluster, self.view, self.config.replica, command)
+    }
+
+    fn send(&mut self, to: u8, command: Command, body: bytes::Bytes) {
+        assert_ne!(to, self.config.replica);
+        let message = Message::new(self.header_for(command), body);
+        self.outbox.push(Action::Send { to, message });
+    }
+
+    fn send_message(&mut self, to: u8, message: Message) {
+        assert_ne!(to, self.config.replica);
+        self.outbox.push(Action::Send { to, message });
+    }
+
+    fn broadcast(&mut self, command: Command, body: bytes::Bytes) {
+        let message = Message::new(self.header_for(command), body);
+        for r in self.other_replicas() {
+            self.outbox.push(Action::Send {
+                to: r,
+                message: message.clone(),
+            });
+        }
+    }
+
+    fn other_replicas(&self) -> impl Iterator<Item = u8> {
+        let me = self.config.replica;
+        (0..self.config.replica_count).filter(move |&r| r != me)
+    }
+
+    /// Persists view, log_view and commit before the replica acts on them (V1, V2).
+    fn persist_view_state(&mut self) {
+        self.superblock.view = self.view;
+        self.superblock.log_view = self.log_view;
+        self.superblock.commit_max = self.commit_max;
+        self.superblock.write(&mut self.storage);
+    }
+
+    /// The replica's own invariants, checked after every input, in every build.
+    fn check_invariants(&self) {
+        assert!(
+            self.commit_min <= self.commit_max,
+            "commit_min > commit_max"
+        );
+        assert!(self.commit_min <= self.op, "commit_min > op");
+        assert!(self.log_view <= self.view, "log_view > view");
+        assert!(self.superblock.view <= self.view);
+        if self.status == Status::Normal {
+            assert_eq!(
+                self.log_view, self.view,
+                "normal status with log_view != view"
+            );
+            assert!(self.commit_max <= self.op || !self.is_primary());
+        }
+        if self.is_primary() && self.status == Status::Normal {
+            assert!(self.op <= self.commit_max + self.config.pipeline_max as u64);
+        }
+        assert!(self.pipeline.prepares.len() <= self.config.pipeline_max);
+    }
+}

@@ -1,0 +1,430 @@
+//! Normal operation: client requests at the primary, prepares and acks, commit heartbeats,
+//! pings, and the tick-driven timeouts.
+
+use super::*;
+use crate::pipeline::PipelineEntry;
+use crate::wire::{Commit, EvictionReason, Operation, Ping, Prepare, PrepareOk, Request};
+
+impl<S: Storage, M: StateMachine> Replica<S, M> {
+    // ----- Requests (primary) -----
+
+    pub(super) fn on_request(&mut self, message: Message) {
+        let Command::Request(request) = message.header.command else {
+            unreachable!("dispatched on command");
+        };
+        if self.status != Status::Normal || !self.is_primary() {
+            // Clients try another replica on timeout; only the primary answers.
+            return self.drop_request();
+        }
+        if self.commit_min < self.commit_max {
+            // Sessions are known only once every commit has executed (C5).
+            return self.drop_request();
+        }
+        if self.pipeline.has_client(request.client) {
+            // Already preparing or queued: one request per client in flight (C3).
+            return self.drop_request();
+        }
+        if !self.request_is_new(&message, &request) {
+            return;
+        }
+        if self.pipeline.prepares_full() {
+            if self.pipeline.requests_full() {
+                return self.drop_request();
+            }
+            self.pipeline.push_request(message);
+            return;
+        }
+        self.primary_prepare(message);
+    }
+
+    fn drop_request(&mut self) {
+        self.stats.requests_dropped += 1;
+    }
+
+    /// Deduplication against the client table (C2). Answers duplicates and dead sessions;
+    /// true only for a request that should be prepared.
+    fn request_is_new(&mut self, message: &Message, request: &Request) -> bool {
+        let session = self.client_table.get(request.client).cloned();
+        match (request.operation, session) {
+            (Operation::Register, None) => true,
+            (Operation::Register, Some(s)) => {
+                if s.request == 0 && s.request_checksum == message.header.checksum {
+                    self.reply_to(request.client, s.reply);
+                } else {
+                    self.drop_request();
+                }
+                false
+            }
+            (_, None) => {
+                self.send_eviction(request.client, EvictionReason::NoSession);
+                false
+            }
+            (_, Some(s)) if request.session < s.session => {
+                self.send_eviction(request.client, EvictionReason::SessionTooLow);
+                false
+            }
+            (_, Some(s)) if request.session > s.session => {
+                self.drop_request();
+                false
+            }
+            (_, Some(s)) if request.request == s.request => {
+                if s.request_checksum == message.header.checksum {
+                    // A duplicate of a committed request: the cached reply, no re-execution.
+                    self.reply_to(request.client, s.reply);
+                } else {
+                    self.drop_request();
+                }
+                false
+            }
+            (_, Some(s)) if request.request == s.request + 1 => true,
+            _ => {
+                // Older than the last executed request (stale) or skipping ahead.
+                self.drop_request();
+                false
+            }
+        }
+    }
+
+    fn send_eviction(&mut self, client: u128, reason: EvictionReason) {
+        let header = self.header_for(Command::Eviction(crate::wire::Eviction { client, reason }));
+        let message = Message::new(header, bytes::Bytes::new());
+        self.reply_to(client, message);
+    }
+
+    pub(super) fn reply_to(&mut self, client: u128, message: Message) {
+        self.outbox.push(Action::Reply { client, message });
+    }
+
+    /// Assigns the next op, journals it, and sends it to the backups.
+    fn primary_prepare(&mut self, request: Message) {
+        assert!(self.status == Status::Normal && self.is_primary());
+        assert!(!self.pipeline.prepares_full());
+        if self.op >= self.config.op_max {
+            return self.drop_request();
+        }
+        let Command::Request(r) = request.header.command else {
+            unreachable!("only requests are prepared");
+        };
+        // Strictly increasing, also across failover (N8); ticks stand in for a clock.
+        let timestamp = (self.timestamp_last + 1).max(self.ticks);
+        let prepare = Prepare {
+            parent: self.journal.checksum(self.op).expect("head header"),
+            client: r.client,
+            request_checksum: request.header.checksum,
+            op: self.op + 1,
+            commit: self.commit_max,
+            timestamp,
+            session: r.session,
+            request: r.request,
+            operation: r.operation,
+        };
+        let message = Message::new(self.header_for(Command::Prepare(prepare)), request.body);
+        self.journal.write_prepare(&mut self.storage, &message);
+        self.op += 1;
+        self.timestamp_last = timestamp;
+        self.pipeline.push_prepare(PipelineEntry {
+            message: message.clone(),
+            ok_from: 1 << self.config.replica,
+        });
+        for r in self.other_replicas().collect::<Vec<_>>() {
+            self.send_message(r, message.clone());
+        }
+        if !self.timeout_prepare.is_ticking() {
+            self.timeout_prepare.start(&mut self.prng);
+        }
+        self.primary_commit_pipeline();
+    }
+
+    fn primary_pipeline_next_request(&mut self) {
+        while !self.pipeline.prepares_full() {
+            let Some(request) = self.pipeline.requests.pop_front() else {
+                break;
+            };
+            self.primary_prepare(request);
+        }
+    }
+
+    // ----- Acks and commits (primary) -----
+
+    pub(super) fn on_prepare_ok(&mut self, message: &Message) {
+        let Command::PrepareOk(ok) = message.header.command else {
+            unreachable!("dispatched on command");
+        };
+        // Only acks of this view count (N4).
+        if self.status != Status::Normal || !self.is_primary() || message.header.view != self.view {
+            return;
+        }
+        let from = message.header.replica;
+        let Some(entry) = self.pipeline.entry_mut(ok.op) else {
+            return;
+        };
+        if entry.message.header.checksum != ok.prepare_checksum {
+            return;
+        }
+        entry.ok_from |= 1 << from;
+        self.primary_commit_pipeline();
+    }
+
+    /// Commits, in op order, every pipeline head that has a quorum, then refills the pipeline.
+    pub(super) fn primary_commit_pipeline(&mut self) {
+        while let Some(head) = self.pipeline.prepares.front() {
+            if head.ok_count() < self.quorum() {
+                break;
+            }
+            let op = head.op();
+            assert_eq!(op, self.commit_max + 1, "pipeline commits in op order (N2)");
+            self.pipeline.prepares.pop_front();
+            self.commit_max = op;
+            self.commit_journal();
+        }
+        if self.pipeline.prepares.is_empty() {
+            self.timeout_prepare.stop();
+        }
+        self.primary_pipeline_next_request();
+    }
+
+    fn on_prepare_timeout(&mut self) {
+        // Resend each uncommitted prepare to the replicas that have not acknowledged it.
+        let mut resend = Vec::new();
+        for entry in &self.pipeline.prepares {
+            for r in self.other_replicas() {
+                if entry.ok_from & (1 << r) == 0 {
+                    resend.push((r, entry.message.clone()));
+                }
+            }
+        }
+        self.stats.prepares_resent += resend.len() as u64;
+        for (r, message) in resend {
+            self.send_message(r, message);
+        }
+        self.timeout_prepare.backoff(&mut self.prng);
+    }
+
+    // ----- Prepares (backup) -----
+
+    pub(super) fn on_prepare(&mut self, message: Message) {
+        let p = *message.header.prepare();
+        let from_current_view = message.header.view == self.view
+            && message.header.replica == self.primary_index(self.view);
+        if message.header.view > self.view {
+            return self.request_start_view(message.header.view);
+        }
+        if self.status == Status::Normal && !self.is_primary() && from_current_view {
+            return self.backup_on_prepare(message, p);
+        }
+        if self.status == Status::ViewChange && from_current_view && !self.is_primary() {
+            // The primary of our view already started it; we missed its start_view.
+            self.request_start_view(self.view);
+        }
+        self.on_repair_prepare(message);
+    }
+
+    /// A prepare of this view from its primary: trusted, so it may become the head.
+    fn backup_on_prepare(&mut self, message: Message, p: Prepare) {
+        if p.op <= self.commit_min {
+            return;
+        }
+        if !self.journal.has_prepare(p.op, message.header.checksum) {
+            if p.op > self.config.op_max {
+                return;
+            }
+            if p.op > self.op {
+                // Ops between the old head and this one are now gaps for repair to fill.
+                self.op = p.op;
+            }
+            self.journal.write_prepare(&mut self.storage, &message);
+        }
+        self.advance_commit_max(p.commit, None);
+        self.commit_journal();
+        self.backup_send_prepare_oks(Some(p.op));
+    }
+
+    /// Acks every op this backup may now vouch for: the chain is connected from the head and
+    /// every prepare up to it is durable (N1, N3, N5). `resend` also re-acks one already-acked op.
+    pub(super) fn backup_send_prepare_oks(&mut self, resend: Option<u64>) {
+        if self.status != Status::Normal || self.is_primary() || self.log_view != self.view {
+            return;
+        }
+        let Some(through) = self.ackable_through() else {
+            return;
+        };
+        let from = self.acked_through.max(self.commit_max) + 1;
+        let mut ops: Vec<u64> = (from..=through).collect();
+        if let Some(op) = resend {
+            if op <= through && op > self.commit_max && op < from {
+                ops.push(op);
+            }
+        }
+        let primary = self.primary_index(self.view);
+        for op in ops {
+            let header = *self.journal.header(op).expect("ackable op has a header");
+            let ok = PrepareOk {
+                prepare_checksum: header.checksum,
+                op,
+                prepare_view: header.view,
+            };
+            self.send(primary, Command::PrepareOk(ok), bytes::Bytes::new());
+        }
+        self.acked_through = self.acked_through.max(through);
+    }
+
+    // ----- Commit heartbeats -----
+
+    pub(super) fn on_commit(&mut self, message: &Message) {
+        let Command::Commit(c) = message.header.command else {
+            unreachable!("dispatched on command");
+        };
+        if message.header.view > self.view {
+            return self.request_start_view(message.header.view);
+        }
+        if message.header.view < self.view
+            || message.header.replica != self.primary_index(self.view)
+        {
+            return;
+        }
+        if self.status == Status::ViewChange && !self.is_primary() {
+            return self.request_start_view(self.view);
+        }
+        if self.status != Status::Normal || self.is_primary() {
+            return;
+        }
+        // Old or replayed heartbeats prove nothing about the primary being alive (N9).
+        if c.timestamp_monotonic > self.heartbeat_timestamp {
+            self.heartbeat_timestamp = c.timestamp_monotonic;
+            self.timeout_normal_heartbeat.start(&mut self.prng);
+            self.svc_wanted = false;
+        }
+        self.advance_commit_max(c.commit, Some(c.commit_checksum));
+        self.commit_journal();
+        self.backup_send_prepare_oks(None);
+    }
+
+    /// Raises commit_max (never lowers it) as learned from this view's primary.
+    pub(super) fn advance_commit_max(&mut self, commit: u64, checksum: Option<u128>) {
+        if commit > self.commit_max {
+            self.commit_max = commit;
+            self.commit_max_checksum = None;
+        }
+        if commit == self.commit_max {
+            if let Some(sum) = checksum {
+                self.commit_max_checksum = Some(sum);
+                // A stale entry at a committed op must go, so repair fetches the right one.
+                if self.commit_max > self.commit_min
+                    && self
+                        .journal
+                        .checksum(commit)
+                        .is_some_and(|have| have != sum)
+                {
+                    self.journal.remove(&mut self.storage, commit);
+                    self.op = self.journal.op_max().expect("root stays");
+                }
+            }
+        }
+    }
+
+    fn send_commit_heartbeat(&mut self) {
+        if !self.primary_has_quorum_heard() {
+            // Abdicate: stop suppressing the backups' view change (N10).
+            return;
+        }
+        let commit = Commit {
+            commit_checksum: self.journal.checksum(self.commit_max).expect("committed"),
+            commit: self.commit_max,
+            timestamp_monotonic: self.ticks,
+        };
+        self.broadcast(Command::Commit(commit), bytes::Bytes::new());
+    }
+
+    fn primary_has_quorum_heard(&self) -> bool {
+        let window = self.config.timeouts.primary_abdicate;
+        let heard = self
+            .other_replicas()
+            .filter(|&r| self.ticks.saturating_sub(self.heard_tick[r as usize]) <= window)
+            .count() as u32;
+        heard + 1 >= self.quorum()
+    }
+
+    // ----- Pings -----
+
+    pub(super) fn on_ping(&mut self, from: Peer, ping: Ping) {
+        if let Peer::Replica(r) = from {
+            self.send(r, Command::Pong(ping), bytes::Bytes::new());
+        }
+    }
+
+    pub(super) fn on_pong(&mut self, from: Peer, message: &Message, _pong: Ping) {
+        // Pongs from a replica in our view prove it can hear us and we can hear it.
+        if let Peer::Replica(r) = from {
+            if message.header.view == self.view {
+                self.heard_tick[r as usize] = self.ticks;
+            }
+        }
+    }
+
+    // ----- Timeouts -----
+
+    pub(super) fn tick_timeouts(&mut self) {
+        if self.timeout_ping.tick() {
+            let ping = Ping {
+                timestamp_monotonic: self.ticks,
+            };
+            self.broadcast(Command::Ping(ping), bytes::Bytes::new());
+            self.timeout_ping.start(&mut self.prng);
+        }
+        if self.timeout_prepare.tick() {
+            self.on_prepare_timeout();
+        }
+        if self.timeout_commit_message.tick() {
+            self.send_commit_heartbeat();
+            self.timeout_commit_message.start(&mut self.prng);
+        }
+        if self.timeout_normal_heartbeat.tick() {
+            self.on_normal_heartbeat_timeout();
+        }
+        if self.timeout_view_change_status.tick() {
+            self.on_view_change_status_timeout();
+        }
+        if self.timeout_view_change_message.tick() {
+            self.on_view_change_message_timeout();
+        }
+        if self.timeout_repair.tick() {
+            self.repair();
+            self.timeout_repair.start(&mut self.prng);
+        }
+    }
+
+    // ----- Transitions into normal status -----
+
+    pub(super) fn transition_to_normal_primary(&mut self) {
+        assert!(self.is_primary());
+        assert_eq!(self.log_view, self.view);
+        self.status = Status::Normal;
+        self.stop_view_change_timeouts();
+        self.timeout_normal_heartbeat.stop();
+        self.timeout_commit_message.start(&mut self.prng);
+        // Everyone gets a fresh abdication window in the new view.
+        self.heard_tick = [self.ticks; REPLICAS_MAX as usize];
+    }
+
+    pub(super) fn transition_to_normal_backup(&mut self, view: u32) {
+        assert!(self.primary_index(view) != self.config.replica);
+        self.view = view;
+        self.log_view = view;
+        self.status = Status::Normal;
+        self.pipeline.clear();
+        self.stop_view_change_timeouts();
+        self.timeout_prepare.stop();
+        self.timeout_commit_message.stop();
+        self.heartbeat_timestamp = 0;
+        self.acked_through = 0;
+        self.svc_wanted = false;
+        self.timeout_normal_heartbeat.start(&mut self.prng);
+    }
+
+    fn stop_view_change_timeouts(&mut self) {
+        self.timeout_view_change_status.stop();
+        self.timeout_view_change_message.stop();
+        self.dvc_from.clear();
+        self.dvc_log_set = false;
+    }
+}

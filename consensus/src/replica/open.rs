@@ -1,0 +1,160 @@
+//! Creating a replica: formatting fresh storage, and opening (recovering) from storage.
+
+use super::*;
+use crate::wire::{Operation, Prepare};
+
+/// Why storage could not be opened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OpenError {
+    /// No valid superblock: this storage was never formatted, or lost every copy. Such a
+    /// replica must not rejoin as a fresh one (R8).
+    NoSuperblock,
+    /// The superblock belongs to another cluster or replica.
+    WrongIdentity,
+}
+
+/// The root prepare (op 0) of `cluster`: the anchor of every log's hash chain.
+pub fn root_prepare(cluster: u128) -> Message {
+    let prepare = Prepare {
+        parent: 0,
+        client: 0,
+        request_checksum: 0,
+        op: 0,
+        commit: 0,
+        timestamp: 0,
+        session: 0,
+        request: 0,
+        operation: Operation::Root,
+    };
+    Message::new(
+        Header::new(cluster, 0, 0, Command::Prepare(prepare)),
+        bytes::Bytes::new(),
+    )
+}
+
+impl<S: Storage, M: StateMachine> Replica<S, M> {
+    /// Writes a fresh superblock (view 0) and the root prepare to empty storage.
+    pub fn format(config: &Config, storage: &mut S) {
+        config.validate();
+        let mut superblock = SuperBlock {
+            sequence: 0,
+            cluster: config.cluster,
+            view: 0,
+            log_view: 0,
+            commit_max: 0,
+            replica: config.replica,
+            replica_count: config.replica_count,
+        };
+        superblock.write(storage);
+        let mut journal = Journal::default();
+        journal.write_prepare(storage, &root_prepare(config.cluster));
+    }
+
+    /// Opens a replica from formatted storage: newest superblock, journal scan, replay of the
+    /// committed ops it can prove, then the status its durable view state allows.
+    pub fn open(config: Config, storage: S, state_machine: M) -> Result<Self, OpenError> {
+        config.validate();
+        let superblock = SuperBlock::read(&storage).ok_or(OpenError::NoSuperblock)?;
+        if superblock.cluster != config.cluster
+            || superblock.replica != config.replica
+            || superblock.replica_count != config.replica_count
+        {
+            return Err(OpenError::WrongIdentity);
+        }
+        let mut replica = Replica::new_from_parts(config, storage, state_machine, superblock);
+        replica.recover();
+        replica.check_invariants();
+        Ok(replica)
+    }
+
+    fn new_from_parts(config: Config, storage: S, state_machine: M, sb: SuperBlock) -> Self {
+        let ctx = DecodeContext {
+            cluster: config.cluster,
+            replica_count: config.replica_count,
+        };
+        let t = config.timeouts;
+        let journal = Journal::recover(&storage, &ctx);
+        Replica {
+            ctx,
+            storage,
+            journal,
+            state_machine,
+            client_table: ClientTable::new(config.clients_max),
+            pipeline: Pipeline::new(config.pipeline_max, config.request_queue_max),
+            prng: Prng::new(config.seed),
+            superblock: sb,
+            status: Status::Recovering,
+            view: sb.view,
+            log_view: sb.log_view,
+            op: 0,
+            commit_min: 0,
+            commit_max: 0,
+            commit_max_checksum: None,
+            ticks: 0,
+            timestamp_last: 0,
+            heartbeat_timestamp: 0,
+            acked_through: 0,
+            svc_view: 0,
+            svc_from: 0,
+            svc_wanted: false,
+            dvc_from: BTreeMap::new(),
+            dvc_log_set: false,
+            heard_tick: [0; REPLICAS_MAX as usize],
+            rsv_tick: None,
+            repair_cursor: 0,
+            timeout_prepare: Timeout::new("prepare", t.prepare),
+            timeout_commit_message: Timeout::new("commit_message", t.commit_message),
+            timeout_normal_heartbeat: Timeout::new("normal_heartbeat", t.normal_heartbeat),
+            timeout_view_change_status: Timeout::new("view_change_status", t.view_change_status),
+            timeout_view_change_message: Timeout::new("view_change_message", t.view_change_message),
+            timeout_ping: Timeout::new("ping", t.ping),
+            timeout_repair: Timeout::new("repair", t.repair),
+            outbox: Vec::new(),
+            stats: Stats::default(),
+            config,
+        }
+    }
+
+    fn recover(&mut self) {
+        let root = root_prepare(self.config.cluster);
+        if self.journal.checksum(0) != Some(root.header.checksum) {
+            self.journal.write_prepare(&mut self.storage, &root);
+        }
+        self.op = self.journal.op_max().expect("root is in the journal");
+        self.commit_max = self.superblock.commit_max;
+        self.timestamp_last = self.head_timestamp();
+        self.timeout_ping.start(&mut self.prng);
+        self.timeout_repair.start(&mut self.prng);
+        if self.config.replica_count == 1 {
+            // A solo replica's log is committed as soon as it is written; it bumps its view on
+            // every restart so a rewritten op never shares a view with the old one (R4).
+            self.commit_max = self.op;
+            self.view += 1;
+            self.log_view = self.view;
+            self.persist_view_state();
+            self.commit_journal();
+            self.transition_to_normal_primary();
+        } else if self.is_primary() && self.view == 0 && self.op == 0 && self.commit_max == 0 {
+            // A freshly formatted cluster: nothing was ever prepared, so nothing can be lost.
+            self.transition_to_normal_primary();
+        } else if self.log_view == self.view && self.is_primary() {
+            // A restarted primary lost its pipeline; it must not resume as primary (R7).
+            self.commit_journal();
+            self.transition_to_view_change(self.view + 1);
+        } else if self.log_view == self.view {
+            self.commit_journal();
+            self.transition_to_normal_backup(self.view);
+        } else {
+            self.commit_journal();
+            self.enter_view_change_status();
+        }
+    }
+
+    /// Timestamp of the newest prepare in the log.
+    pub(super) fn head_timestamp(&self) -> u64 {
+        self.journal
+            .header(self.op)
+            .map(|h| h.prepare().timestamp)
+            .unwrap_or(0)
+    }
+}

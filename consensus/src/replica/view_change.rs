@@ -1,0 +1,487 @@
+//! The view change: votes (start_view_change), logs to the new primary (do_view_change), the
+//! new primary's log selection with nack-based truncation, and start_view.
+
+use super::*;
+use crate::wire::{encode_header_list, DoViewChange, RequestStartView, StartView, HEADERS_MAX};
+
+impl<S: Storage, M: StateMachine> Replica<S, M> {
+    // ----- Votes -----
+
+    /// A backup that hears no fresh heartbeat votes for the next view, and keeps voting, but
+    /// moves only on a quorum of votes (N11), so one flaky replica cannot force view changes.
+    pub(super) fn on_normal_heartbeat_timeout(&mut self) {
+        if self.status != Status::Normal || self.is_primary() {
+            return;
+        }
+        self.svc_wanted = true;
+        let view = self.svc_view.max(self.view + 1);
+        self.record_vote(view, self.config.replica);
+        self.send_start_view_change(view);
+        self.timeout_normal_heartbeat.backoff(&mut self.prng);
+        self.maybe_join_view_change();
+    }
+
+    pub(super) fn on_start_view_change(&mut self, message: &Message) {
+        let view = message.header.view;
+        let from = message.header.replica;
+        match self.status {
+            Status::Recovering => {}
+            Status::Normal => {
+                if view > self.view {
+                    self.record_vote(view, from);
+                    if self.svc_wanted {
+                        self.record_vote(view, self.config.replica);
+                    }
+                    self.maybe_join_view_change();
+                }
+            }
+            Status::ViewChange => {
+                if view > self.view {
+                    self.transition_to_view_change(view);
+                }
+                if view == self.view {
+                    self.record_vote(view, from);
+                    self.maybe_send_do_view_change();
+                }
+            }
+        }
+    }
+
+    fn record_vote(&mut self, view: u32, from: u8) {
+        if view > self.svc_view {
+            self.svc_view = view;
+            self.svc_from = 0;
+        }
+        if view == self.svc_view {
+            self.svc_from |= 1 << from;
+        }
+    }
+
+    fn votes(&self) -> u32 {
+        self.svc_from.count_ones()
+    }
+
+    fn maybe_join_view_change(&mut self) {
+        if self.status == Status::Normal
+            && self.svc_view > self.view
+            && self.votes() >= self.quorum()
+        {
+            self.transition_to_view_change(self.svc_view);
+        }
+    }
+
+    fn send_start_view_change(&mut self, view: u32) {
+        let header = Header::new(
+            self.config.cluster,
+            view,
+            self.config.replica,
+            Command::StartViewChange,
+        );
+        let message = Message::new(header, bytes::Bytes::new());
+        for r in self.other_replicas().collect::<Vec<_>>() {
+            self.send_message(r, message.clone());
+        }
+    }
+
+    /// Enters view change status for `view`, persisting the view before advertising it (V1).
+    pub(super) fn transition_to_view_change(&mut self, view: u32) {
+        assert!(view > self.view, "views only go up");
+        self.view = view;
+        self.persist_view_state();
+        self.stats.view_changes += 1;
+        self.enter_view_change_status();
+    }
+
+    /// View change status in the current view (also used on restart mid view change).
+    pub(super) fn enter_view_change_status(&mut self) {
+        self.status = Status::ViewChange;
+        if self.svc_view != self.view {
+            self.svc_view = self.view;
+            self.svc_from = 0;
+        }
+        self.svc_from |= 1 << self.config.replica;
+        self.svc_wanted = false;
+        self.dvc_from.clear();
+        self.dvc_log_set = false;
+        self.pipeline.clear();
+        self.heartbeat_timestamp = 0;
+        self.timeout_prepare.stop();
+        self.timeout_commit_message.stop();
+        self.timeout_normal_heartbeat.stop();
+        self.timeout_view_change_status.start(&mut self.prng);
+        self.timeout_view_change_message.start(&mut self.prng);
+        self.send_start_view_change(self.view);
+        self.maybe_send_do_view_change();
+    }
+
+    pub(super) fn on_view_change_status_timeout(&mut self) {
+        if self.status == Status::ViewChange {
+            self.transition_to_view_change(self.view + 1);
+        }
+    }
+
+    pub(super) fn on_view_change_message_timeout(&mut self) {
+        if self.status != Status::ViewChange {
+            return;
+        }
+        self.send_start_view_change(self.view);
+        self.maybe_send_do_view_change();
+        self.timeout_view_change_message.start(&mut self.prng);
+    }
+
+    // ----- do_view_change -----
+
+    /// With a quorum of votes for this view, hands this replica's log to the new primary.
+    fn maybe_send_do_view_change(&mut self) {
+        if self.status != Status::ViewChange || self.votes() < self.quorum() {
+            return;
+        }
+        let record = self.own_dvc_record();
+        if self.is_primary() {
+            self.dvc_from.entry(self.config.replica).or_insert(record);
+            self.primary_maybe_set_log();
+            return;
+        }
+        let mut present_bitset = 0u128;
+        for (i, (_, present)) in record.headers.iter().enumerate() {
+            present_bitset |= (*present as u128) << i;
+        }
+        let headers: Vec<Header> = record.headers.iter().map(|(h, _)| *h).collect();
+        let dvc = DoViewChange {
+            present_bitset,
+            op: self.op,
+            commit_min: self.commit_min,
+            log_view: self.log_view,
+        };
+        let primary = self.primary_index(self.view);
+        self.send(
+            primary,
+            Command::DoViewChange(dvc),
+            encode_header_list(&headers),
+        );
+    }
+
+    /// This replica's log suffix: the newest headers it has (up to HEADERS_MAX ops back from
+    /// the head), each with whether its prepare is durable here.
+    fn own_dvc_record(&self) -> DvcRecord {
+        let op_min = self.op.saturating_sub(HEADERS_MAX as u64 - 1);
+        let headers = self
+            .journal
+            .headers_desc(op_min, self.op)
+            .map(|h| (*h, self.journal.is_present(h.prepare().op)))
+            .collect();
+        DvcRecord {
+            log_view: self.log_view,
+            op: self.op,
+            commit_min: self.commit_min,
+            headers,
+        }
+    }
+
+    pub(super) fn on_do_view_change(&mut self, message: &Message) {
+        let Command::DoViewChange(dvc) = message.header.command else {
+            unreachable!("dispatched on command");
+        };
+        let view = message.header.view;
+        if view < self.view || self.status == Status::Recovering {
+            return;
+        }
+        if view > self.view {
+            // A do_view_change means a quorum voted for that view.
+            self.transition_to_view_change(view);
+        }
+        if self.status != Status::ViewChange || !self.is_primary() || self.dvc_log_set {
+            return;
+        }
+        let headers = message
+            .body_headers(&self.ctx)
+            .into_iter()
+            .enumerate()
+            .map(|(i, h)| (h, dvc.present_bitset >> i & 1 == 1))
+            .collect();
+        let record = DvcRecord {
+            log_view: dvc.log_view,
+            op: dvc.op,
+            commit_min: dvc.commit_min,
+            headers,
+        };
+        // The first do_view_change of each replica for this view is kept (V3).
+        self.dvc_from
+            .entry(message.header.replica)
+            .or_insert(record);
+        let own = self.own_dvc_record();
+        self.dvc_from.entry(self.config.replica).or_insert(own);
+        self.primary_maybe_set_log();
+    }
+
+    fn primary_maybe_set_log(&mut self) {
+        if self.dvc_log_set || (self.dvc_from.len() as u32) < self.quorum() {
+            return;
+        }
+        self.primary_set_log_from_do_view_changes();
+        self.primary_try_start_view();
+    }
+
+    /// Chooses the log of the highest log_view, then highest op (V4); derives commit_max from
+    /// the quorum (V8); truncates only ops a nack quorum proves uncommitted (V7).
+    fn primary_set_log_from_do_view_changes(&mut self) {
+        let records: Vec<DvcRecord> = self.dvc_from.values().cloned().collect();
+        let best = records
+            .iter()
+            .max_by_key(|r| (r.log_view, r.op))
+            .expect("a quorum of records");
+        let canonical = canonical_chain(&records, best);
+        let commit_max = self.quorum_commit_max(&records, best);
+        let head = self.head_after_nacks(&records, &canonical, best.op, commit_max);
+        self.stats.ops_truncated += best.op - head;
+        self.install_canonical(&canonical, head);
+        self.commit_max = self.commit_max.max(commit_max);
+        self.commit_max_checksum = None;
+        let timestamp_max = records
+            .iter()
+            .flat_map(|r| r.headers.iter().map(|(h, _)| h.prepare().timestamp))
+            .max()
+            .unwrap_or(0);
+        self.timestamp_last = self.timestamp_last.max(timestamp_max);
+        self.dvc_log_set = true;
+    }
+
+    /// Highest op the quorum proves committed: any commit_min, any head's own commit, and
+    /// everything more than a pipeline below the best head.
+    fn quorum_commit_max(&self, records: &[DvcRecord], best: &DvcRecord) -> u64 {
+        let mut commit = self.commit_max;
+        for r in records {
+            commit = commit.max(r.commit_min);
+            if let Some((head, _)) = r.headers.first() {
+                commit = commit.max(head.prepare().commit);
+            }
+        }
+        commit = commit.max(best.op.saturating_sub(self.config.pipeline_max as u64));
+        assert!(
+            commit <= best.op,
+            "committed op {commit} missing from the best log (head {})",
+            best.op
+        );
+        commit
+    }
+
+    /// The new head: the highest op such that every op from commit_max up to it may have
+    /// been acknowledged by a quorum. An op that too many replicas nack cannot have committed,
+    /// and nor can anything after it.
+    fn head_after_nacks(
+        &self,
+        records: &[DvcRecord],
+        canonical: &BTreeMap<u64, Header>,
+        op_best: u64,
+        commit_max: u64,
+    ) -> u64 {
+        let nack_quorum = self.config.replica_count as usize - self.quorum() as usize + 1;
+        let mut head = commit_max;
+        for op in commit_max + 1..=op_best {
+            let checksum = canonical.get(&op).map(|h| h.checksum);
+            let maybe_acked = records
+                .iter()
+                .filter(|r| {
+                    r.headers.iter().any(|(h, present)| {
+                        *present
+                            && h.prepare().op == op
+                            && checksum.map_or(true, |c| c == h.checksum)
+                    })
+                })
+                .count();
+            if records.len() - maybe_acked >= nack_quorum {
+                break;
+            }
+            head = op;
+        }
+        head
+    }
+
+    /// Replaces this replica's log with the canonical headers up to `head` and truncates the
+    /// rest. Executed ops must already match (the safety check of the whole protocol).
+    fn install_canonical(&mut self, canonical: &BTreeMap<u64, Header>, head: u64) {
+        assert!(
+            head >= self.commit_min,
+            "truncating executed op {}",
+            self.commit_min
+        );
+        for (&op, header) in canonical.range(..=head) {
+            if op <= self.commit_min {
+                assert_eq!(
+                    self.journal.checksum(op),
+                    Some(header.checksum),
+                    "the new view's log forks from executed op {op}"
+                );
+                continue;
+            }
+            self.journal.write_header(&mut self.storage, header);
+        }
+        self.journal.truncate_after(&mut self.storage, head);
+        self.op = head;
+        if !canonical.contains_key(&head) && self.journal.header(head).is_none() {
+            // The head is unknown: fall back to the highest op we hold below it. Repair of
+            // the gap is driven from the chain once a peer vouches for it.
+            self.op = self.journal.op_max().expect("root stays");
+        }
+    }
+
+    /// The new primary starts the view once its log is complete and executed (V9).
+    pub(super) fn primary_try_start_view(&mut self) {
+        if self.status != Status::ViewChange || !self.is_primary() || !self.dvc_log_set {
+            return;
+        }
+        self.commit_journal();
+        if self.chain_floor() > self.commit_min || self.commit_min < self.commit_max {
+            return;
+        }
+        if (self.commit_min + 1..=self.op).any(|op| !self.journal.is_present(op)) {
+            return;
+        }
+        self.log_view = self.view;
+        self.persist_view_state();
+        self.pipeline.clear();
+        for op in self.commit_max + 1..=self.op {
+            let message = self.prepare(op).expect("repaired above");
+            self.pipeline.push_prepare(crate::pipeline::PipelineEntry {
+                message,
+                ok_from: 1 << self.config.replica,
+            });
+        }
+        self.transition_to_normal_primary();
+        let start_view = self.start_view_message(0);
+        for r in self.other_replicas().collect::<Vec<_>>() {
+            self.send_message(r, start_view.clone());
+        }
+        if !self.pipeline.prepares.is_empty() {
+            self.timeout_prepare.start(&mut self.prng);
+        }
+        self.primary_commit_pipeline();
+    }
+
+    fn start_view_message(&self, nonce: u128) -> Message {
+        let op_min = self.op.saturating_sub(HEADERS_MAX as u64 - 1);
+        let headers: Vec<Header> = self
+            .journal
+            .headers_desc(op_min, self.op)
+            .copied()
+            .collect();
+        let sv = StartView {
+            nonce,
+            op: self.op,
+            commit: self.commit_max,
+        };
+        Message::new(
+            self.header_for(Command::StartView(sv)),
+            encode_header_list(&headers),
+        )
+    }
+
+    // ----- start_view -----
+
+    pub(super) fn on_start_view(&mut self, message: &Message) {
+        let Command::StartView(sv) = message.header.command else {
+            unreachable!("dispatched on command");
+        };
+        let view = message.header.view;
+        if view < self.view
+            || self.status == Status::Recovering
+            || self.primary_index(view) == self.config.replica
+            || message.header.replica != self.primary_index(view)
+            || (view == self.view && self.status == Status::Normal)
+        {
+            return;
+        }
+        assert!(
+            sv.op >= self.commit_min,
+            "start_view would truncate executed ops"
+        );
+        let headers = message.body_headers(&self.ctx);
+        // Only headers that chain from the start_view's head are installed.
+        let mut expected = headers[0].checksum;
+        for header in &headers {
+            if header.checksum != expected {
+                break;
+            }
+            expected = header.prepare().parent;
+            let op = header.prepare().op;
+            if op <= self.commit_min {
+                assert_eq!(
+                    self.journal.checksum(op),
+                    Some(header.checksum),
+                    "start_view forks from executed op {op}"
+                );
+                continue;
+            }
+            self.journal.write_header(&mut self.storage, header);
+        }
+        self.journal.truncate_after(&mut self.storage, sv.op);
+        self.op = sv.op;
+        self.view = view;
+        self.log_view = view;
+        self.commit_max = self.commit_max.max(sv.commit);
+        self.commit_max_checksum = None;
+        self.persist_view_state();
+        self.stats.view_changes += 1;
+        self.transition_to_normal_backup(view);
+        self.commit_journal();
+        self.backup_send_prepare_oks(None);
+    }
+
+    pub(super) fn request_start_view(&mut self, view: u32) {
+        if view < self.view || self.primary_index(view) == self.config.replica {
+            return;
+        }
+        let wait = self.config.timeouts.view_change_message;
+        if self.rsv_tick.is_some_and(|t| self.ticks < t + wait) {
+            return;
+        }
+        self.rsv_tick = Some(self.ticks);
+        let header = Header::new(
+            self.config.cluster,
+            view,
+            self.config.replica,
+            Command::RequestStartView(RequestStartView {
+                nonce: self.ticks as u128,
+            }),
+        );
+        let primary = self.primary_index(view);
+        self.send_message(primary, Message::new(header, bytes::Bytes::new()));
+    }
+
+    pub(super) fn on_request_start_view(&mut self, message: &Message) {
+        let Command::RequestStartView(r) = message.header.command else {
+            unreachable!("dispatched on command");
+        };
+        if self.status != Status::Normal || !self.is_primary() || message.header.view != self.view {
+            return;
+        }
+        let start_view = self.start_view_message(r.nonce);
+        self.send_message(message.header.replica, start_view);
+    }
+}
+
+/// The best log's chain, walked down from its head through every header the quorum sent,
+/// matched by checksum. Stops at the first op no record knows.
+fn canonical_chain(records: &[DvcRecord], best: &DvcRecord) -> BTreeMap<u64, Header> {
+    let by_checksum: BTreeMap<u128, Header> = records
+        .iter()
+        .flat_map(|r| r.headers.iter().map(|(h, _)| (h.checksum, *h)))
+        .collect();
+    let mut chain = BTreeMap::new();
+    let Some((head, _)) = best.headers.first() else {
+        return chain;
+    };
+    let mut header = *head;
+    loop {
+        let p = *header.prepare();
+        chain.insert(p.op, header);
+        if p.op == 0 {
+            break;
+        }
+        match by_checksum.get(&p.parent) {
+            Some(parent) if parent.prepare().op + 1 == p.op => header = *parent,
+            _ => break,
+        }
+    }
+    chain
+}

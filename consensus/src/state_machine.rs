@@ -1,0 +1,286 @@
+//! The replicated state machine: a trait the replica executes committed ops through, and a
+//! key-value machine with get/put/append/cas (DESIGN §6 semantics).
+
+use bytes::Bytes;
+use std::collections::BTreeMap;
+
+/// A deterministic state machine. `execute` must give the same output and state on every
+/// replica for the same sequence of inputs; it never panics on malformed input (it answers
+/// with an error output instead), because the input came from a client.
+pub trait StateMachine {
+    fn execute(&mut self, op: u64, timestamp: u64, input: &[u8]) -> Bytes;
+    /// A digest of the whole state, for comparing replicas.
+    fn digest(&self) -> u128;
+}
+
+/// Longest key a request may name.
+pub const KEY_SIZE_MAX: usize = 64;
+/// Longest value a request may carry.
+pub const VALUE_INPUT_SIZE_MAX: usize = 1024;
+/// Longest value a key may hold (append beyond it fails and changes nothing).
+pub const VALUE_SIZE_MAX: usize = 16 * 1024;
+
+/// One key-value operation.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum KvOp {
+    Get {
+        key: String,
+    },
+    Put {
+        key: String,
+        value: String,
+    },
+    Append {
+        key: String,
+        value: String,
+    },
+    Cas {
+        key: String,
+        expected: String,
+        value: String,
+    },
+}
+
+/// What a key-value operation returned.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum KvOutput {
+    /// get: the value, or None for an absent key.
+    Value(Option<String>),
+    /// put and append.
+    Ok,
+    /// cas: whether it swapped.
+    Swapped(bool),
+    /// Malformed input or a value over the limit; nothing changed.
+    Error,
+}
+
+impl KvOp {
+    pub fn key(&self) -> &str {
+        match self {
+            KvOp::Get { key }
+            | KvOp::Put { key, .. }
+            | KvOp::Append { key, .. }
+            | KvOp::Cas { key, .. } => key,
+        }
+    }
+
+    /// Wire form: tag, then length-prefixed (u16 LE) strings.
+    pub fn encode(&self) -> Bytes {
+        let mut out = Vec::new();
+        let strings: Vec<&str> = match self {
+            KvOp::Get { key } => {
+                out.push(1);
+                vec![key]
+            }
+            KvOp::Put { key, value } => {
+                out.push(2);
+                vec![key, value]
+            }
+            KvOp::Append { key, value } => {
+                out.push(3);
+                vec![key, value]
+            }
+            KvOp::Cas {
+                key,
+                expected,
+                value,
+            } => {
+                out.push(4);
+                vec![key, expected, value]
+            }
+        };
+        for s in strings {
+            out.extend_from_slice(&(s.len() as u16).to_le_bytes());
+            out.extend_from_slice(s.as_bytes());
+        }
+        Bytes::from(out)
+    }
+
+    /// Parses the wire form; None for anything malformed or over the limits.
+    pub fn decode(b: &[u8]) -> Option<KvOp> {
+        let (&tag, mut rest) = b.split_first()?;
+        let mut next = |max: usize| -> Option<String> {
+            let len = u16::from_le_bytes(rest.get(..2)?.try_into().ok()?) as usize;
+            let s = rest.get(2..2 + len)?;
+            rest = &rest[2 + len..];
+            if len > max {
+                return None;
+            }
+            String::from_utf8(s.to_vec()).ok()
+        };
+        let op = match tag {
+            1 => KvOp::Get {
+                key: next(KEY_SIZE_MAX)?,
+            },
+            2 => KvOp::Put {
+                key: next(KEY_SIZE_MAX)?,
+                value: next(VALUE_INPUT_SIZE_MAX)?,
+            },
+            3 => KvOp::Append {
+                key: next(KEY_SIZE_MAX)?,
+                value: next(VALUE_INPUT_SIZE_MAX)?,
+            },
+            4 => KvOp::Cas {
+                key: next(KEY_SIZE_MAX)?,
+                expected: next(VALUE_INPUT_SIZE_MAX)?,
+                value: next(VALUE_INPUT_SIZE_MAX)?,
+            },
+            _ => return None,
+        };
+        rest.is_empty().then_some(op)
+    }
+}
+
+impl KvOutput {
+    pub fn encode(&self) -> Bytes {
+        let mut out = Vec::new();
+        match self {
+            KvOutput::Value(None) => out.push(1),
+            KvOutput::Value(Some(v)) => {
+                out.push(2);
+                out.extend_from_slice(v.as_bytes());
+            }
+            KvOutput::Ok => out.push(3),
+            KvOutput::Swapped(s) => out.extend_from_slice(&[4, *s as u8]),
+            KvOutput::Error => out.push(5),
+        }
+        Bytes::from(out)
+    }
+
+    pub fn decode(b: &[u8]) -> Option<KvOutput> {
+        let (&tag, rest) = b.split_first()?;
+        Some(match (tag, rest) {
+            (1, []) => KvOutput::Value(None),
+            (2, v) => KvOutput::Value(Some(String::from_utf8(v.to_vec()).ok()?)),
+            (3, []) => KvOutput::Ok,
+            (4, [s]) if *s <= 1 => KvOutput::Swapped(*s == 1),
+            (5, []) => KvOutput::Error,
+            _ => return None,
+        })
+    }
+}
+
+/// The key-value state machine. Also serves as the simulator's reference model.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KvMachine {
+    map: BTreeMap<String, String>,
+}
+
+impl KvMachine {
+    pub fn new() -> KvMachine {
+        KvMachine::default()
+    }
+
+    /// Applies one operation.
+    pub fn apply(&mut self, op: &KvOp) -> KvOutput {
+        match op {
+            KvOp::Get { key } => KvOutput::Value(self.map.get(key).cloned()),
+            KvOp::Put { key, value } => {
+                self.map.insert(key.clone(), value.clone());
+                KvOutput::Ok
+            }
+            KvOp::Append { key, value } => {
+                let entry = self.map.entry(key.clone()).or_default();
+                if entry.len() + value.len() > VALUE_SIZE_MAX {
+                    return KvOutput::Error;
+                }
+                entry.push_str(value);
+                KvOutput::Ok
+            }
+            KvOp::Cas {
+                key,
+                expected,
+                value,
+            } => {
+                let swap = self.map.get(key) == Some(expected);
+                if swap {
+                    self.map.insert(key.clone(), value.clone());
+                }
+                KvOutput::Swapped(swap)
+            }
+        }
+    }
+
+    pub fn get(&self, key: &str) -> Option<&String> {
+        self.map.get(key)
+    }
+}
+
+impl StateMachine for KvMachine {
+    fn execute(&mut self, _op: u64, _timestamp: u64, input: &[u8]) -> Bytes {
+        match KvOp::decode(input) {
+            Some(op) => self.apply(&op).encode(),
+            None => KvOutput::Error.encode(),
+        }
+    }
+
+    fn digest(&self) -> u128 {
+        let mut bytes = Vec::new();
+        for (k, v) in &self.map {
+            bytes.extend_from_slice(&(k.len() as u32).to_le_bytes());
+            bytes.extend_from_slice(k.as_bytes());
+            bytes.extend_from_slice(&(v.len() as u32).to_le_bytes());
+            bytes.extend_from_slice(v.as_bytes());
+        }
+        crate::wire::checksum(&bytes, 0x4b56)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kv_semantics() {
+        let mut m = KvMachine::new();
+        let get = |k: &str| KvOp::Get { key: k.into() };
+        assert_eq!(m.apply(&get("a")), KvOutput::Value(None));
+        let app = KvOp::Append {
+            key: "a".into(),
+            value: "x".into(),
+        };
+        assert_eq!(m.apply(&app), KvOutput::Ok);
+        assert_eq!(m.apply(&get("a")), KvOutput::Value(Some("x".into())));
+        let cas = |e: &str, v: &str| KvOp::Cas {
+            key: "a".into(),
+            expected: e.into(),
+            value: v.into(),
+        };
+        assert_eq!(m.apply(&cas("y", "z")), KvOutput::Swapped(false));
+        assert_eq!(m.apply(&cas("x", "z")), KvOutput::Swapped(true));
+        assert_eq!(m.apply(&get("a")), KvOutput::Value(Some("z".into())));
+        let cas_absent = KvOp::Cas {
+            key: "b".into(),
+            expected: "".into(),
+            value: "v".into(),
+        };
+        assert_eq!(m.apply(&cas_absent), KvOutput::Swapped(false));
+    }
+
+    #[test]
+    fn kv_encoding_round_trips_and_rejects_garbage() {
+        let ops = [
+            KvOp::Get { key: "k".into() },
+            KvOp::Put {
+                key: "k".into(),
+                value: "v".into(),
+            },
+            KvOp::Cas {
+                key: "k".into(),
+                expected: "".into(),
+                value: "v".into(),
+            },
+        ];
+        for op in ops {
+            assert_eq!(KvOp::decode(&op.encode()), Some(op));
+        }
+        assert_eq!(KvOp::decode(&[]), None);
+        assert_eq!(KvOp::decode(&[9]), None);
+        assert_eq!(KvOp::decode(&[1, 5, 0, b'a']), None);
+        let mut m = KvMachine::new();
+        assert_eq!(
+            KvOutput::decode(&m.execute(1, 1, &[7, 7])),
+            Some(KvOutput::Error)
+        );
+    }
+}

@@ -1,0 +1,286 @@
+//! Normal operation and client sessions, driven through the in-test router.
+
+mod common;
+
+use common::*;
+use consensus::wire::{self, Command, EvictionReason};
+use consensus::{KvMachine, KvOp, KvOutput, Peer, StateMachine};
+
+fn put(k: &str, v: &str) -> KvOp {
+    KvOp::Put {
+        key: k.into(),
+        value: v.into(),
+    }
+}
+fn append(k: &str, v: &str) -> KvOp {
+    KvOp::Append {
+        key: k.into(),
+        value: v.into(),
+    }
+}
+fn get(k: &str) -> KvOp {
+    KvOp::Get { key: k.into() }
+}
+fn cas(k: &str, e: &str, v: &str) -> KvOp {
+    KvOp::Cas {
+        key: k.into(),
+        expected: e.into(),
+        value: v.into(),
+    }
+}
+
+/// Sends one request to the primary and waits for its reply.
+fn call(router: &mut Router, client: u128, session: u64, number: u32, op: &KvOp) -> KvOutput {
+    let before = router.replies.get(&client).map_or(0, |v| v.len());
+    let primary = router.primary();
+    router.send_request(primary, &request(client, session, number, Some(op)));
+    router.run_until(2_000, |r| {
+        r.replies.get(&client).map_or(0, |v| v.len()) > before
+    });
+    let reply = router.last_reply(client).unwrap().clone();
+    match reply.header.command {
+        Command::Reply(r) => assert_eq!(r.request, number),
+        other => panic!("expected a reply, got {other:?}"),
+    }
+    reply_output(&reply)
+}
+
+fn workload() -> Vec<KvOp> {
+    vec![
+        get("a"),
+        put("a", "1"),
+        append("a", "2"),
+        get("a"),
+        cas("a", "x", "3"),
+        cas("a", "12", "3"),
+        get("a"),
+        append("b", "z"),
+        get("b"),
+        cas("c", "", "v"),
+    ]
+}
+
+fn replies_match_model(replica_count: u8) {
+    let mut router = Router::new(replica_count);
+    let client = 7;
+    let session = register(&mut router, client);
+    let mut model = KvMachine::new();
+    for (i, op) in workload().iter().enumerate() {
+        let output = call(&mut router, client, session, i as u32 + 1, op);
+        assert_eq!(output, model.apply(op), "op {i} {op:?}");
+    }
+    // Backups learn the commit point from heartbeats and converge on the same state.
+    let commit = router.replica(router.primary()).commit_max();
+    router.run_until(2_000, |r| {
+        r.replicas
+            .iter()
+            .flatten()
+            .all(|x| x.commit_min() == commit)
+    });
+    let digests: Vec<u128> = router
+        .replicas
+        .iter()
+        .flatten()
+        .map(|r| r.state_machine().digest())
+        .collect();
+    assert!(digests.iter().all(|&d| d == model.digest()));
+    for op in 1..=commit {
+        let checksums: Vec<_> = router
+            .replicas
+            .iter()
+            .flatten()
+            .map(|r| r.header(op).unwrap().checksum)
+            .collect();
+        assert!(
+            checksums.windows(2).all(|w| w[0] == w[1]),
+            "op {op} differs"
+        );
+    }
+}
+
+#[test]
+fn one_replica_replies_match_the_model() {
+    replies_match_model(1);
+}
+
+#[test]
+fn three_replicas_reply_match_the_model() {
+    replies_match_model(3);
+}
+
+#[test]
+fn five_replicas_replies_match_the_model() {
+    replies_match_model(5);
+}
+
+#[test]
+fn resent_request_executes_exactly_once() {
+    let mut router = Router::new(3);
+    let (a, b) = (11, 12);
+    let sa = register(&mut router, a);
+    let sb = register(&mut router, b);
+    let primary = router.primary();
+    let dup = request(a, sa, 1, Some(&append("k", "x")));
+    // The same request many times, interleaved with another client's requests, some while
+    // it is in flight and some after it committed.
+    for i in 0..20u32 {
+        router.send_request(primary, &dup);
+        if i % 4 == 0 {
+            router.send_request(primary, &request(b, sb, i / 4 + 1, Some(&append("k", "y"))));
+        }
+        router.tick(3);
+    }
+    router.tick(200);
+    assert_eq!(
+        call(&mut router, b, sb, 6, &get("k")),
+        KvOutput::Value(Some("xyyyyy".into()))
+    );
+    // Every reply client a got is for request 1, with the same bytes (the cached reply).
+    let replies: Vec<_> = router.replies[&a]
+        .iter()
+        .filter(|m| matches!(m.header.command, Command::Reply(r) if r.request == 1))
+        .collect();
+    assert!(
+        replies.len() >= 2,
+        "duplicates after commit get the cached reply"
+    );
+    assert!(replies.iter().all(|m| m.encode() == replies[0].encode()));
+}
+
+#[test]
+fn stale_request_is_ignored() {
+    let mut router = Router::new(3);
+    let c = 21;
+    let s = register(&mut router, c);
+    assert_eq!(call(&mut router, c, s, 1, &append("k", "1")), KvOutput::Ok);
+    assert_eq!(call(&mut router, c, s, 2, &append("k", "2")), KvOutput::Ok);
+    let replies_before = router.replies[&c].len();
+    let primary = router.primary();
+    router.send_request(primary, &request(c, s, 1, Some(&append("k", "1"))));
+    router.tick(100);
+    assert_eq!(
+        router.replies[&c].len(),
+        replies_before,
+        "stale request answered"
+    );
+    assert_eq!(
+        call(&mut router, c, s, 3, &get("k")),
+        KvOutput::Value(Some("12".into()))
+    );
+}
+
+#[test]
+fn burst_respects_pipeline_and_queue_limits() {
+    let mut router = Router::new(3);
+    let clients: Vec<u128> = (100..130).collect();
+    let sessions: Vec<u64> = clients.iter().map(|&c| register(&mut router, c)).collect();
+    let primary = router.primary();
+    let config = *router.replica(primary).config();
+    // Hold every prepare_ok so the pipeline fills up.
+    router.filter = Box::new(|m, _, _| !matches!(m.header.command, Command::PrepareOk(_)));
+    for (&c, &s) in clients.iter().zip(&sessions) {
+        router.send_request(primary, &request(c, s, 1, Some(&append("k", "x"))));
+    }
+    router.deliver_all(100_000);
+    let p = router.replica(primary);
+    assert_eq!(p.pipeline_len(), config.pipeline_max);
+    assert_eq!(p.request_queue_len(), config.request_queue_max);
+    let dropped = clients.len() - config.pipeline_max - config.request_queue_max;
+    assert_eq!(p.stats().requests_dropped as usize, dropped);
+    // Let acks through; clients resend what was dropped; everything executes once.
+    router.filter = Box::new(|_, _, _| true);
+    for _ in 0..5 {
+        for (&c, &s) in clients.iter().zip(&sessions) {
+            router.send_request(primary, &request(c, s, 1, Some(&append("k", "x"))));
+        }
+        router.tick(100);
+    }
+    let expected = "x".repeat(clients.len());
+    assert_eq!(
+        call(&mut router, clients[0], sessions[0], 2, &get("k")),
+        KvOutput::Value(Some(expected))
+    );
+}
+
+#[test]
+fn lost_prepare_ok_is_recovered_by_retransmission() {
+    let mut router = Router::new(3);
+    let c = 31;
+    let s = register(&mut router, c);
+    let primary = router.primary();
+    let mut dropped = 0;
+    router.filter = Box::new(move |m, _, _| {
+        if matches!(m.header.command, Command::PrepareOk(_)) && dropped < 2 {
+            dropped += 1;
+            return false;
+        }
+        true
+    });
+    let resent_before = router.replica(primary).stats().prepares_resent;
+    assert_eq!(call(&mut router, c, s, 1, &put("k", "v")), KvOutput::Ok);
+    assert!(router.replica(primary).stats().prepares_resent > resent_before);
+}
+
+#[test]
+fn bad_checksum_and_bad_fields_are_dropped_without_panic() {
+    let mut router = Router::new(3);
+    let c = 41;
+    let s = register(&mut router, c);
+    let primary = router.primary();
+    let good = request(c, s, 1, Some(&put("k", "v"))).encode();
+    // Every single-byte corruption is rejected by the decoder, so nothing executes.
+    for i in 0..good.len() {
+        let mut bad = good.to_vec();
+        bad[i] ^= 0x40;
+        assert!(wire::decode(&bad, &router.ctx).is_err());
+        router.send_bytes(c, primary, bad.into());
+    }
+    router.tick(50);
+    assert_eq!(router.replies[&c].len(), 1, "only the register reply");
+    // A well-checksummed prepare from a client is refused by the sender rule.
+    let prepare = router.replica(primary).prepare(1).unwrap();
+    let before = router.replica(1).stats().messages_rejected_sender;
+    router.replicas[1]
+        .as_mut()
+        .unwrap()
+        .on_message(Peer::Client(c), prepare);
+    assert_eq!(
+        router.replica(1).stats().messages_rejected_sender,
+        before + 1
+    );
+    assert_eq!(call(&mut router, c, s, 1, &put("k", "v")), KvOutput::Ok);
+}
+
+#[test]
+fn full_client_table_evicts_the_oldest_session() {
+    let mut router = Router::new(3);
+    let clients_max = router.replica(0).config().clients_max as u128;
+    let first = 1000;
+    let s_first = register(&mut router, first);
+    for c in 1..=clients_max {
+        register(&mut router, first + c);
+    }
+    let primary = router.primary();
+    router.send_request(primary, &request(first, s_first, 1, Some(&get("k"))));
+    router.run_until(500, |r| {
+        matches!(
+            r.last_reply(first).unwrap().header.command,
+            Command::Eviction(_)
+        )
+    });
+    match router.last_reply(first).unwrap().header.command {
+        Command::Eviction(e) => assert_eq!(e.reason, EvictionReason::NoSession),
+        _ => unreachable!(),
+    }
+    let commit = router.replica(primary).commit_max();
+    router.run_until(1_000, |r| {
+        r.replicas
+            .iter()
+            .flatten()
+            .all(|x| x.commit_min() == commit)
+    });
+    for r in router.replicas.iter().flatten() {
+        assert_eq!(r.client_table().len(), clients_max as usize);
+        assert!(r.client_table().get(first).is_none());
+    }
+}
