@@ -1,1 +1,18 @@
+//! A deterministic, fault-injecting simulator for the `consensus` replica, and the library
+//! behind the `vopr` binary. See ARCHITECTURE.md.
 #![forbid(unsafe_code)]
+
+pub mod checker;
+pub mod cli;
+pub mod cluster;
+pub mod end_of_run;
+pub mod history;
+pub mod history_cli;
+pub mod network;
+pub mod options;
+pub mod prng;
+pub mod run;
+pub mod seeds;
+pub mod simulation;
+pub mod trace;
+pub mod workload;

@@ -236,6 +236,32 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
         self.pipeline.requests.len()
     }
 
+    /// A one-line account of the replica's log and progress, for failure reports.
+    pub fn describe(&self) -> String {
+        let missing: Vec<u64> = (self.commit_min + 1..=self.op)
+            .filter(|&op| !self.journal.is_present(op))
+            .take(8)
+            .collect();
+        format!(
+            "{:?} view {} log_view {} op {} commit {}/{} chain_floor {} ackable {:?} acked {} \
+             missing {:?} pipeline {} queue {} svc {}@{:#b}",
+            self.status,
+            self.view,
+            self.log_view,
+            self.op,
+            self.commit_min,
+            self.commit_max,
+            self.chain_floor(),
+            self.ackable_through(),
+            self.acked_through,
+            missing,
+            self.pipeline.prepares.len(),
+            self.pipeline.requests.len(),
+            self.svc_view,
+            self.svc_from
+        )
+    }
+
     // ----- Shared helpers -----
 
     fn sender_allowed(&self, from: Peer, message: &Message) -> bool {

@@ -216,7 +216,16 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
             // The primary of our view already started it; we missed its start_view.
             self.request_start_view(self.view);
         }
+        let (op, checksum) = (p.op, message.header.checksum);
         self.on_repair_prepare(message);
+        // A prepare of an older view that the new primary retransmits from its inherited
+        // pipeline: acknowledge it again, in this view.
+        if self.status == Status::Normal
+            && !self.is_primary()
+            && self.journal.has_prepare(op, checksum)
+        {
+            self.backup_send_prepare_oks(Some(op));
+        }
     }
 
     /// A prepare of this view from its primary: trusted, so it may become the head.
@@ -324,7 +333,8 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
 
     fn send_commit_heartbeat(&mut self) {
         if !self.primary_has_quorum_heard() {
-            // Abdicate: stop suppressing the backups' view change (N10).
+            // Abdicate: stop suppressing the backups' view change (N10), and vote for it.
+            self.vote_for_view_change();
             return;
         }
         let commit = Commit {

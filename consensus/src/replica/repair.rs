@@ -24,7 +24,7 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
             return;
         }
         let op_max = self.commit_max;
-        let op_min = (self.op + 1).max(op_max + 1 - HEADERS_MAX as u64);
+        let op_min = (self.op + 1).max((op_max + 1).saturating_sub(HEADERS_MAX as u64));
         let primary = self.primary_index(self.view);
         self.send_request_headers(primary, op_min, op_max);
     }

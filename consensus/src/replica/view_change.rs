@@ -13,11 +13,16 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
         if self.status != Status::Normal || self.is_primary() {
             return;
         }
+        self.vote_for_view_change();
+        self.timeout_normal_heartbeat.backoff(&mut self.prng);
+    }
+
+    /// Votes for the next view (or a higher one others already vote for).
+    pub(super) fn vote_for_view_change(&mut self) {
         self.svc_wanted = true;
         let view = self.svc_view.max(self.view + 1);
         self.record_vote(view, self.config.replica);
         self.send_start_view_change(view);
-        self.timeout_normal_heartbeat.backoff(&mut self.prng);
         self.maybe_join_view_change();
     }
 
@@ -115,8 +120,17 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
     }
 
     pub(super) fn on_view_change_status_timeout(&mut self) {
-        if self.status == Status::ViewChange {
+        if self.status != Status::ViewChange {
+            return;
+        }
+        if self.votes() >= self.quorum() {
+            // A quorum moved to this view but it did not start (its primary is down or cannot
+            // repair): try the next primary.
             self.transition_to_view_change(self.view + 1);
+        } else {
+            // Without a quorum, climbing views would only strand this replica further above
+            // the cluster; keep asking for this one.
+            self.timeout_view_change_status.start(&mut self.prng);
         }
     }
 

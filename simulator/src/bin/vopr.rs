@@ -1,1 +1,384 @@
-fn main() {}
+//! vopr: runs randomized cluster lives of the VSR replica and checks every invariant.
+//! See DESIGN §5 for the contract (flags, JSON fields, exit codes).
+
+use clap::{Parser, Subcommand};
+use simulator::cli::{self, parse_override, parse_seed_range, parse_shard, shard_seeds};
+use simulator::options::Options;
+use simulator::run::{self, Outcome, RunConfig, Summary, VERSION};
+use simulator::{cluster, history_cli, seeds};
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "vopr",
+    version,
+    about = "Deterministic fault-injection simulator for VSR"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    /// Run one seed (a random one when absent and no --seeds).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Run a range of seeds: A..B (B excluded) or A..=B.
+    #[arg(long, conflicts_with = "seed")]
+    seeds: Option<String>,
+    /// Parallel runs for --seeds (each seed stays single-threaded).
+    #[arg(long, default_value_t = 1)]
+    jobs: usize,
+    /// Run only shard I of N of the range (I/N, 0 <= I < N).
+    #[arg(long)]
+    shard: Option<String>,
+    /// Length of the safety phase, in ticks.
+    #[arg(long)]
+    ticks: Option<u64>,
+    /// Replicas (1..=6).
+    #[arg(long)]
+    replicas: Option<u8>,
+    /// Clients (1..=64).
+    #[arg(long)]
+    clients: Option<u8>,
+    /// No faults at all (performance mode).
+    #[arg(long)]
+    lite: bool,
+    /// The benchmark: 3 replicas, 4 closed-loop clients, every fault on.
+    #[arg(long)]
+    bench: bool,
+    /// Override any option: KEY=VALUE with KEY as in the JSON "options" (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    overrides: Vec<String>,
+    /// One JSON object per seed on stdout.
+    #[arg(long)]
+    json: bool,
+    /// Log level of status lines on stderr (error, warn, info, debug, trace).
+    #[arg(long)]
+    log: Option<String>,
+    /// Write every event as JSON lines to FILE.
+    #[arg(long)]
+    trace: Option<PathBuf>,
+    /// Write the client history (DESIGN §6) to FILE.
+    #[arg(long)]
+    history: Option<PathBuf>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Replay seed files (or folders of them, e.g. seeds/); non-zero exit on any difference.
+    Replay { paths: Vec<PathBuf> },
+    /// Check a recorded history for linearizability (exit 0, 1, or 4 for unknown).
+    CheckHistory {
+        file: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn usage_error(message: impl std::fmt::Display) -> ! {
+    eprintln!("vopr: {message}");
+    std::process::exit(2);
+}
+
+fn main() {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+                let _ = e.print();
+                std::process::exit(0);
+            }
+            let first = e.to_string();
+            let first = first.lines().next().unwrap_or("bad arguments");
+            usage_error(format!(
+                "{}; run 'vopr --help' for usage",
+                first.trim_start_matches("error: ")
+            ));
+        }
+    };
+    if let Some(level) = &cli.log {
+        let filter = tracing_subscriber::EnvFilter::try_new(level)
+            .unwrap_or_else(|_| usage_error(format!("bad --log level '{level}'")));
+        tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .with_target(false)
+            .init();
+    }
+    cluster::install_panic_hook();
+    let code = match &cli.command {
+        Some(Command::Replay { paths }) => replay(paths, cli.jobs),
+        Some(Command::CheckHistory { file, json }) => history_cli::check_history_file(file, *json),
+        None if cli.seeds.is_some() => run_range(&cli),
+        None => run_one(&cli),
+    };
+    std::process::exit(code);
+}
+
+fn overrides(cli: &Cli) -> Vec<(String, String)> {
+    let mut list: Vec<(String, String)> = cli
+        .overrides
+        .iter()
+        .map(|o| parse_override(o).unwrap_or_else(|e| usage_error(e)))
+        .collect();
+    let mut push = |k: &str, v: Option<String>| {
+        if let Some(v) = v {
+            list.push((k.to_string(), v));
+        }
+    };
+    push("ticks_safety", cli.ticks.map(|t| t.to_string()));
+    push("replica_count", cli.replicas.map(|r| r.to_string()));
+    push("client_count", cli.clients.map(|c| c.to_string()));
+    list
+}
+
+fn options_for(cli: &Cli, seed: u64, overrides: &[(String, String)]) -> Result<Options, String> {
+    let mut options = if cli.bench {
+        Options::benchmark(seed)
+    } else {
+        Options::from_seed(seed)
+    };
+    if cli.lite {
+        options = options.without_faults();
+    }
+    for (k, v) in overrides {
+        options.set(k, v)?;
+    }
+    options.validate()?;
+    Ok(options)
+}
+
+fn replay_command(cli: &Cli, seed: u64) -> String {
+    let mut command = format!("cargo run --release --bin vopr -- --seed {seed}");
+    if cli.lite {
+        command.push_str(" --lite");
+    }
+    if cli.bench {
+        command.push_str(" --bench");
+    }
+    for (k, v) in overrides(cli) {
+        command.push_str(&format!(" --set {k}={v}"));
+    }
+    command
+}
+
+fn random_seed() -> u64 {
+    // Choosing the seed is outside the run; the run itself never reads a clock.
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0);
+    nanos ^ (std::process::id() as u64) << 32
+}
+
+fn run_one(cli: &Cli) -> i32 {
+    let seed = cli.seed.unwrap_or_else(random_seed);
+    println!("vopr {VERSION} seed {seed}");
+    let overrides = overrides(cli);
+    let options = options_for(cli, seed, &overrides).unwrap_or_else(|e| usage_error(e));
+    if !cli.json {
+        println!(
+            "options: {}",
+            serde_json::to_string(&options).expect("options serialize")
+        );
+    }
+    let trace: Option<Box<dyn Write + Send>> = cli.trace.as_ref().map(|path| {
+        let file = std::fs::File::create(path)
+            .unwrap_or_else(|e| usage_error(format!("cannot create {}: {e}", path.display())));
+        Box::new(std::io::BufWriter::new(file)) as Box<dyn Write + Send>
+    });
+    let config = RunConfig {
+        trace,
+        keep_history: cli.history.is_some(),
+        skip_linearizability: false,
+    };
+    let summary = run::run(seed, options, config);
+    if let (Some(path), Some(history)) = (&cli.history, &summary.history_jsonl) {
+        std::fs::write(path, history)
+            .unwrap_or_else(|e| usage_error(format!("cannot write {}: {e}", path.display())));
+    }
+    if cli.json {
+        println!(
+            "{}",
+            serde_json::to_string(&summary).expect("summary serializes")
+        );
+    } else {
+        print!("{}", cli::report(&summary, &replay_command(cli, seed)));
+    }
+    if summary.outcome != Outcome::Pass {
+        eprintln!(
+            "\nTo keep this seed, add a file to seeds/:\n{}",
+            cli::seed_file(&summary, &overrides)
+        );
+    }
+    summary.outcome.exit_code()
+}
+
+/// Runs `seeds` on `jobs` threads; calls `emit` with each summary in seed order.
+fn run_parallel(jobs: usize, tasks: Vec<(u64, Options)>, mut emit: impl FnMut(usize, Summary)) {
+    let next = AtomicUsize::new(0);
+    let (tx, rx) = mpsc::channel::<(usize, Summary)>();
+    std::thread::scope(|scope| {
+        for _ in 0..jobs.max(1) {
+            let tx = tx.clone();
+            let (next, tasks) = (&next, &tasks);
+            scope.spawn(move || loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some((seed, options)) = tasks.get(i) else {
+                    break;
+                };
+                let summary = run::run(*seed, options.clone(), RunConfig::default());
+                if tx.send((i, summary)).is_err() {
+                    break;
+                }
+            });
+        }
+        drop(tx);
+        let mut pending = std::collections::BTreeMap::new();
+        let mut emitted = 0;
+        for (i, summary) in rx {
+            pending.insert(i, summary);
+            while let Some(summary) = pending.remove(&emitted) {
+                emit(emitted, summary);
+                emitted += 1;
+            }
+        }
+    });
+}
+
+fn run_range(cli: &Cli) -> i32 {
+    let range =
+        parse_seed_range(cli.seeds.as_deref().expect("checked")).unwrap_or_else(|e| usage_error(e));
+    let shard = match &cli.shard {
+        Some(s) => parse_shard(s).unwrap_or_else(|e| usage_error(e)),
+        None => (0, 1),
+    };
+    if cli.jobs == 0 {
+        usage_error("--jobs must be at least 1");
+    }
+    let overrides = overrides(cli);
+    let tasks: Vec<(u64, Options)> = shard_seeds(range, shard)
+        .into_iter()
+        .map(|seed| {
+            (
+                seed,
+                options_for(cli, seed, &overrides).unwrap_or_else(|e| usage_error(e)),
+            )
+        })
+        .collect();
+    let total = tasks.len();
+    let bar = progress_bar(total, cli.json);
+    let mut worst = Outcome::Pass;
+    let mut counts = [0usize; 3];
+    run_parallel(cli.jobs, tasks, |_, summary| {
+        counts[summary.outcome as usize] += 1;
+        worst = worse(worst, summary.outcome);
+        if cli.json {
+            println!(
+                "{}",
+                serde_json::to_string(&summary).expect("summary serializes")
+            );
+        } else if summary.outcome != Outcome::Pass || bar.is_none() {
+            let line = format!(
+                "seed {} {} ticks={} ops={} view_max={} crashes={} hash={}",
+                summary.seed,
+                summary.outcome.name(),
+                summary.ticks,
+                summary.ops_committed,
+                summary.view_max,
+                summary.crashes,
+                summary.trace_hash
+            );
+            match &bar {
+                Some(b) => b.println(line),
+                None => println!("{line}"),
+            }
+            if summary.outcome != Outcome::Pass {
+                let replay = replay_command(cli, summary.seed);
+                let detail = cli::report(&summary, &replay);
+                match &bar {
+                    Some(b) => b.println(detail),
+                    None => println!("{detail}"),
+                }
+            }
+        }
+        if let Some(b) = &bar {
+            b.inc(1);
+        }
+    });
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    if !cli.json {
+        println!(
+            "{} seeds: {} pass, {} correctness, {} liveness",
+            total, counts[0], counts[1], counts[2]
+        );
+    }
+    worst.exit_code()
+}
+
+fn worse(a: Outcome, b: Outcome) -> Outcome {
+    use Outcome::*;
+    match (a, b) {
+        (Correctness, _) | (_, Correctness) => Correctness,
+        (Liveness, _) | (_, Liveness) => Liveness,
+        _ => Pass,
+    }
+}
+
+fn progress_bar(total: usize, json: bool) -> Option<indicatif::ProgressBar> {
+    if json || !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::new(total as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} seeds {elapsed} eta {eta}")
+            .expect("template"),
+    );
+    Some(bar)
+}
+
+fn replay(paths: &[PathBuf], jobs: usize) -> i32 {
+    if paths.is_empty() {
+        usage_error("replay needs seed files or folders, e.g. 'vopr replay seeds/'");
+    }
+    let files = seeds::collect(paths).unwrap_or_else(|e| usage_error(e));
+    let tasks: Vec<(u64, Options)> = files
+        .iter()
+        .map(|f| (f.seed, f.options().unwrap_or_else(|e| usage_error(e))))
+        .collect();
+    let mut differences = 0;
+    run_parallel(jobs, tasks, |i, summary| {
+        let file = &files[i];
+        let ok = summary.outcome == file.expect;
+        println!(
+            "{} seed {}: {} (expected {}){}",
+            file.path.display(),
+            file.seed,
+            summary.outcome.name(),
+            file.expect.name(),
+            if ok { "" } else { "  DIFFERENT" }
+        );
+        if !ok {
+            differences += 1;
+            print!(
+                "{}",
+                cli::report(&summary, &format!("vopr replay {}", file.path.display()))
+            );
+        }
+    });
+    println!(
+        "replayed {} seed files: {} as expected, {} different",
+        files.len(),
+        files.len() - differences,
+        differences
+    );
+    if differences > 0 {
+        1
+    } else {
+        0
+    }
+}

@@ -1,0 +1,168 @@
+//! Black-box linearizability of a client history (no access to the replicas' log).
+//!
+//! The history is split into independent partitions by the model (per key for
+//! the KV store), and each partition is searched for a linearization with the
+//! Wing–Gong–Lowe algorithm and Lowe's memo cache, as Porcupine does. The search
+//! is exponential in the worst case, so it runs on a [`Budget`] and may answer
+//! [`Verdict::Unknown`]. Results are deterministic: partitions are checked in
+//! the model's fixed order and no hash-map order reaches the output.
+
+mod bitset;
+mod budget;
+mod cache;
+mod entries;
+mod report;
+mod search;
+
+use bitset::Bitset;
+pub use budget::Budget;
+pub use report::Explanation;
+
+use crate::checker::model::{KvModel, Model};
+use crate::history::Operation;
+use search::{Outcome, Search};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    Linearizable,
+    NotLinearizable,
+    /// The budget ran out before the search decided (for a key: or the check
+    /// stopped at another key's violation first).
+    Unknown,
+}
+
+/// The outcome for one partition (one key of the KV store).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyResult {
+    pub key: String,
+    /// Operations searched (pending reads, which constrain nothing, are left out).
+    pub ops: usize,
+    pub verdict: Verdict,
+    /// Search steps spent on this key.
+    pub steps: u64,
+}
+
+impl KeyResult {
+    fn undecided(key: String, ops: usize) -> Self {
+        KeyResult {
+            key,
+            ops,
+            verdict: Verdict::Unknown,
+            steps: 0,
+        }
+    }
+
+    fn is_undecided(&self) -> bool {
+        self.verdict == Verdict::Unknown
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct CheckResult {
+    pub verdict: Verdict,
+    /// One per partition, in the model's order. Checking stops at the first
+    /// violation or when the budget runs out; keys left undecided say `Unknown`.
+    pub keys: Vec<KeyResult>,
+    /// Present when the verdict is `NotLinearizable`.
+    pub explanation: Option<Explanation>,
+}
+
+/// The first slice of steps each partition gets; slices double every round.
+const FIRST_SLICE_STEPS: u64 = 1024;
+
+/// Checks `ops` against `model`, partition by partition, within `budget`.
+///
+/// The partitions take turns, each searching for a slice of steps per round,
+/// and the check stops at the first violation: a violation is often quick to
+/// find while proving another key linearizable can take long, and the turns
+/// keep the order of the result fixed (unlike racing threads).
+pub fn check_operations<M: Model>(model: &M, ops: &[Operation], budget: Budget) -> CheckResult {
+    let partitions = model.partition(ops);
+    let mut searches: Vec<Search<M>> = partitions
+        .iter()
+        .map(|partition| Search::new(model, searched_ops(model, ops, &partition.ops)))
+        .collect();
+    let mut keys: Vec<KeyResult> = partitions
+        .into_iter()
+        .zip(&searches)
+        .map(|(partition, search)| KeyResult::undecided(partition.label, search.ops().len()))
+        .collect();
+    let mut meter = budget::Meter::new(budget);
+    let mut slice = FIRST_SLICE_STEPS;
+    while keys.iter().any(KeyResult::is_undecided) {
+        for index in 0..keys.len() {
+            if !keys[index].is_undecided() {
+                continue;
+            }
+            let search = &mut searches[index];
+            match take_turn(search, &mut keys[index], &mut meter, slice) {
+                None | Some(Outcome::Linearizable) => {}
+                Some(Outcome::OutOfBudget) => return finish(keys, None),
+                Some(Outcome::NotLinearizable { prefix }) => {
+                    let key = keys[index].key.clone();
+                    let explanation = report::explain(model, key, search.ops(), &prefix);
+                    return finish(keys, Some(explanation));
+                }
+            }
+        }
+        slice = slice.saturating_mul(2);
+    }
+    finish(keys, None)
+}
+
+/// Lets one partition search for `slice` steps and records what it decided.
+fn take_turn<M: Model>(
+    search: &mut Search<M>,
+    key: &mut KeyResult,
+    meter: &mut budget::Meter,
+    slice: u64,
+) -> Option<Outcome> {
+    let steps_before = meter.used;
+    let outcome = search.run(meter, slice);
+    key.steps += meter.used - steps_before;
+    key.verdict = match outcome {
+        Some(Outcome::Linearizable) => Verdict::Linearizable,
+        Some(Outcome::NotLinearizable { .. }) => Verdict::NotLinearizable,
+        None | Some(Outcome::OutOfBudget) => Verdict::Unknown,
+    };
+    outcome
+}
+
+/// The operations of one partition worth searching: pending operations that
+/// cannot change the state constrain nothing (they may be left out), so drop them.
+fn searched_ops<'a, M: Model>(
+    model: &M,
+    ops: &'a [Operation],
+    indices: &[usize],
+) -> Vec<&'a Operation> {
+    indices
+        .iter()
+        .map(|&index| &ops[index])
+        .filter(|op| op.is_completed() || !model.is_read_only(&op.op))
+        .collect()
+}
+
+fn finish(keys: Vec<KeyResult>, explanation: Option<Explanation>) -> CheckResult {
+    CheckResult {
+        verdict: overall(&keys),
+        keys,
+        explanation,
+    }
+}
+
+/// Checks a key-value history (DESIGN.md §6) against [`KvModel`].
+pub fn check_kv(ops: &[Operation], budget: Budget) -> CheckResult {
+    check_operations(&KvModel, ops, budget)
+}
+
+/// A violation anywhere decides; otherwise any undecided key leaves it unknown.
+fn overall(keys: &[KeyResult]) -> Verdict {
+    let any = |verdict| keys.iter().any(|key| key.verdict == verdict);
+    if any(Verdict::NotLinearizable) {
+        Verdict::NotLinearizable
+    } else if any(Verdict::Unknown) {
+        Verdict::Unknown
+    } else {
+        Verdict::Linearizable
+    }
+}

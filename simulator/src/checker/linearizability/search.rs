@@ -1,0 +1,222 @@
+//! The Wing–Gong–Lowe search (as in Porcupine) over one partition of a history.
+//!
+//! Walk the events from the start: at a call, try to linearize that operation
+//! next (the model must accept its output); if the resulting (linearized set,
+//! state) pair is new, lift it out and start again from the first event. At a
+//! return, the operation returning there cannot be passed over, so undo the most
+//! recent choice and try the event after it. The history is linearizable once
+//! every completed operation is linearized.
+//!
+//! Pending operations (no reply) have a call event but no return event: nothing
+//! ever forces them in, so the search may linearize them anywhere after their
+//! call or leave them out, which is exactly "took effect later, or never".
+
+use std::collections::HashMap;
+use std::mem;
+
+use super::budget::Meter;
+use super::cache::{Cache, Interner, StateId};
+use super::entries::{EntryList, Event};
+use super::Bitset;
+use crate::checker::model::Model;
+use crate::history::Operation;
+
+pub(super) enum Outcome {
+    Linearizable,
+    /// Carries the longest linearizable prefix seen (indices into the searched
+    /// slice, in linearization order): the search could extend it no further.
+    NotLinearizable {
+        prefix: Vec<usize>,
+    },
+    OutOfBudget,
+}
+
+/// One choice on the search stack: the call lifted, and the state before it.
+struct Frame {
+    call: usize,
+    op: usize,
+    /// A read placed as soon as it fit: no alternative to it needs trying.
+    forced: bool,
+    state_before: StateId,
+}
+
+enum Try {
+    Placed,
+    /// The model refused it, or the resulting point was explored already.
+    Refused,
+    /// The current point itself is known to fail.
+    DeadEnd,
+}
+
+/// A search that can be run a slice at a time, so that the partitions of a
+/// history take turns and an easy violation in one is not stuck behind a hard
+/// search in another (Porcupine runs partitions in parallel for this).
+pub(super) struct Search<'a, M: Model> {
+    model: &'a M,
+    ops: Vec<&'a Operation>,
+    /// The event to look at next.
+    entry: Option<usize>,
+    /// Per operation: the model says it never changes the state.
+    read_only: Vec<bool>,
+    list: EntryList,
+    linearized: Bitset,
+    cache: Cache,
+    states: Interner<M::State>,
+    stack: Vec<Frame>,
+    state: StateId,
+    /// For a pending operation, the pending one just before it (in call order)
+    /// with the same input and output: the two are interchangeable, so only the
+    /// earlier is ever tried first. Cuts the orders of k twins from k! to 1.
+    twin_before: Vec<Option<usize>>,
+    /// Completed operations not yet linearized; zero means success.
+    completed_left: usize,
+    longest: Vec<usize>,
+}
+
+impl<'a, M: Model> Search<'a, M> {
+    pub(super) fn new(model: &'a M, ops: Vec<&'a Operation>) -> Self {
+        let list = EntryList::new(&ops);
+        let mut states = Interner::new();
+        let state = states.intern(model.init());
+        Search {
+            model,
+            entry: list.first(),
+            read_only: ops.iter().map(|op| model.is_read_only(&op.op)).collect(),
+            list,
+            linearized: Bitset::new(ops.len()),
+            cache: Cache::new(ops.len()),
+            states,
+            stack: Vec::new(),
+            state,
+            completed_left: ops.iter().filter(|op| op.is_completed()).count(),
+            twin_before: pending_twins(&ops),
+            longest: Vec::new(),
+            ops,
+        }
+    }
+
+    /// The operations searched; `Outcome::NotLinearizable` indexes into them.
+    pub(super) fn ops(&self) -> &[&'a Operation] {
+        &self.ops
+    }
+
+    /// Searches for at most `slice` steps; `None` when undecided after them.
+    pub(super) fn run(&mut self, meter: &mut Meter, slice: u64) -> Option<Outcome> {
+        for _ in 0..slice {
+            if self.completed_left == 0 {
+                return Some(Outcome::Linearizable);
+            }
+            if !meter.tick() {
+                return Some(Outcome::OutOfBudget);
+            }
+            if let Some(outcome) = self.step() {
+                return Some(outcome);
+            }
+        }
+        (self.completed_left == 0).then_some(Outcome::Linearizable)
+    }
+
+    /// Visits one event; `Some` when that decides the search.
+    fn step(&mut self) -> Option<Outcome> {
+        let next = match self.entry.map(|node| (node, self.list.event(node))) {
+            Some((node, Event::Call(op))) => match self.try_linearize(node, op) {
+                Try::Placed => Some(self.list.first()),
+                Try::Refused => Some(self.list.next(node)),
+                Try::DeadEnd => self.backtrack(),
+            },
+            // A return (or the end, past pending calls only) cannot be passed.
+            Some((_, Event::Return(_))) | None => self.backtrack(),
+        };
+        match next {
+            Some(entry) => self.entry = entry,
+            None => {
+                let prefix = mem::take(&mut self.longest);
+                return Some(Outcome::NotLinearizable { prefix });
+            }
+        }
+        None
+    }
+
+    /// Linearizes `op` next if the model accepts it and the pair is unexplored.
+    fn try_linearize(&mut self, call: usize, op: usize) -> Try {
+        let operation = self.ops[op];
+        if let Some(twin) = self.twin_before[op] {
+            if !self.linearized.contains(twin) {
+                return Try::Refused;
+            }
+        }
+        let state = self.states.get(self.state);
+        let Some(next) = self.model.step(state, &operation.op, &operation.output) else {
+            return Try::Refused;
+        };
+        // A read the state allows can go first in any linearization from here
+        // (it changes nothing, and real time lets it: its call precedes every
+        // return left), so once placed, nothing else needs trying at this point.
+        let forced = self.read_only[op];
+        let next = if forced {
+            debug_assert_eq!(&next, state, "a read-only operation changed the state");
+            self.state
+        } else {
+            self.states.intern(next)
+        };
+        // A pending operation that changes nothing here might as well never
+        // happen: leaving it out keeps strictly more options open.
+        if !operation.is_completed() && next == self.state {
+            return Try::Refused;
+        }
+        self.linearized.set(op);
+        if !self.cache.insert(&self.linearized, next) {
+            self.linearized.clear(op);
+            // Explored already and failed; for a forced read, so did this point.
+            return if forced { Try::DeadEnd } else { Try::Refused };
+        }
+        self.list.lift(call);
+        let state_before = mem::replace(&mut self.state, next);
+        self.stack.push(Frame {
+            call,
+            op,
+            forced,
+            state_before,
+        });
+        if operation.is_completed() {
+            self.completed_left -= 1;
+        }
+        if self.stack.len() > self.longest.len() {
+            // Grows at most once per operation, so copying stays O(n²) overall.
+            self.longest = self.stack.iter().map(|frame| frame.op).collect();
+        }
+        Try::Placed
+    }
+
+    /// The current point is a dead end: undoes choices back to the most recent
+    /// one that had alternatives. `Some(event to try next)`, or `None` when no
+    /// choice is left, which means the history is not linearizable.
+    fn backtrack(&mut self) -> Option<Option<usize>> {
+        loop {
+            let frame = self.stack.pop()?;
+            self.linearized.clear(frame.op);
+            if self.ops[frame.op].is_completed() {
+                self.completed_left += 1;
+            }
+            self.state = frame.state_before;
+            self.list.unlift(frame.call);
+            // Below a forced read is a point where that read had to go first.
+            if !frame.forced {
+                return Some(self.list.next(frame.call));
+            }
+        }
+    }
+}
+
+/// See `Search::twin_before`.
+fn pending_twins(ops: &[&Operation]) -> Vec<Option<usize>> {
+    let mut pending: Vec<usize> = (0..ops.len()).filter(|&i| !ops[i].is_completed()).collect();
+    // The order the event list visits calls in: by time, then by index.
+    pending.sort_by_key(|&i| (ops[i].call, i));
+    let mut last = HashMap::new();
+    let mut twin_before = vec![None; ops.len()];
+    for i in pending {
+        twin_before[i] = last.insert((&ops[i].op, &ops[i].output), i);
+    }
+    twin_before
+}

@@ -1,0 +1,190 @@
+//! Sequential specifications the linearizability checker tests a history against.
+//!
+//! A [`Model`] is a deterministic state machine over history operations. A model
+//! may split a history into independent parts (P-compositionality: a history is
+//! linearizable iff each part is), which is what keeps the search small: for a
+//! key-value store every key is its own register.
+
+use std::collections::BTreeMap;
+use std::fmt::Debug;
+use std::hash::Hash;
+
+use crate::history::{Op, Operation, Output};
+
+/// One independent part of a history: a label for people and the indices of its
+/// operations in the history slice.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Partition {
+    pub label: String,
+    pub ops: Vec<usize>,
+}
+
+pub trait Model {
+    /// The state of one partition. Hashed and compared for the search's memo cache.
+    type State: Clone + Eq + Hash + Debug;
+
+    /// The state every partition starts from.
+    fn init(&self) -> Self::State;
+
+    /// Applies `op` to `state`; `None` when the client could not have been told
+    /// `output` in that state. `Output::Unknown` (no reply came) matches any output.
+    fn step(&self, state: &Self::State, op: &Op, output: &Output) -> Option<Self::State>;
+
+    /// Splits the history into parts that are checked independently, in a fixed
+    /// order. The default keeps the whole history together.
+    fn partition(&self, ops: &[Operation]) -> Vec<Partition> {
+        vec![Partition {
+            label: "all".to_string(),
+            ops: (0..ops.len()).collect(),
+        }]
+    }
+
+    /// True when `op` never changes the state. Pending read-only operations
+    /// constrain nothing (they may be left out), so the checker drops them.
+    fn is_read_only(&self, _op: &Op) -> bool {
+        false
+    }
+
+    /// The state for a person or a machine reading a violation report.
+    fn describe_state(&self, state: &Self::State) -> serde_json::Value;
+}
+
+/// The key-value store of DESIGN.md §6: get, put, append and cas per key.
+///
+/// A key's state is its value, `None` when absent: a get of an absent key
+/// outputs null, an append to an absent key creates it, and a cas on an absent
+/// key never swaps (absent equals no expected string).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct KvModel;
+
+impl Model for KvModel {
+    type State = Option<String>;
+
+    fn init(&self) -> Self::State {
+        None
+    }
+
+    fn step(&self, state: &Self::State, op: &Op, output: &Output) -> Option<Self::State> {
+        match (op, output) {
+            (Op::Get, Output::Unknown) => Some(state.clone()),
+            (Op::Get, Output::Value(read)) => (read == state).then(|| state.clone()),
+            (Op::Put { value }, Output::Empty | Output::Unknown) => Some(Some(value.clone())),
+            (Op::Append { value }, Output::Empty | Output::Unknown) => {
+                let current = state.as_deref().unwrap_or_default();
+                let mut appended = String::with_capacity(current.len() + value.len());
+                appended.push_str(current);
+                appended.push_str(value);
+                Some(Some(appended))
+            }
+            (Op::Cas { expected, value }, Output::Swapped(_) | Output::Unknown) => {
+                let swaps = state.as_deref() == Some(expected.as_str());
+                if matches!(output, Output::Swapped(told) if *told != swaps) {
+                    return None;
+                }
+                Some(if swaps {
+                    Some(value.clone())
+                } else {
+                    state.clone()
+                })
+            }
+            // An output of the wrong kind (the parser never makes one) fits no state.
+            _ => None,
+        }
+    }
+
+    fn partition(&self, ops: &[Operation]) -> Vec<Partition> {
+        let mut by_key: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+        for (index, op) in ops.iter().enumerate() {
+            by_key.entry(&op.key).or_default().push(index);
+        }
+        by_key
+            .into_iter()
+            .map(|(key, ops)| Partition {
+                label: key.to_string(),
+                ops,
+            })
+            .collect()
+    }
+
+    fn is_read_only(&self, op: &Op) -> bool {
+        matches!(op, Op::Get)
+    }
+
+    fn describe_state(&self, state: &Self::State) -> serde_json::Value {
+        state.as_deref().map_or(serde_json::Value::Null, Into::into)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(text: &str) -> Option<String> {
+        Some(text.to_string())
+    }
+
+    fn put(value: &str) -> Op {
+        Op::Put {
+            value: value.to_string(),
+        }
+    }
+
+    fn cas(expected: &str, value: &str) -> Op {
+        Op::Cas {
+            expected: expected.to_string(),
+            value: value.to_string(),
+        }
+    }
+
+    #[test]
+    fn get_reads_current_value_or_null() {
+        let m = KvModel;
+        assert_eq!(m.step(&None, &Op::Get, &Output::Value(None)), Some(None));
+        assert_eq!(m.step(&None, &Op::Get, &Output::Value(s("a"))), None);
+        assert_eq!(
+            m.step(&s("a"), &Op::Get, &Output::Value(s("a"))),
+            Some(s("a"))
+        );
+        assert_eq!(m.step(&s("a"), &Op::Get, &Output::Unknown), Some(s("a")));
+    }
+
+    #[test]
+    fn put_and_append() {
+        let m = KvModel;
+        assert_eq!(m.step(&s("a"), &put("b"), &Output::Empty), Some(s("b")));
+        let append = Op::Append {
+            value: "x".to_string(),
+        };
+        assert_eq!(m.step(&None, &append, &Output::Empty), Some(s("x")));
+        assert_eq!(m.step(&s("a"), &append, &Output::Unknown), Some(s("ax")));
+    }
+
+    #[test]
+    fn cas_swaps_iff_current_equals_expected() {
+        let m = KvModel;
+        let told = Output::Swapped;
+        assert_eq!(m.step(&s("a"), &cas("a", "b"), &told(true)), Some(s("b")));
+        assert_eq!(m.step(&s("a"), &cas("a", "b"), &told(false)), None);
+        assert_eq!(m.step(&s("c"), &cas("a", "b"), &told(false)), Some(s("c")));
+        assert_eq!(m.step(&s("c"), &cas("a", "b"), &told(true)), None);
+        assert_eq!(m.step(&None, &cas("", "b"), &told(false)), Some(None));
+        assert_eq!(
+            m.step(&s("a"), &cas("a", "b"), &Output::Unknown),
+            Some(s("b"))
+        );
+    }
+
+    #[test]
+    fn partitions_by_key_in_key_order() {
+        let text = r#"{"client":1,"op":"put","key":"b","value":"1","call":1,"return":2}
+{"client":1,"op":"put","key":"a","value":"1","call":3,"return":4}
+{"client":2,"op":"get","key":"b","output":"1","call":5,"return":6}"#;
+        let ops = crate::history::parse_history(text).unwrap();
+        let parts = KvModel.partition(&ops);
+        let labels: Vec<(&str, &[usize])> = parts
+            .iter()
+            .map(|p| (p.label.as_str(), p.ops.as_slice()))
+            .collect();
+        assert_eq!(labels, [("a", &[1][..]), ("b", &[0, 2][..])]);
+    }
+}

@@ -1,0 +1,243 @@
+//! Per-tick oracles: commit monotonicity, agreement on one canonical committed chain, and the
+//! reply oracle (every reply equals a reference model applied in commit order, and its op
+//! committed inside the request's call..return window).
+
+use super::Violation;
+use consensus::wire::{Command, Operation};
+use consensus::{KvMachine, KvOutput, MemoryStorage, Replica, StateMachine};
+use std::collections::BTreeMap;
+
+type SimReplica = Replica<MemoryStorage, KvMachine>;
+
+/// What the reference model says op `op` must answer.
+#[derive(Debug, Clone)]
+struct Expected {
+    client: u128,
+    request: u32,
+    /// None when the op was skipped (its session was evicted before it executed).
+    output: Option<bytes::Bytes>,
+}
+
+pub struct Oracle {
+    /// Checksum of each committed op (index = op; op 0 is the root).
+    canonical: Vec<u128>,
+    /// Tick at which each op was first executed anywhere.
+    committed_tick: Vec<u64>,
+    expected: Vec<Expected>,
+    reference: KvMachine,
+    /// The reference client table: client -> (session, last request).
+    sessions: BTreeMap<u128, (u64, u32)>,
+    clients_max: usize,
+    /// Per replica: the commit_min seen at the last check while it was up.
+    commit_seen: Vec<u64>,
+    pub requests_committed: u64,
+}
+
+fn fail(invariant: &'static str, tick: u64, replica: Option<u8>, message: String) -> Violation {
+    Violation {
+        invariant,
+        tick,
+        replica,
+        message,
+    }
+}
+
+impl Oracle {
+    pub fn new(replica_count: u8, root_checksum: u128, clients_max: usize) -> Oracle {
+        Oracle {
+            canonical: vec![root_checksum],
+            committed_tick: vec![0],
+            expected: vec![Expected {
+                client: 0,
+                request: 0,
+                output: None,
+            }],
+            reference: KvMachine::new(),
+            sessions: BTreeMap::new(),
+            clients_max,
+            commit_seen: vec![0; replica_count as usize],
+            requests_committed: 0,
+        }
+    }
+
+    /// Highest op committed anywhere.
+    pub fn commit_max(&self) -> u64 {
+        self.canonical.len() as u64 - 1
+    }
+
+    pub fn checksum(&self, op: u64) -> Option<u128> {
+        self.canonical.get(op as usize).copied()
+    }
+
+    /// A replica restarted: it replays from its durable checkpoint (op 0 today).
+    pub fn on_restart(&mut self, replica: u8) {
+        self.commit_seen[replica as usize] = 0;
+    }
+
+    /// Checks what replica `r` executed since the last check.
+    pub fn check_replica(
+        &mut self,
+        tick: u64,
+        r: u8,
+        replica: &SimReplica,
+    ) -> Result<(), Violation> {
+        let seen = self.commit_seen[r as usize];
+        let commit = replica.commit_min();
+        if commit < seen {
+            let message = format!("commit_min went from {seen} back to {commit}");
+            return Err(fail("commit_monotonicity", tick, Some(r), message));
+        }
+        for op in seen + 1..=commit {
+            let Some(header) = replica.header(op) else {
+                let message = format!("executed op {op} has no header");
+                return Err(fail("agreement", tick, Some(r), message));
+            };
+            if let Some(&canonical) = self.canonical.get(op as usize) {
+                if canonical != header.checksum {
+                    let message = format!(
+                        "op {op} executed as {:032x}, but the cluster committed {canonical:032x}",
+                        header.checksum
+                    );
+                    return Err(fail("agreement", tick, Some(r), message));
+                }
+                continue;
+            }
+            assert_eq!(
+                op as usize,
+                self.canonical.len(),
+                "ops are executed in order"
+            );
+            self.extend_canonical(tick, r, replica, op)?;
+        }
+        self.commit_seen[r as usize] = commit;
+        Ok(())
+    }
+
+    /// The first execution of `op` anywhere: it joins the canonical chain and the reference
+    /// model executes it.
+    fn extend_canonical(
+        &mut self,
+        tick: u64,
+        r: u8,
+        replica: &SimReplica,
+        op: u64,
+    ) -> Result<(), Violation> {
+        let prepare = replica.prepare(op).ok_or_else(|| {
+            fail(
+                "agreement",
+                tick,
+                Some(r),
+                format!("executed op {op} unreadable"),
+            )
+        })?;
+        let p = *prepare.header.prepare();
+        if p.parent != self.canonical[op as usize - 1] {
+            let message = format!("op {op} does not chain to committed op {}", op - 1);
+            return Err(fail("agreement", tick, Some(r), message));
+        }
+        let output = match p.operation {
+            Operation::Register => {
+                self.register(p.client, op);
+                Some(bytes::Bytes::new())
+            }
+            Operation::StateMachine => match self.sessions.get_mut(&p.client) {
+                Some((session, last)) if *session == p.session => {
+                    if p.request <= *last {
+                        let message = format!(
+                            "client {:#x} request {} committed again at op {op} (last {last})",
+                            p.client, p.request
+                        );
+                        return Err(fail("at_most_once", tick, Some(r), message));
+                    }
+                    *last = p.request;
+                    self.requests_committed += 1;
+                    Some(self.reference.execute(op, p.timestamp, &prepare.body))
+                }
+                _ => None,
+            },
+            Operation::Root => {
+                return Err(fail("agreement", tick, Some(r), format!("root at op {op}")));
+            }
+        };
+        self.canonical.push(prepare.header.checksum);
+        self.committed_tick.push(tick);
+        self.expected.push(Expected {
+            client: p.client,
+            request: p.request,
+            output,
+        });
+        Ok(())
+    }
+
+    /// Mirrors the client table's deterministic eviction: the oldest session goes.
+    fn register(&mut self, client: u128, op: u64) {
+        if !self.sessions.contains_key(&client) && self.sessions.len() == self.clients_max {
+            let oldest = self
+                .sessions
+                .iter()
+                .min_by_key(|(&c, &(session, _))| (session, c))
+                .map(|(&c, _)| c)
+                .expect("full");
+            self.sessions.remove(&oldest);
+        }
+        self.sessions.insert(client, (op, 0));
+    }
+
+    /// Checks a reply a client accepted: it answers a committed op of that client and
+    /// request, equals the reference model's output, and the op committed inside the
+    /// request's window.
+    pub fn check_reply(
+        &self,
+        tick: u64,
+        client: u128,
+        request: u32,
+        op: u64,
+        call_tick: u64,
+        output: &Option<KvOutput>,
+    ) -> Result<(), Violation> {
+        let reply_fail = |message: String| Err(fail("reply_oracle", tick, None, message));
+        let Some(expected) = self.expected.get(op as usize) else {
+            return reply_fail(format!("reply for op {op}, which no replica executed"));
+        };
+        if expected.client != client || expected.request != request {
+            return reply_fail(format!(
+                "reply to client {client:#x} request {request} names op {op}, which is request {} of client {:#x}",
+                expected.request, expected.client
+            ));
+        }
+        let expected_output = expected.output.as_ref().and_then(|b| KvOutput::decode(b));
+        if &expected_output != output {
+            return reply_fail(format!(
+                "op {op}: reply {output:?}, reference model {expected_output:?}"
+            ));
+        }
+        let committed = self.committed_tick[op as usize];
+        if committed < call_tick || committed > tick {
+            return Err(fail(
+                "reply_window",
+                tick,
+                None,
+                format!("op {op} committed at tick {committed}, outside the request's window {call_tick}..{tick}"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// A register reply must carry the op of a committed register by that client.
+    pub fn check_register(&self, tick: u64, client: u128, session: u64) -> Result<(), Violation> {
+        match self.expected.get(session as usize) {
+            Some(e) if e.client == client && e.request == 0 => Ok(()),
+            _ => Err(fail(
+                "reply_oracle",
+                tick,
+                None,
+                format!("client {client:#x} got session {session}, not a committed register of it"),
+            )),
+        }
+    }
+
+    /// Whether `command` is a reply this oracle can check.
+    pub fn is_reply(command: &Command) -> bool {
+        matches!(command, Command::Reply(_))
+    }
+}

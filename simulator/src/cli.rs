@@ -1,0 +1,171 @@
+//! Parsing of the command line's values (seed ranges, shards, overrides) and the report a
+//! person reads. Kept in the library so tests can reach it.
+
+use crate::run::{Outcome, Summary};
+use std::fmt::Write;
+
+/// `A..B` (B excluded) or `A..=B` (B included), as in Rust. An empty range is an error.
+pub fn parse_seed_range(text: &str) -> Result<std::ops::Range<u64>, String> {
+    let bad =
+        || format!("bad seed range '{text}': expected A..B or A..=B with A < B (e.g. 1..200)");
+    let (a, b, inclusive) = if let Some((a, b)) = text.split_once("..=") {
+        (a, b, true)
+    } else if let Some((a, b)) = text.split_once("..") {
+        (a, b, false)
+    } else {
+        return Err(bad());
+    };
+    let a: u64 = a.trim().parse().map_err(|_| bad())?;
+    let b: u64 = b.trim().parse().map_err(|_| bad())?;
+    let end = if inclusive {
+        b.checked_add(1).ok_or_else(bad)?
+    } else {
+        b
+    };
+    if a >= end {
+        return Err(format!(
+            "seed range '{text}' is empty: the start must be below the end"
+        ));
+    }
+    Ok(a..end)
+}
+
+/// `I/N`: this machine runs the seeds whose position in the range is I modulo N.
+pub fn parse_shard(text: &str) -> Result<(u64, u64), String> {
+    let bad = || format!("bad shard '{text}': expected I/N with 0 <= I < N (e.g. 3/64)");
+    let (i, n) = text.split_once('/').ok_or_else(bad)?;
+    let i: u64 = i.trim().parse().map_err(|_| bad())?;
+    let n: u64 = n.trim().parse().map_err(|_| bad())?;
+    if n == 0 || i >= n {
+        return Err(bad());
+    }
+    Ok((i, n))
+}
+
+/// The seeds of `range` that shard `(i, n)` runs.
+pub fn shard_seeds(range: std::ops::Range<u64>, shard: (u64, u64)) -> Vec<u64> {
+    range
+        .enumerate()
+        .filter(|(pos, _)| *pos as u64 % shard.1 == shard.0)
+        .map(|(_, seed)| seed)
+        .collect()
+}
+
+/// `KEY=VALUE` of `--set`.
+pub fn parse_override(text: &str) -> Result<(String, String), String> {
+    let (k, v) = text.split_once('=').ok_or_else(|| {
+        format!("bad --set '{text}': expected KEY=VALUE (e.g. crash_probability=0.001)")
+    })?;
+    Ok((k.trim().to_string(), v.trim().to_string()))
+}
+
+/// The one-screen report of a run.
+pub fn report(summary: &Summary, replay: &str) -> String {
+    let mut out = String::new();
+    let s = summary;
+    let _ = writeln!(
+        out,
+        "seed {}: {}  ticks={} replicas={} clients={} ops_committed={} requests_committed={} view_max={} crashes={} restarts={} partitions={}",
+        s.seed,
+        s.outcome.name(),
+        s.ticks,
+        s.replicas,
+        s.clients,
+        s.ops_committed,
+        s.requests_committed,
+        s.view_max,
+        s.crashes,
+        s.restarts,
+        s.partitions
+    );
+    let _ = writeln!(
+        out,
+        "  packets sent={} dropped={} duplicated={} repairs={} evictions={} history={} ops ({})",
+        s.packets_sent,
+        s.packets_dropped,
+        s.packets_duplicated,
+        s.repairs,
+        s.evictions,
+        s.history_ops,
+        s.linearizability
+    );
+    let _ = writeln!(
+        out,
+        "  trace_hash={} ticks/s={:.0} requests/s={:.0}",
+        s.trace_hash, s.ticks_per_s, s.requests_per_s
+    );
+    if s.outcome == Outcome::Pass {
+        return out;
+    }
+    if let Some(v) = &s.violation {
+        let replica = v.replica.map_or("-".to_string(), |r| r.to_string());
+        let _ = writeln!(
+            out,
+            "\nVIOLATION {} at tick {} (replica {}):\n  {}",
+            v.invariant, v.tick, replica, v.message
+        );
+    }
+    if let Some(report) = &s.liveness_report {
+        let _ = writeln!(out, "\nLIVENESS: {report}");
+    }
+    let _ = writeln!(out, "\nlast {} events:", s.recent_events.len());
+    for event in &s.recent_events {
+        let _ = writeln!(
+            out,
+            "  {}",
+            serde_json::to_string(event).expect("serialize")
+        );
+    }
+    let _ = writeln!(out, "\nreplay: {replay}");
+    out
+}
+
+/// The seed file to add to seeds/ for a failure (see seeds/README.md).
+pub fn seed_file(summary: &Summary, overrides: &[(String, String)]) -> String {
+    let mut out = String::new();
+    let what = summary
+        .violation
+        .as_ref()
+        .map(|v| {
+            format!(
+                "{}: {}",
+                v.invariant,
+                v.message.lines().next().unwrap_or("")
+            )
+        })
+        .or_else(|| summary.liveness_report.clone())
+        .unwrap_or_default();
+    let _ = writeln!(out, "# found: {what}");
+    let _ = writeln!(out, "seed = {}", summary.seed);
+    for (k, v) in overrides {
+        let _ = writeln!(out, "set {k} = {v}");
+    }
+    let _ = writeln!(out, "expect = pass");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_read_as_in_rust() {
+        assert_eq!(parse_seed_range("1..4"), Ok(1..4));
+        assert_eq!(parse_seed_range("1..=4"), Ok(1..5));
+        assert!(parse_seed_range("4..4").is_err());
+        assert!(parse_seed_range("5..1").is_err());
+        assert!(parse_seed_range("x..2").is_err());
+        assert!(parse_seed_range("12").is_err());
+    }
+
+    #[test]
+    fn shards_partition_the_range() {
+        assert_eq!(parse_shard("3/64"), Ok((3, 64)));
+        assert!(parse_shard("64/64").is_err());
+        assert!(parse_shard("1/0").is_err());
+        let all: Vec<u64> = (0..3).flat_map(|i| shard_seeds(10..20, (i, 3))).collect();
+        let mut sorted = all.clone();
+        sorted.sort_unstable();
+        assert_eq!(sorted, (10..20).collect::<Vec<_>>());
+    }
+}

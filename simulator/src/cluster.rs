@@ -1,0 +1,144 @@
+//! The replicas of a simulated cluster: each up (a live `Replica`) or down (only its storage
+//! remains), crashed and restarted by the world. A panic inside a replica is caught and
+//! returned as a message, since it is the replica's own assertion failing.
+
+use consensus::{Config, KvMachine, MemoryStorage, Replica, Status};
+use std::cell::RefCell;
+use std::panic::{self, AssertUnwindSafe};
+
+pub type SimReplica = Replica<MemoryStorage, KvMachine>;
+
+/// The cluster id every simulated replica and client uses.
+pub const CLUSTER: u128 = 0x5EED_C1A5;
+
+pub struct ReplicaSlot {
+    pub replica: Option<SimReplica>,
+    /// The durable state while the replica is down.
+    pub storage: Option<MemoryStorage>,
+    pub restart_tick: Option<u64>,
+    pub up_since_tick: u64,
+    /// (view, status) at the last observation, to report transitions.
+    pub observed: (u32, Status),
+    pub commit_observed: u64,
+}
+
+pub struct Cluster {
+    pub slots: Vec<ReplicaSlot>,
+    pub replica_count: u8,
+    seed: u64,
+}
+
+thread_local! {
+    static PANIC_MESSAGE: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+/// Installs a panic hook that records the message (with its location) for `catch` instead
+/// of printing it, so a replica assertion becomes a clean report. Idempotent.
+pub fn install_panic_hook() {
+    panic::set_hook(Box::new(|info| {
+        let text = format!("{info}");
+        PANIC_MESSAGE.with(|m| *m.borrow_mut() = Some(text));
+    }));
+}
+
+/// Runs `f`, turning a panic into its message.
+pub fn catch<T>(f: impl FnOnce() -> T) -> Result<T, String> {
+    panic::catch_unwind(AssertUnwindSafe(f)).map_err(|payload| {
+        PANIC_MESSAGE
+            .with(|m| m.borrow_mut().take())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_else(|| "replica panicked".to_string())
+    })
+}
+
+impl Cluster {
+    pub fn new(replica_count: u8, seed: u64) -> Cluster {
+        let mut cluster = Cluster {
+            slots: Vec::new(),
+            replica_count,
+            seed,
+        };
+        for r in 0..replica_count {
+            let config = cluster.config(r, 0);
+            let mut storage = MemoryStorage::new();
+            SimReplica::format(&config, &mut storage);
+            let replica =
+                SimReplica::open(config, storage, KvMachine::new()).expect("fresh storage opens");
+            cluster.slots.push(ReplicaSlot {
+                observed: (replica.view(), replica.status()),
+                replica: Some(replica),
+                storage: None,
+                restart_tick: None,
+                up_since_tick: 0,
+                commit_observed: 0,
+            });
+        }
+        cluster
+    }
+
+    /// A replica's configuration; its jitter seed differs per incarnation.
+    fn config(&self, r: u8, incarnation: u64) -> Config {
+        let mut config = Config::new(CLUSTER, self.replica_count, r);
+        config.seed = self
+            .seed
+            .wrapping_mul(0x9e37_79b9_7f4a_7c15)
+            .wrapping_add((r as u64) << 32 | incarnation);
+        config
+    }
+
+    pub fn is_up(&self, r: u8) -> bool {
+        self.slots[r as usize].replica.is_some()
+    }
+
+    pub fn replica(&self, r: u8) -> Option<&SimReplica> {
+        self.slots[r as usize].replica.as_ref()
+    }
+
+    pub fn replica_mut(&mut self, r: u8) -> Option<&mut SimReplica> {
+        self.slots[r as usize].replica.as_mut()
+    }
+
+    pub fn up(&self) -> impl Iterator<Item = (u8, &SimReplica)> {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter_map(|(r, s)| s.replica.as_ref().map(|x| (r as u8, x)))
+    }
+
+    /// Crashes replica `r`: its memory is gone, its storage stays.
+    pub fn crash(&mut self, r: u8, restart_tick: Option<u64>) {
+        let slot = &mut self.slots[r as usize];
+        let replica = slot.replica.take().expect("crash an up replica");
+        slot.storage = Some(replica.into_storage());
+        slot.restart_tick = restart_tick;
+    }
+
+    /// Restarts replica `r` from its storage. A panic during recovery is returned.
+    pub fn restart(&mut self, r: u8, tick: u64, incarnation: u64) -> Result<(), String> {
+        let config = self.config(r, incarnation);
+        let slot = &mut self.slots[r as usize];
+        let storage = slot.storage.take().expect("restart a down replica");
+        let replica = catch(|| SimReplica::open(config, storage, KvMachine::new()))?
+            .map_err(|e| format!("replica {r} could not open its storage: {e:?}"))?;
+        slot.observed = (replica.view(), replica.status());
+        slot.commit_observed = 0;
+        slot.replica = Some(replica);
+        slot.restart_tick = None;
+        slot.up_since_tick = tick;
+        Ok(())
+    }
+
+    /// Highest view any up replica is in.
+    pub fn view_max(&self) -> u32 {
+        self.up().map(|(_, r)| r.view()).max().unwrap_or(0)
+    }
+}
+
+pub fn status_name(status: Status) -> &'static str {
+    match status {
+        Status::Normal => "normal",
+        Status::ViewChange => "view_change",
+        Status::Recovering => "recovering",
+    }
+}

@@ -1,0 +1,95 @@
+//! End-of-run check: the clients' history, converted to the DESIGN §6 format, must be
+//! linearizable (outcome `correctness` otherwise).
+
+use crate::checker::linearizability::{check_kv, Budget, Verdict};
+use crate::checker::Violation;
+use crate::history::{Op, Operation, Output};
+use crate::simulation::Simulation;
+use crate::workload::HistoryRecord;
+use consensus::{KvOp, KvOutput};
+
+/// Search steps the end-of-run check may take before answering `unknown`.
+pub const LINEARIZABILITY_STEPS_MAX: u64 = 2_000_000;
+
+/// Converts what the clients saw into history operations.
+pub fn to_operations(records: &[HistoryRecord]) -> Vec<Operation> {
+    records.iter().map(to_operation).collect()
+}
+
+fn to_operation(record: &HistoryRecord) -> Operation {
+    let (key, op) = match &record.op {
+        KvOp::Get { key } => (key.clone(), Op::Get),
+        KvOp::Put { key, value } => (
+            key.clone(),
+            Op::Put {
+                value: value.clone(),
+            },
+        ),
+        KvOp::Append { key, value } => (
+            key.clone(),
+            Op::Append {
+                value: value.clone(),
+            },
+        ),
+        KvOp::Cas {
+            key,
+            expected,
+            value,
+        } => (
+            key.clone(),
+            Op::Cas {
+                expected: expected.clone(),
+                value: value.clone(),
+            },
+        ),
+    };
+    let output = match (&record.output, record.ret) {
+        (_, None) | (None, _) => Output::Unknown,
+        (Some(KvOutput::Value(v)), _) => Output::Value(v.clone()),
+        (Some(KvOutput::Swapped(s)), _) => Output::Swapped(*s),
+        (Some(KvOutput::Ok), _) | (Some(KvOutput::Error), _) => Output::Empty,
+    };
+    // A reply the client could not decode leaves the op's effect unknown: record it pending.
+    let ret = if output == Output::Unknown {
+        None
+    } else {
+        record.ret
+    };
+    Operation {
+        client: record.client as u64,
+        key,
+        op,
+        output,
+        call: record.call,
+        ret,
+    }
+}
+
+/// The history as JSON lines (DESIGN §6).
+pub fn to_jsonl(records: &[HistoryRecord]) -> String {
+    let mut out = String::new();
+    for op in to_operations(records) {
+        out.push_str(&op.to_json_line());
+        out.push('\n');
+    }
+    out
+}
+
+/// Checks the run's history; a violation is recorded on the simulation.
+pub fn check_simulation_history(sim: &mut Simulation) -> &'static str {
+    let ops = to_operations(&sim.history);
+    let result = check_kv(&ops, Budget::steps(LINEARIZABILITY_STEPS_MAX));
+    match result.verdict {
+        Verdict::Linearizable => "linearizable",
+        Verdict::Unknown => "unknown",
+        Verdict::NotLinearizable => {
+            sim.violation.get_or_insert(Violation {
+                invariant: "linearizability",
+                tick: sim.tick,
+                replica: None,
+                message: format!("client history is not linearizable:\n{result}"),
+            });
+            "not linearizable"
+        }
+    }
+}

@@ -1,0 +1,45 @@
+//! `vopr check-history FILE [--json]`: linearizability of a recorded history (DESIGN §6).
+//! Exit 0 linearizable, 1 not linearizable, 4 unknown, 2 unreadable or malformed input.
+
+use crate::checker::linearizability::{check_kv, Budget, Verdict};
+use crate::history::parse_history;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// Search steps and wall-clock limit of a check from the command line.
+const STEPS_MAX: u64 = 200_000_000;
+const TIME_MAX: Duration = Duration::from_secs(60);
+
+pub fn check_history_file(path: &Path, json: bool) -> i32 {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("vopr: cannot read history {}: {e}", path.display());
+            return 2;
+        }
+    };
+    let ops = match parse_history(&text) {
+        Ok(ops) => ops,
+        Err(e) => {
+            eprintln!(
+                "vopr: {}:{}: {} (see DESIGN.md §6 for the history format)",
+                path.display(),
+                e.line,
+                e.message
+            );
+            return 2;
+        }
+    };
+    let budget = Budget::steps(STEPS_MAX).with_deadline(Instant::now() + TIME_MAX);
+    let result = check_kv(&ops, budget);
+    if json {
+        println!("{}", result.to_json());
+    } else {
+        print!("{result}");
+    }
+    match result.verdict {
+        Verdict::Linearizable => 0,
+        Verdict::NotLinearizable => 1,
+        Verdict::Unknown => 4,
+    }
+}

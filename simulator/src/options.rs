@@ -1,0 +1,205 @@
+//! Every knob of a simulation in one struct, derived from the seed (swarm testing) and
+//! overridable from the command line.
+//!
+//! Swarm testing: each seed turns fault kinds on or off and picks how hard they hit, so a sweep
+//! of seeds explores combinations a fixed configuration never would. A range that can draw zero
+//! turns that fault off for the seed.
+
+use crate::network::{NetworkOptions, PartitionMode, PartitionSymmetry};
+use crate::prng::Prng;
+use serde::{Deserialize, Serialize};
+
+/// All options of one simulation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Options {
+    /// Replicas in the cluster (1..=6).
+    pub replica_count: u8,
+    /// Clients with a session each (1..=8).
+    pub client_count: u8,
+    /// Length of the safety phase (faults on), in ticks.
+    pub ticks_safety: u64,
+    /// Tick budget of the liveness phase (faults off) for the core to converge.
+    pub ticks_liveness_max: u64,
+    /// The packet simulator's knobs.
+    pub network: NetworkOptions,
+    /// Probability per tick that an up replica crashes.
+    pub crash_probability: f64,
+    /// Mean ticks a crashed replica stays down before restarting (exponential).
+    pub restart_delay_mean_ticks: u64,
+    /// Ticks a replica stays up at least after it (re)starts before it may crash again.
+    pub crash_stability_ticks: u64,
+    /// Probability per tick that an idle client issues its next request.
+    pub request_probability: f64,
+    /// Probability per tick that a client starts an idle burst (no requests).
+    pub idle_on_probability: f64,
+    /// Probability per tick that an idle burst ends.
+    pub idle_off_probability: f64,
+    /// Ticks a client waits for a reply before resending to the next replica.
+    pub request_timeout_ticks: u64,
+    /// Distinct keys the workload touches.
+    pub key_count: u32,
+    /// Clients always have a request in flight (closed loop; benchmarks).
+    pub closed_loop: bool,
+}
+
+impl Options {
+    /// The swarm: options drawn from the seed's "options" stream.
+    pub fn from_seed(seed: u64) -> Options {
+        let mut prng = Prng::stream(seed, "options");
+        let replica_count = prng.range_u64(1, 6) as u8;
+        let client_count = prng.range_u64(1, 8) as u8;
+        let network = swarm_network(&mut prng);
+        // A third of the seeds run without crashes, so network-only bugs are not masked.
+        let crash_probability = if prng.chance(0.33) {
+            0.0
+        } else {
+            prng.range_u64(1, 40) as f64 / 1_000_000.0 * replica_count as f64
+        };
+        Options {
+            replica_count,
+            client_count,
+            ticks_safety: 40_000,
+            ticks_liveness_max: 30_000,
+            network,
+            crash_probability,
+            restart_delay_mean_ticks: prng.range_u64(50, 3_000),
+            crash_stability_ticks: prng.range_u64(200, 3_000),
+            request_probability: prng.range_u64(5, 500) as f64 / 1000.0,
+            idle_on_probability: prng.range_u64(0, 20) as f64 / 10_000.0,
+            idle_off_probability: prng.range_u64(10, 200) as f64 / 10_000.0,
+            request_timeout_ticks: prng.range_u64(60, 300),
+            key_count: prng.range_u64(1, 8) as u32,
+            closed_loop: false,
+        }
+    }
+
+    /// The fault-free variant of these options (performance mode).
+    pub fn without_faults(mut self) -> Options {
+        self.network.packet_loss_probability = 0.0;
+        self.network.packet_replay_probability = 0.0;
+        self.network.path_clog_probability = 0.0;
+        self.network.partition_mode = PartitionMode::None;
+        self.network.partition_probability = 0.0;
+        self.crash_probability = 0.0;
+        self
+    }
+
+    /// The benchmark configuration: 3 replicas, 4 closed-loop clients, every fault on.
+    pub fn benchmark(seed: u64) -> Options {
+        let mut o = Options::from_seed(seed);
+        o.replica_count = 3;
+        o.client_count = 4;
+        o.closed_loop = true;
+        o.network.packet_loss_probability = 0.02;
+        o.network.packet_replay_probability = 0.05;
+        o.network.path_clog_probability = 0.0005;
+        o.network.path_clog_duration_mean_ticks = 40;
+        o.network.partition_mode = PartitionMode::UniformSize;
+        o.network.partition_probability = 0.0002;
+        o.network.unpartition_probability = 0.002;
+        o.crash_probability = 0.00002;
+        o
+    }
+
+    /// Checks ranges; the message names the knob and what is allowed.
+    pub fn validate(&self) -> Result<(), String> {
+        if !(1..=consensus::replica::REPLICAS_MAX).contains(&self.replica_count) {
+            return Err(format!(
+                "replica_count must be 1..=6, got {}",
+                self.replica_count
+            ));
+        }
+        if !(1..=64).contains(&self.client_count) {
+            return Err(format!(
+                "client_count must be 1..=64, got {}",
+                self.client_count
+            ));
+        }
+        let probabilities = [
+            ("crash_probability", self.crash_probability),
+            ("request_probability", self.request_probability),
+            ("idle_on_probability", self.idle_on_probability),
+            ("idle_off_probability", self.idle_off_probability),
+            (
+                "network.packet_loss_probability",
+                self.network.packet_loss_probability,
+            ),
+            (
+                "network.packet_replay_probability",
+                self.network.packet_replay_probability,
+            ),
+            (
+                "network.path_clog_probability",
+                self.network.path_clog_probability,
+            ),
+            (
+                "network.partition_probability",
+                self.network.partition_probability,
+            ),
+            (
+                "network.unpartition_probability",
+                self.network.unpartition_probability,
+            ),
+        ];
+        for (name, p) in probabilities {
+            if !(0.0..=1.0).contains(&p) {
+                return Err(format!("{name} must be within 0..=1, got {p}"));
+            }
+        }
+        if self.key_count == 0 || self.request_timeout_ticks == 0 {
+            return Err("key_count and request_timeout_ticks must be > 0".into());
+        }
+        if self.network.path_capacity_max == 0 {
+            return Err("network.path_capacity_max must be > 0".into());
+        }
+        Ok(())
+    }
+
+    /// Sets one knob by its JSON path (`crash_probability`, `network.packet_loss_probability`)
+    /// from a JSON value (`0.1`, `"IsolateOne"`), for `--set KEY=VALUE`.
+    pub fn set(&mut self, key: &str, value: &str) -> Result<(), String> {
+        let mut json = serde_json::to_value(&*self).expect("options serialize");
+        let mut slot = &mut json;
+        for part in key.split('.') {
+            slot = slot
+                .get_mut(part)
+                .ok_or_else(|| format!("unknown option '{key}' (see --json output for names)"))?;
+        }
+        *slot = serde_json::from_str(value)
+            .or_else(|_| serde_json::from_str(&format!("\"{value}\"")))
+            .map_err(|e| format!("bad value for {key}: {e}"))?;
+        *self = serde_json::from_value(json).map_err(|e| format!("bad value for {key}: {e}"))?;
+        self.validate()
+    }
+}
+
+fn swarm_network(prng: &mut Prng) -> NetworkOptions {
+    let partition_mode = *prng.pick(&[
+        PartitionMode::None,
+        PartitionMode::IsolateOne,
+        PartitionMode::UniformSize,
+        PartitionMode::UniformPartition,
+    ]);
+    let partition_symmetry = if prng.chance(0.5) {
+        PartitionSymmetry::Symmetric
+    } else {
+        PartitionSymmetry::Asymmetric
+    };
+    let delay_min = prng.range_u64(0, 3);
+    NetworkOptions {
+        one_way_delay_min_ticks: delay_min,
+        one_way_delay_mean_ticks: delay_min + prng.range_u64(0, 20),
+        packet_loss_probability: prng.range_u64(0, 30) as f64 / 100.0,
+        packet_replay_probability: prng.range_u64(0, 50) as f64 / 100.0,
+        path_capacity_max: prng.range_u64(4, 64) as u32,
+        path_clog_probability: prng.range_u64(0, 10) as f64 / 10_000.0,
+        path_clog_duration_mean_ticks: prng.range_u64(10, 500),
+        partition_mode,
+        partition_symmetry,
+        partition_probability: prng.range_u64(0, 10) as f64 / 10_000.0,
+        unpartition_probability: prng.range_u64(5, 100) as f64 / 10_000.0,
+        partition_stability_ticks: prng.range_u64(100, 2_000),
+        unpartition_stability_ticks: prng.range_u64(100, 2_000),
+    }
+}

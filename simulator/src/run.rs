@@ -1,0 +1,175 @@
+//! One whole run of a seed: safety phase, liveness phase, end-of-run checks, and the summary
+//! (the JSON contract of DESIGN §5).
+
+use crate::checker::Violation;
+use crate::options::Options;
+use crate::simulation::Simulation;
+use crate::trace::{Event, Trace};
+use serde::Serialize;
+use std::time::Instant;
+
+/// How a run ended (DESIGN §5 exit codes: 0, 1, 3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Pass,
+    Correctness,
+    Liveness,
+}
+
+impl Outcome {
+    pub fn exit_code(self) -> i32 {
+        match self {
+            Outcome::Pass => 0,
+            Outcome::Correctness => 1,
+            Outcome::Liveness => 3,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Outcome::Pass => "pass",
+            Outcome::Correctness => "correctness",
+            Outcome::Liveness => "liveness",
+        }
+    }
+}
+
+/// The summary of one run: one JSON object per seed.
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    pub seed: u64,
+    pub outcome: Outcome,
+    pub ticks: u64,
+    pub replicas: u8,
+    pub clients: u8,
+    pub requests_committed: u64,
+    pub ops_committed: u64,
+    pub view_max: u32,
+    pub crashes: u64,
+    pub restarts: u64,
+    pub partitions: u64,
+    pub packets_sent: u64,
+    pub packets_dropped: u64,
+    pub packets_duplicated: u64,
+    pub storage_faults: u64,
+    pub repairs: u64,
+    pub evictions: u64,
+    pub history_ops: usize,
+    pub linearizability: &'static str,
+    pub violation: Option<Violation>,
+    pub trace_hash: String,
+    pub ticks_per_s: f64,
+    pub requests_per_s: f64,
+    pub version: &'static str,
+    pub options: Options,
+    /// Not in the JSON: the last events, for the failure report.
+    #[serde(skip)]
+    pub recent_events: Vec<Event>,
+    #[serde(skip)]
+    pub liveness_report: Option<String>,
+    #[serde(skip)]
+    pub history_jsonl: Option<String>,
+}
+
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// What a run should produce beyond its summary.
+#[derive(Default)]
+pub struct RunConfig {
+    /// JSON-lines export of every event.
+    pub trace: Option<Box<dyn std::io::Write + Send>>,
+    /// Keep the client history (for `--history`).
+    pub keep_history: bool,
+    /// Skip the end-of-run linearizability check.
+    pub skip_linearizability: bool,
+}
+
+/// Runs seed `seed` with `options` to its end.
+pub fn run(seed: u64, options: Options, config: RunConfig) -> Summary {
+    let started = Instant::now();
+    let mut sim = Simulation::new(seed, options.clone(), Trace::new(config.trace));
+    while sim.tick < options.ticks_safety && sim.violation.is_none() {
+        sim.step();
+    }
+    let mut liveness_report = None;
+    if sim.violation.is_none() {
+        sim.start_liveness_phase();
+        let deadline = sim.tick + options.ticks_liveness_max;
+        while sim.violation.is_none() && !sim.converged() && sim.tick < deadline {
+            sim.step();
+        }
+        if sim.violation.is_none() && !sim.converged() {
+            liveness_report = Some(sim.liveness_report());
+        }
+    }
+    let linearizability = if config.skip_linearizability || sim.violation.is_some() {
+        "skipped"
+    } else {
+        crate::end_of_run::check_simulation_history(&mut sim)
+    };
+    summarize(
+        seed,
+        sim,
+        started,
+        liveness_report,
+        linearizability,
+        config.keep_history,
+    )
+}
+
+fn summarize(
+    seed: u64,
+    mut sim: Simulation,
+    started: Instant,
+    liveness_report: Option<String>,
+    linearizability: &'static str,
+    keep_history: bool,
+) -> Summary {
+    sim.trace.flush();
+    let outcome = if sim.violation.is_some() {
+        Outcome::Correctness
+    } else if liveness_report.is_some() {
+        Outcome::Liveness
+    } else {
+        Outcome::Pass
+    };
+    let elapsed = started.elapsed().as_secs_f64().max(1e-9);
+    let net = *sim.network.stats();
+    let mut repairs = 0;
+    for slot in &sim.cluster.slots {
+        if let Some(r) = &slot.replica {
+            repairs += r.stats().headers_repaired + r.stats().prepares_repaired;
+        }
+    }
+    Summary {
+        seed,
+        outcome,
+        ticks: sim.tick,
+        replicas: sim.options.replica_count,
+        clients: sim.options.client_count,
+        requests_committed: sim.oracle.requests_committed,
+        ops_committed: sim.oracle.commit_max(),
+        view_max: sim.counters.view_max,
+        crashes: sim.counters.crashes,
+        restarts: sim.counters.restarts,
+        partitions: net.partitions,
+        packets_sent: net.packets_sent,
+        packets_dropped: net.packets_dropped,
+        packets_duplicated: net.packets_duplicated,
+        storage_faults: 0,
+        repairs,
+        evictions: sim.counters.evictions,
+        history_ops: sim.history.len(),
+        linearizability,
+        trace_hash: format!("{:016x}", sim.trace.hash()),
+        ticks_per_s: sim.tick as f64 / elapsed,
+        requests_per_s: sim.oracle.requests_committed as f64 / elapsed,
+        version: VERSION,
+        recent_events: sim.trace.recent().copied().collect(),
+        history_jsonl: keep_history.then(|| crate::end_of_run::to_jsonl(&sim.history)),
+        violation: sim.violation.take(),
+        liveness_report,
+        options: sim.options.clone(),
+    }
+}

@@ -1,0 +1,488 @@
+//! The world: one seed, one PRNG split into named streams, ticks, replicas, clients, the
+//! packet simulator, faults, and the oracles checked after every step.
+
+use crate::checker::oracle::Oracle;
+use crate::checker::Violation;
+use crate::cluster::{self, Cluster, CLUSTER};
+use crate::network::Network;
+use crate::options::Options;
+use crate::prng::Prng;
+use crate::trace::{Event, Trace};
+use crate::workload::{self, Client, ClientAction, ClientEvent, HistoryRecord};
+use bytes::Bytes;
+use consensus::wire::{self, DecodeContext, Message};
+use consensus::{Action, Peer};
+
+/// Which part of the run we are in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Faults on; only safety is checked.
+    Safety,
+    /// Faults off, a quorum core up; everything outstanding must complete.
+    Liveness,
+}
+
+/// Counters of what the run did (the JSON summary reads them).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Counters {
+    pub crashes: u64,
+    pub restarts: u64,
+    pub packets_corrupt: u64,
+    pub view_max: u32,
+    pub replies: u64,
+    pub evictions: u64,
+}
+
+pub struct Simulation {
+    pub seed: u64,
+    pub options: Options,
+    pub tick: u64,
+    pub phase: Phase,
+    pub network: Network<Bytes>,
+    pub cluster: Cluster,
+    pub clients: Vec<Client>,
+    pub oracle: Oracle,
+    pub trace: Trace,
+    pub history: Vec<HistoryRecord>,
+    pub violation: Option<Violation>,
+    pub counters: Counters,
+    /// Replicas that must converge in the liveness phase.
+    pub core: Vec<u8>,
+    /// Faults (crashes, restarts) happen only while true; scenarios turn them off.
+    pub faults_enabled: bool,
+    prng_faults: Prng,
+    prng_workload: Prng,
+    ctx: DecodeContext,
+    incarnations: u64,
+    deliveries: Vec<(usize, usize, Bytes)>,
+    ops_issued: u64,
+}
+
+impl Simulation {
+    pub fn new(seed: u64, options: Options, trace: Trace) -> Simulation {
+        options.validate().expect("options validated by the caller");
+        let replica_count = options.replica_count;
+        let network = Network::new(
+            options.network.clone(),
+            replica_count as usize,
+            options.client_count as usize,
+            Prng::stream(seed, "network"),
+        );
+        let cluster = Cluster::new(replica_count, seed);
+        let root = consensus::replica::root_prepare(CLUSTER).header.checksum;
+        let clients_max = cluster.replica(0).expect("up").config().clients_max;
+        Simulation {
+            seed,
+            tick: 0,
+            phase: Phase::Safety,
+            network,
+            cluster,
+            clients: (0..options.client_count)
+                .map(|i| Client::new(i, replica_count))
+                .collect(),
+            oracle: Oracle::new(replica_count, root, clients_max),
+            trace,
+            history: Vec::new(),
+            violation: None,
+            counters: Counters::default(),
+            core: Vec::new(),
+            faults_enabled: true,
+            prng_faults: Prng::stream(seed, "faults"),
+            prng_workload: Prng::stream(seed, "workload"),
+            ctx: DecodeContext {
+                cluster: CLUSTER,
+                replica_count,
+            },
+            incarnations: 0,
+            deliveries: Vec::new(),
+            ops_issued: 0,
+            options,
+        }
+    }
+
+    /// Advances the world by one tick. Stops doing anything once a violation is found.
+    pub fn step(&mut self) {
+        if self.violation.is_some() {
+            return;
+        }
+        self.tick += 1;
+        if self.faults_enabled && self.phase == Phase::Safety {
+            self.process_faults();
+        }
+        self.restart_due();
+        self.network.tick(self.tick);
+        for r in 0..self.options.replica_count {
+            if let Some(replica) = self.cluster.replica_mut(r) {
+                let result = cluster::catch(|| replica.on_tick());
+                self.after_replica_step(r, result);
+            }
+        }
+        self.clients_tick();
+        self.deliver();
+    }
+
+    // ----- Faults -----
+
+    fn process_faults(&mut self) {
+        let p = self.options.crash_probability;
+        for r in 0..self.options.replica_count {
+            let slot = &self.cluster.slots[r as usize];
+            let stable = self.tick >= slot.up_since_tick + self.options.crash_stability_ticks;
+            if slot.replica.is_some() && stable && self.prng_faults.chance(p) {
+                let delay = self
+                    .prng_faults
+                    .exponential(self.options.restart_delay_mean_ticks as f64)
+                    .max(1);
+                self.crash(r, Some(self.tick + delay));
+            }
+        }
+    }
+
+    /// Crashes replica `r` (scheduled to restart at `restart_tick`, or never).
+    pub fn crash(&mut self, r: u8, restart_tick: Option<u64>) {
+        self.cluster.crash(r, restart_tick);
+        self.network.drop_packets_to(r as usize);
+        self.counters.crashes += 1;
+        self.trace.record(Event::Crash {
+            tick: self.tick,
+            replica: r,
+        });
+        tracing::info!(tick = self.tick, replica = r, "crash");
+    }
+
+    /// Restarts replica `r` from its storage now.
+    pub fn restart(&mut self, r: u8) {
+        self.incarnations += 1;
+        let result = self.cluster.restart(r, self.tick, self.incarnations);
+        self.counters.restarts += 1;
+        self.oracle.on_restart(r);
+        self.trace.record(Event::Restart {
+            tick: self.tick,
+            replica: r,
+        });
+        tracing::info!(tick = self.tick, replica = r, "restart");
+        if let Err(message) = result {
+            self.fail_replica(r, message);
+            return;
+        }
+        self.after_replica_step(r, Ok(()));
+    }
+
+    fn restart_due(&mut self) {
+        for r in 0..self.options.replica_count {
+            let slot = &self.cluster.slots[r as usize];
+            if slot.replica.is_none() && slot.restart_tick.is_some_and(|t| t <= self.tick) {
+                self.restart(r);
+            }
+        }
+    }
+
+    fn fail_replica(&mut self, r: u8, message: String) {
+        self.violation.get_or_insert(Violation {
+            invariant: "replica_assertion",
+            tick: self.tick,
+            replica: Some(r),
+            message,
+        });
+    }
+
+    // ----- Replicas -----
+
+    /// After a replica handled an input: report a panic, route its actions, run the oracles,
+    /// and record view/status/commit transitions.
+    fn after_replica_step(&mut self, r: u8, result: Result<(), String>) {
+        if let Err(message) = result {
+            return self.fail_replica(r, message);
+        }
+        let Some(replica) = self.cluster.replica_mut(r) else {
+            return;
+        };
+        let actions: Vec<Action> = replica.drain_outbox().collect();
+        for action in actions {
+            match action {
+                Action::Send { to, message } => {
+                    self.network
+                        .submit(r as usize, to as usize, message.encode(), self.tick);
+                }
+                Action::Reply { client, message } => {
+                    let index = client.wrapping_sub(workload::client_id(0));
+                    if index < self.options.client_count as u128 {
+                        let node = self.options.replica_count as usize + index as usize;
+                        self.network
+                            .submit(r as usize, node, message.encode(), self.tick);
+                    }
+                }
+            }
+        }
+        let replica = self.cluster.replica(r).expect("still up");
+        if let Err(v) = self.oracle.check_replica(self.tick, r, replica) {
+            self.violation.get_or_insert(v);
+            return;
+        }
+        self.observe(r);
+    }
+
+    fn observe(&mut self, r: u8) {
+        let replica = self.cluster.replica(r).expect("up");
+        let (view, status, commit) = (replica.view(), replica.status(), replica.commit_min());
+        let slot = &mut self.cluster.slots[r as usize];
+        if (view, status) != slot.observed {
+            slot.observed = (view, status);
+            self.counters.view_max = self.counters.view_max.max(view);
+            let status = cluster::status_name(status);
+            self.trace.record(Event::Status {
+                tick: self.tick,
+                replica: r,
+                view,
+                status,
+            });
+            tracing::info!(tick = self.tick, replica = r, view, status, "status");
+        }
+        if commit != slot.commit_observed {
+            slot.commit_observed = commit;
+            self.trace.record(Event::Commit {
+                tick: self.tick,
+                replica: r,
+                commit,
+            });
+            tracing::debug!(tick = self.tick, replica = r, commit, "commit");
+        }
+    }
+
+    // ----- Network -----
+
+    fn deliver(&mut self) {
+        let mut deliveries = std::mem::take(&mut self.deliveries);
+        self.network.drain_ready(self.tick, &mut deliveries);
+        for (from, to, bytes) in deliveries.drain(..) {
+            if self.violation.is_some() {
+                break;
+            }
+            let message = match wire::decode(&bytes, &self.ctx) {
+                Ok(m) => m,
+                Err(_) => {
+                    self.counters.packets_corrupt += 1;
+                    self.trace.record(Event::Corrupt {
+                        tick: self.tick,
+                        from,
+                        to,
+                    });
+                    continue;
+                }
+            };
+            self.trace.record(Event::Deliver {
+                tick: self.tick,
+                from,
+                to,
+                command: message.header.command.name(),
+                checksum: message.header.checksum as u64,
+            });
+            let replica_count = self.options.replica_count as usize;
+            if to < replica_count {
+                self.deliver_to_replica(from, to as u8, message);
+            } else {
+                self.deliver_to_client(to - replica_count, message);
+            }
+        }
+        self.deliveries = deliveries;
+    }
+
+    fn deliver_to_replica(&mut self, from: usize, to: u8, message: Message) {
+        let replica_count = self.options.replica_count as usize;
+        let peer = if from < replica_count {
+            Peer::Replica(from as u8)
+        } else {
+            Peer::Client(self.clients[from - replica_count].id)
+        };
+        if let Some(replica) = self.cluster.replica_mut(to) {
+            let result = cluster::catch(|| replica.on_message(peer, message));
+            self.after_replica_step(to, result);
+        }
+    }
+
+    // ----- Clients -----
+
+    fn clients_tick(&mut self) {
+        let timeout = self.options.request_timeout_ticks;
+        let replica_count = self.options.replica_count;
+        for i in 0..self.clients.len() {
+            if let Some(action) = self.clients[i].on_tick(self.tick, replica_count, timeout) {
+                self.client_send(i, action);
+            }
+            if self.clients[i].in_flight.is_none() && self.client_wants_request(i) {
+                self.ops_issued += 1;
+                let op = workload::random_op(
+                    &mut self.prng_workload,
+                    self.options.key_count,
+                    i as u8,
+                    self.ops_issued,
+                );
+                let client = &mut self.clients[i];
+                let action =
+                    client.start_request(CLUSTER, self.tick, Some(op), &mut self.history, timeout);
+                self.client_send(i, action);
+            }
+        }
+    }
+
+    fn client_wants_request(&mut self, i: usize) -> bool {
+        let o = &self.options;
+        let client = &mut self.clients[i];
+        if client.draining {
+            return false;
+        }
+        if client.session == 0 {
+            return true;
+        }
+        if o.closed_loop {
+            return true;
+        }
+        if client.idle {
+            client.idle = !self.prng_workload.chance(o.idle_off_probability);
+            return false;
+        }
+        if self.prng_workload.chance(o.idle_on_probability) {
+            client.idle = true;
+            return false;
+        }
+        self.prng_workload.chance(o.request_probability)
+    }
+
+    fn client_send(&mut self, i: usize, action: ClientAction) {
+        let ClientAction::Send { to, message } = action;
+        let request = match message.header.command {
+            wire::Command::Request(r) => r.request,
+            _ => 0,
+        };
+        self.trace.record(Event::Request {
+            tick: self.tick,
+            client: i as u8,
+            request,
+            to,
+        });
+        let node = self.options.replica_count as usize + i;
+        self.network
+            .submit(node, to as usize, message.encode(), self.tick);
+    }
+
+    fn deliver_to_client(&mut self, i: usize, message: Message) {
+        let tick = self.tick;
+        let client = &mut self.clients[i];
+        let Some(event) = client.on_message(&message, tick, &mut self.history) else {
+            return;
+        };
+        let id = client.id;
+        let result = match event {
+            ClientEvent::Registered => {
+                let session = client.session;
+                self.oracle.check_register(tick, id, session)
+            }
+            ClientEvent::Completed {
+                request,
+                op,
+                call_tick,
+                output,
+                ..
+            } => {
+                self.counters.replies += 1;
+                self.trace.record(Event::Reply {
+                    tick,
+                    client: i as u8,
+                    request,
+                    op,
+                });
+                self.oracle
+                    .check_reply(tick, id, request, op, call_tick, &output)
+            }
+            ClientEvent::Evicted => {
+                self.counters.evictions += 1;
+                self.trace.record(Event::Evicted {
+                    tick,
+                    client: i as u8,
+                });
+                Ok(())
+            }
+        };
+        if let Err(v) = result {
+            self.violation.get_or_insert(v);
+        }
+    }
+
+    // ----- Liveness -----
+
+    /// Heals the network, stops faults, restarts a quorum core and crashes the rest; clients
+    /// stop issuing new requests and finish the ones in flight.
+    pub fn start_liveness_phase(&mut self) {
+        self.phase = Phase::Liveness;
+        self.trace.record(Event::Liveness { tick: self.tick });
+        self.network.set_faults_enabled(false);
+        let mut replicas: Vec<u8> = (0..self.options.replica_count).collect();
+        self.prng_faults.shuffle(&mut replicas);
+        let quorum = self.options.replica_count as usize / 2 + 1;
+        self.core = replicas[..quorum].to_vec();
+        self.core.sort_unstable();
+        for r in 0..self.options.replica_count {
+            let in_core = self.core.contains(&r);
+            if in_core && !self.cluster.is_up(r) {
+                self.restart(r);
+            } else if !in_core && self.cluster.is_up(r) {
+                self.crash(r, None);
+            } else if !in_core {
+                self.cluster.slots[r as usize].restart_tick = None;
+            }
+        }
+        for client in &mut self.clients {
+            client.draining = true;
+        }
+    }
+
+    /// The core agrees and every client request completed.
+    pub fn converged(&self) -> bool {
+        if self.clients.iter().any(|c| c.in_flight.is_some()) {
+            return false;
+        }
+        let core: Vec<_> = self
+            .core
+            .iter()
+            .filter_map(|&r| self.cluster.replica(r))
+            .collect();
+        if core.len() != self.core.len() {
+            return false;
+        }
+        let first = core[0];
+        let commit = first.commit_min();
+        core.iter().all(|r| {
+            r.status() == consensus::Status::Normal
+                && r.view() == first.view()
+                && r.commit_min() == commit
+                && r.commit_max() == commit
+                && r.op() == first.op()
+        }) && commit >= self.oracle.commit_max()
+            && core
+                .iter()
+                .all(|r| r.header(commit).map(|h| h.checksum) == self.oracle.checksum(commit))
+    }
+
+    /// Replicas of the core that have not converged, for the liveness report.
+    pub fn liveness_report(&self) -> String {
+        let mut parts = Vec::new();
+        for &r in &self.core {
+            match self.cluster.replica(r) {
+                Some(x) => parts.push(format!("r{r}: {}", x.describe())),
+                None => parts.push(format!("r{r}: down")),
+            }
+        }
+        let waiting = self
+            .clients
+            .iter()
+            .filter(|c| c.in_flight.is_some())
+            .count();
+        format!(
+            "core {:?} did not converge (cluster commit {}): {}; {} clients waiting",
+            self.core,
+            self.oracle.commit_max(),
+            parts.join(", "),
+            waiting
+        )
+    }
+}

@@ -1,0 +1,229 @@
+//! Clients: each holds a session, keeps one request in flight, resends it (same request
+//! number) on timeout to the next replica, and records what it saw in the history.
+
+use crate::prng::Prng;
+use consensus::wire::{Command, Header, Message, Operation, Request};
+use consensus::{KvOp, KvOutput};
+
+/// Client ids on the wire: distinct from zero and from each other.
+pub fn client_id(index: u8) -> u128 {
+    0xC11E_0000 + index as u128
+}
+
+/// One completed or pending operation, as the client saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryRecord {
+    pub client: u8,
+    pub op: KvOp,
+    /// None while pending (or forever, if no reply came).
+    pub output: Option<KvOutput>,
+    pub call: u64,
+    pub ret: Option<u64>,
+}
+
+/// The request a client is waiting on.
+#[derive(Debug, Clone)]
+pub struct InFlight {
+    pub message: Message,
+    pub request: u32,
+    /// Index into the history (None for register).
+    pub history: Option<usize>,
+    pub call_tick: u64,
+    pub resend_tick: u64,
+    pub attempts: u32,
+}
+
+/// What a client wants the world to do.
+#[derive(Debug, Clone)]
+pub enum ClientAction {
+    Send { to: u8, message: Message },
+}
+
+pub struct Client {
+    pub index: u8,
+    pub id: u128,
+    pub session: u64,
+    pub request_next: u32,
+    pub in_flight: Option<InFlight>,
+    /// The replica to send to next (rotates on timeout).
+    pub target: u8,
+    pub idle: bool,
+    /// No new requests (liveness phase): finish what is in flight.
+    pub draining: bool,
+    pub requests_completed: u64,
+    pub evictions: u64,
+}
+
+impl Client {
+    pub fn new(index: u8, replica_count: u8) -> Client {
+        Client {
+            index,
+            id: client_id(index),
+            session: 0,
+            request_next: 0,
+            in_flight: None,
+            target: index % replica_count,
+            idle: false,
+            draining: false,
+            requests_completed: 0,
+            evictions: 0,
+        }
+    }
+
+    fn request_message(&self, cluster: u128, request: u32, op: Option<&KvOp>) -> Message {
+        let command = Command::Request(Request {
+            client: self.id,
+            session: self.session,
+            request,
+            operation: if op.is_some() {
+                Operation::StateMachine
+            } else {
+                Operation::Register
+            },
+        });
+        let body = op.map(|o| o.encode()).unwrap_or_default();
+        Message::new(Header::new(cluster, 0, 0, command), body)
+    }
+
+    /// Registers, or issues the next operation (recording its call in the history).
+    pub fn start_request(
+        &mut self,
+        cluster: u128,
+        tick: u64,
+        op: Option<KvOp>,
+        history: &mut Vec<HistoryRecord>,
+        timeout: u64,
+    ) -> ClientAction {
+        assert!(self.in_flight.is_none());
+        let register = self.session == 0;
+        let request = if register { 0 } else { self.request_next };
+        let op = if register { None } else { op };
+        let message = self.request_message(cluster, request, op.as_ref());
+        let history_index = op.map(|op| {
+            history.push(HistoryRecord {
+                client: self.index,
+                op,
+                output: None,
+                call: tick,
+                ret: None,
+            });
+            history.len() - 1
+        });
+        self.in_flight = Some(InFlight {
+            message: message.clone(),
+            request,
+            history: history_index,
+            call_tick: tick,
+            resend_tick: tick + timeout,
+            attempts: 0,
+        });
+        ClientAction::Send {
+            to: self.target,
+            message,
+        }
+    }
+
+    /// Resends the in-flight request to the next replica when its timeout expired.
+    pub fn on_tick(&mut self, tick: u64, replica_count: u8, timeout: u64) -> Option<ClientAction> {
+        let in_flight = self.in_flight.as_mut()?;
+        if tick < in_flight.resend_tick {
+            return None;
+        }
+        in_flight.attempts += 1;
+        // No backoff: a request lost or sent to a backup should find the primary quickly.
+        in_flight.resend_tick = tick + timeout;
+        self.target = (self.target + 1) % replica_count;
+        Some(ClientAction::Send {
+            to: self.target,
+            message: in_flight.message.clone(),
+        })
+    }
+
+    /// A reply or eviction arrived. Returns the completed request, if it matched.
+    pub fn on_message(
+        &mut self,
+        message: &Message,
+        tick: u64,
+        history: &mut [HistoryRecord],
+    ) -> Option<ClientEvent> {
+        match message.header.command {
+            Command::Reply(reply) => {
+                let in_flight = self.in_flight.as_ref()?;
+                if reply.request != in_flight.request
+                    || reply.request_checksum != in_flight.message.header.checksum
+                {
+                    return None; // A late duplicate of an earlier reply.
+                }
+                let in_flight = self.in_flight.take().expect("checked");
+                // The replica that prepared the op was the primary: send there next.
+                self.target = message.header.replica;
+                if reply.operation == Operation::Register {
+                    self.session = reply.session;
+                    self.request_next = 1;
+                    return Some(ClientEvent::Registered);
+                }
+                self.request_next += 1;
+                self.requests_completed += 1;
+                let index = in_flight.history.expect("kv request has a history entry");
+                let output = KvOutput::decode(&message.body);
+                let record = &mut history[index];
+                record.output = output.clone();
+                record.ret = Some(tick);
+                Some(ClientEvent::Completed {
+                    request: in_flight.request,
+                    op: reply.op,
+                    call_tick: in_flight.call_tick,
+                    history: index,
+                    output,
+                })
+            }
+            Command::Eviction(_) => {
+                // The session is gone: what was in flight stays pending forever (it may or may
+                // not have executed), and the client registers again.
+                self.in_flight.take()?;
+                self.session = 0;
+                self.request_next = 0;
+                self.evictions += 1;
+                Some(ClientEvent::Evicted)
+            }
+            _ => None,
+        }
+    }
+}
+
+/// What a client learned from a message.
+#[derive(Debug, Clone)]
+pub enum ClientEvent {
+    Registered,
+    Completed {
+        request: u32,
+        op: u64,
+        call_tick: u64,
+        history: usize,
+        output: Option<KvOutput>,
+    },
+    Evicted,
+}
+
+/// Draws the next operation on a small key space.
+pub fn random_op(prng: &mut Prng, key_count: u32, client: u8, counter: u64) -> KvOp {
+    let key = format!("k{}", prng.range_u64(0, key_count as u64 - 1));
+    // Values are unique per client and request so a read pins down which write it saw.
+    let value = format!("{client}.{counter}");
+    match prng.range_u64(0, 9) {
+        0..=2 => KvOp::Get { key },
+        3..=4 => KvOp::Put { key, value },
+        5..=7 => KvOp::Append {
+            key,
+            value: format!("{}", counter % 10),
+        },
+        _ => {
+            let expected = format!("{client}.{}", counter.saturating_sub(prng.range_u64(1, 3)));
+            KvOp::Cas {
+                key,
+                expected,
+                value,
+            }
+        }
+    }
+}

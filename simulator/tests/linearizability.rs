@@ -1,0 +1,585 @@
+//! The linearizability checker against the reference histories, small written
+//! cases for every operation kind, and generated histories.
+
+use proptest::prelude::*;
+use simulator::checker::linearizability::{check_kv, Budget, CheckResult, Explanation, Verdict};
+use simulator::checker::model::{KvModel, Model};
+use simulator::history::{parse_history, Op, Operation, Output};
+
+const HISTORIES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/histories");
+
+fn check(text: &str) -> CheckResult {
+    let ops = parse_history(text).expect("test history parses");
+    check_kv(&ops, Budget::default())
+}
+
+fn verdict(text: &str) -> Verdict {
+    check(text).verdict
+}
+
+/// The explanation must be evidence, not just words: the prefix replays in the
+/// model in an order real time allows, and every operation due next is refused.
+fn assert_explains(explanation: &Explanation) {
+    let model = KvModel;
+    let mut state = model.init();
+    for op in &explanation.longest_prefix {
+        assert_eq!(op.key, explanation.key);
+        state = model
+            .step(&state, &op.op, &op.output)
+            .expect("prefix replays");
+    }
+    for (i, earlier) in explanation.longest_prefix.iter().enumerate() {
+        for later in &explanation.longest_prefix[i + 1..] {
+            let returned_before = later.ret.is_some_and(|ret| ret < earlier.call);
+            assert!(!returned_before, "{later} placed after {earlier}");
+        }
+    }
+    assert!(!explanation.cannot_place.is_empty());
+    for op in &explanation.cannot_place {
+        assert!(op.is_completed(), "{op}");
+        assert_eq!(model.step(&state, &op.op, &op.output), None, "{op} fits");
+    }
+    assert_eq!(model.describe_state(&state), explanation.state);
+}
+
+mod reference_histories {
+    use super::*;
+
+    struct Case {
+        file: String,
+        linearizable: bool,
+        ops: usize,
+    }
+
+    fn manifest() -> Vec<Case> {
+        let text = std::fs::read_to_string(format!("{HISTORIES}/MANIFEST.json")).unwrap();
+        let entries: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let entries = entries.as_array().unwrap();
+        entries
+            .iter()
+            .map(|entry| Case {
+                file: entry["file"].as_str().unwrap().to_string(),
+                linearizable: entry["linearizable"].as_bool().unwrap(),
+                ops: entry["ops"].as_u64().unwrap() as usize,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_history_gets_its_verdict() {
+        let cases = manifest();
+        assert_eq!(cases.len(), 108);
+        for case in cases {
+            let text = std::fs::read_to_string(format!("{HISTORIES}/{}", case.file)).unwrap();
+            let ops = parse_history(&text).unwrap_or_else(|e| panic!("{}: {e}", case.file));
+            assert_eq!(ops.len(), case.ops, "{}", case.file);
+            let result = check_kv(&ops, Budget::default());
+            let expected = match case.linearizable {
+                true => Verdict::Linearizable,
+                false => Verdict::NotLinearizable,
+            };
+            assert_eq!(result.verdict, expected, "{}", case.file);
+            match &result.explanation {
+                Some(explanation) => assert_explains(explanation),
+                None => assert!(case.linearizable, "{}: no explanation", case.file),
+            }
+        }
+    }
+
+    #[test]
+    fn the_report_is_the_same_every_time() {
+        for file in ["kv_c50-bad.jsonl", "etcd_099.jsonl"] {
+            let text = std::fs::read_to_string(format!("{HISTORIES}/{file}")).unwrap();
+            let ops = parse_history(&text).unwrap();
+            let first = check_kv(&ops, Budget::default());
+            assert_eq!(first, check_kv(&ops, Budget::default()), "{file}");
+            assert_eq!(
+                first.to_string(),
+                check_kv(&ops, Budget::default()).to_string()
+            );
+        }
+    }
+
+    #[test]
+    fn histories_round_trip_through_the_writer() {
+        for case in manifest() {
+            let text = std::fs::read_to_string(format!("{HISTORIES}/{}", case.file)).unwrap();
+            let ops = parse_history(&text).unwrap();
+            let written: Vec<String> = ops.iter().map(Operation::to_json_line).collect();
+            assert_eq!(
+                parse_history(&written.join("\n")).unwrap(),
+                ops,
+                "{}",
+                case.file
+            );
+        }
+    }
+}
+
+mod written_cases {
+    use super::*;
+
+    /// Line builders: `(client, call, return, ...)`; return "null" makes it pending.
+    fn put(client: u64, call: u64, ret: &str, value: &str) -> String {
+        format!(
+            r#"{{"client":{client},"op":"put","key":"k","value":"{value}","call":{call},"return":{ret}}}"#
+        )
+    }
+
+    fn append(client: u64, call: u64, ret: &str, value: &str) -> String {
+        format!(
+            r#"{{"client":{client},"op":"append","key":"k","value":"{value}","call":{call},"return":{ret}}}"#
+        )
+    }
+
+    fn get(client: u64, call: u64, ret: &str, output: &str) -> String {
+        format!(
+            r#"{{"client":{client},"op":"get","key":"k","output":{output},"call":{call},"return":{ret}}}"#
+        )
+    }
+
+    fn cas(client: u64, call: u64, ret: &str, expected: &str, value: &str, output: &str) -> String {
+        format!(
+            r#"{{"client":{client},"op":"cas","key":"k","expected":"{expected}","value":"{value}","output":{output},"call":{call},"return":{ret}}}"#
+        )
+    }
+
+    fn history(lines: &[String]) -> String {
+        lines.join("\n")
+    }
+
+    use Verdict::{Linearizable as Lin, NotLinearizable as NotLin};
+
+    #[test]
+    fn get_reads_the_latest_write() {
+        assert_eq!(verdict(&history(&[get(1, 0, "1", "null")])), Lin);
+        assert_eq!(verdict(&history(&[get(1, 0, "1", "\"a\"")])), NotLin);
+        let sequential = [put(1, 0, "1", "a"), get(2, 2, "3", "\"a\"")];
+        assert_eq!(verdict(&history(&sequential)), Lin);
+        let stale = [
+            put(1, 0, "1", "a"),
+            put(1, 2, "3", "b"),
+            get(2, 4, "5", "\"a\""),
+        ];
+        assert_eq!(verdict(&history(&stale)), NotLin);
+    }
+
+    #[test]
+    fn put_concurrent_with_get_may_or_may_not_be_seen() {
+        for seen in ["null", "\"a\""] {
+            assert_eq!(
+                verdict(&history(&[put(1, 0, "5", "a"), get(2, 1, "4", seen)])),
+                Lin
+            );
+        }
+        // Once a read saw the put, a later read cannot miss it.
+        let flicker = [
+            put(1, 0, "9", "a"),
+            get(2, 1, "2", "\"a\""),
+            get(2, 3, "4", "null"),
+        ];
+        assert_eq!(verdict(&history(&flicker)), NotLin);
+    }
+
+    #[test]
+    fn equal_ticks_count_as_concurrent() {
+        assert_eq!(
+            verdict(&history(&[put(1, 0, "5", "a"), get(2, 5, "6", "null")])),
+            Lin
+        );
+        assert_eq!(
+            verdict(&history(&[put(1, 0, "5", "a"), get(2, 6, "7", "null")])),
+            NotLin
+        );
+    }
+
+    #[test]
+    fn append_creates_and_extends() {
+        let ordered = |read: &str| {
+            history(&[
+                append(1, 0, "1", "x"),
+                append(1, 2, "3", "y"),
+                get(2, 4, "5", read),
+            ])
+        };
+        assert_eq!(verdict(&ordered("\"xy\"")), Lin);
+        assert_eq!(verdict(&ordered("\"yx\"")), NotLin);
+        let concurrent = [
+            append(1, 0, "5", "x"),
+            append(2, 0, "5", "y"),
+            get(3, 6, "7", "\"yx\""),
+        ];
+        assert_eq!(verdict(&history(&concurrent)), Lin);
+        let onto_put = [
+            put(1, 0, "1", "a"),
+            append(1, 2, "3", "b"),
+            get(2, 4, "5", "\"ab\""),
+        ];
+        assert_eq!(verdict(&history(&onto_put)), Lin);
+    }
+
+    #[test]
+    fn cas_that_swaps() {
+        let swapped = |told: &str, read: &str| {
+            history(&[
+                put(1, 0, "1", "a"),
+                cas(1, 2, "3", "a", "b", told),
+                get(2, 4, "5", read),
+            ])
+        };
+        assert_eq!(verdict(&swapped("true", "\"b\"")), Lin);
+        assert_eq!(verdict(&swapped("true", "\"a\"")), NotLin);
+        assert_eq!(verdict(&swapped("false", "\"a\"")), NotLin);
+    }
+
+    #[test]
+    fn cas_that_does_not_swap() {
+        let refused = |told: &str, read: &str| {
+            history(&[
+                put(1, 0, "1", "c"),
+                cas(1, 2, "3", "a", "b", told),
+                get(2, 4, "5", read),
+            ])
+        };
+        assert_eq!(verdict(&refused("false", "\"c\"")), Lin);
+        assert_eq!(verdict(&refused("false", "\"b\"")), NotLin);
+        // An absent key equals no expected value, not even "".
+        assert_eq!(
+            verdict(&history(&[cas(1, 0, "1", "", "b", "true")])),
+            NotLin
+        );
+        assert_eq!(verdict(&history(&[cas(1, 0, "1", "", "b", "false")])), Lin);
+    }
+
+    #[test]
+    fn pending_put_that_must_have_happened() {
+        let lines = [
+            put(1, 0, "null", "a"),
+            get(2, 5, "6", "\"a\""),
+            get(2, 7, "8", "\"a\""),
+        ];
+        assert_eq!(verdict(&history(&lines)), Lin);
+    }
+
+    #[test]
+    fn pending_put_that_never_happened() {
+        let lines = [
+            put(1, 0, "null", "a"),
+            get(2, 5, "6", "null"),
+            get(2, 7, "8", "null"),
+        ];
+        assert_eq!(verdict(&history(&lines)), Lin);
+    }
+
+    #[test]
+    fn pending_put_cannot_be_undone() {
+        let lines = [
+            put(1, 0, "null", "a"),
+            get(2, 5, "6", "\"a\""),
+            get(2, 7, "8", "null"),
+        ];
+        assert_eq!(verdict(&history(&lines)), NotLin);
+    }
+
+    #[test]
+    fn pending_op_seen_before_its_call() {
+        let lines = [get(2, 1, "2", "\"a\""), put(1, 5, "null", "a")];
+        let result = check(&history(&lines));
+        assert_eq!(result.verdict, NotLin);
+        let explanation = result.explanation.unwrap();
+        assert_eq!(explanation.cannot_place.len(), 1);
+        assert_eq!(
+            explanation.cannot_place[0].output,
+            Output::Value(Some("a".into()))
+        );
+        assert_explains(&explanation);
+    }
+
+    #[test]
+    fn pending_cas_with_a_recorded_output() {
+        // Had it taken effect it swapped; or it never did.
+        let base = |read: &str| {
+            history(&[
+                put(1, 0, "1", "a"),
+                cas(1, 2, "null", "a", "b", "true"),
+                get(2, 4, "5", read),
+            ])
+        };
+        assert_eq!(verdict(&base("\"b\"")), Lin);
+        assert_eq!(verdict(&base("\"a\"")), Lin);
+        assert_eq!(verdict(&base("null")), NotLin);
+    }
+
+    #[test]
+    fn failing_key_is_named_and_reported() {
+        let text = r#"{"client":1,"op":"put","key":"a","value":"1","call":0,"return":1}
+{"client":2,"op":"get","key":"a","output":"1","call":2,"return":3}
+{"client":1,"op":"put","key":"b","value":"1","call":0,"return":1}
+{"client":2,"op":"get","key":"b","output":"2","call":2,"return":3}
+{"client":2,"op":"get","key":"c","output":null,"call":2,"return":3}"#;
+        let result = check(text);
+        assert_eq!(result.verdict, NotLin);
+        assert_eq!(result.keys.len(), 3);
+        assert_eq!(result.keys_checked(), 2, "stops at the failing key");
+        let display = result.to_string();
+        assert_eq!(display.lines().next(), Some("not linearizable"));
+        assert!(
+            display.contains(r#"client 2: get("b") -> "2"  [call 2, return 3]"#),
+            "{display}"
+        );
+        let json = result.to_json();
+        assert_eq!(json["verdict"], "not linearizable");
+        assert_eq!(json["keys_checked"], 2);
+        assert_eq!(json["failing_key"], "b");
+        assert_eq!(json["state"], "1");
+        assert_eq!(json["longest_prefix"][0]["value"], "1");
+        assert_eq!(json["cannot_place"][0]["output"], "2");
+        assert_explains(result.explanation.as_ref().unwrap());
+    }
+
+    #[test]
+    fn linearizable_and_unknown_reports() {
+        let text = history(&[
+            put(1, 0, "5", "a"),
+            put(2, 1, "6", "b"),
+            get(3, 2, "7", "\"a\""),
+        ]);
+        let result = check(&text);
+        assert_eq!(result.to_string().lines().next(), Some("linearizable"));
+        assert_eq!(result.to_json()["failing_key"], serde_json::Value::Null);
+        let ops = parse_history(&text).unwrap();
+        let starved = check_kv(&ops, Budget::steps(2));
+        assert_eq!(starved.verdict, Verdict::Unknown);
+        assert_eq!(starved.to_string().lines().next(), Some("unknown"));
+        assert_eq!(starved.to_json()["verdict"], "unknown");
+    }
+
+    #[test]
+    fn parse_errors_give_the_line() {
+        let good = put(1, 0, "1", "a");
+        let text = format!("{good}\n\n{good}\n{}\n{good}", get(1, 9, "3", "null"));
+        let error = parse_history(&text).unwrap_err();
+        assert_eq!(error.line, 4);
+        assert_eq!(
+            error.to_string(),
+            "line 4: \"return\" (3) is before \"call\" (9)"
+        );
+    }
+}
+
+/// Histories made from a sequential run: each operation gets a linearization
+/// point in order, and an interval around it; some get no reply.
+mod generated {
+    use super::*;
+
+    #[derive(Clone, Debug)]
+    struct Planned {
+        key: u8,
+        kind: u8,
+        a: u8,
+        b: u8,
+        before: u64,
+        after: u64,
+        /// 0: completed; 1: no reply but took effect; 2: no reply, never happened.
+        fate: u8,
+    }
+
+    fn planned() -> impl Strategy<Value = Planned> {
+        (
+            0..3u8,
+            0..4u8,
+            0..3u8,
+            0..3u8,
+            0..40u64,
+            0..40u64,
+            prop_oneof![6 => Just(0u8), 1 => Just(1u8), 1 => Just(2u8)],
+        )
+            .prop_map(|(key, kind, a, b, before, after, fate)| Planned {
+                key,
+                kind,
+                a,
+                b,
+                before,
+                after,
+                fate,
+            })
+    }
+
+    fn input(plan: &Planned) -> Op {
+        let (a, b) = (plan.a.to_string(), plan.b.to_string());
+        match plan.kind {
+            0 => Op::Get,
+            1 => Op::Put { value: a },
+            2 => Op::Append { value: a },
+            _ => Op::Cas {
+                expected: a,
+                value: b,
+            },
+        }
+    }
+
+    /// Runs the plan sequentially on the model and records what clients saw.
+    fn execute(plans: &[Planned]) -> Vec<Operation> {
+        let model = KvModel;
+        let mut states = vec![model.init(); 3];
+        let mut ops = Vec::new();
+        for (i, plan) in plans.iter().enumerate() {
+            let point = 100 + 10 * i as u64;
+            let op = input(plan);
+            let state = &mut states[plan.key as usize];
+            let output = if plan.fate == 2 {
+                Output::Unknown
+            } else {
+                observe(state, &op)
+            };
+            if plan.fate != 2 {
+                *state = model.step(state, &op, &Output::Unknown).unwrap();
+            }
+            ops.push(Operation {
+                client: i as u64,
+                key: format!("k{}", plan.key),
+                output: if plan.fate == 0 {
+                    output
+                } else {
+                    Output::Unknown
+                },
+                op,
+                call: point - plan.before,
+                ret: (plan.fate == 0).then_some(point + plan.after),
+            });
+        }
+        ops
+    }
+
+    fn observe(state: &Option<String>, op: &Op) -> Output {
+        match op {
+            Op::Get => Output::Value(state.clone()),
+            Op::Put { .. } | Op::Append { .. } => Output::Empty,
+            Op::Cas { expected, .. } => {
+                Output::Swapped(state.as_deref() == Some(expected.as_str()))
+            }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn sequential_runs_are_linearizable(plans in prop::collection::vec(planned(), 0..40)) {
+            let ops = execute(&plans);
+            let result = check_kv(&ops, Budget::default());
+            prop_assert_eq!(result.verdict, Verdict::Linearizable, "{}", result);
+        }
+
+        #[test]
+        fn a_read_of_a_value_never_written_is_caught(
+            plans in prop::collection::vec(planned(), 0..40),
+            key in 0..3u8,
+            at in 0..50u64,
+            width in 0..60u64,
+        ) {
+            let mut ops = execute(&plans);
+            let call = 50 + 10 * at;
+            ops.push(Operation {
+                client: 999,
+                key: format!("k{key}"),
+                op: Op::Get,
+                output: Output::Value(Some("never".to_string())),
+                call,
+                ret: Some(call + width),
+            });
+            let result = check_kv(&ops, Budget::default());
+            prop_assert_eq!(result.verdict, Verdict::NotLinearizable);
+            assert_explains(result.explanation.as_ref().unwrap());
+        }
+    }
+}
+
+/// Small random histories, mostly not linearizable, against the definition
+/// checked by brute force: the search's pruning must never change a verdict.
+mod against_brute_force {
+    use super::*;
+
+    /// Is there an order of all completed operations (and any of the pending
+    /// ones) that real time allows and the model accepts?
+    fn brute_force(ops: &[Operation], placed: &mut [bool], state: &Option<String>) -> bool {
+        let open: Vec<usize> = (0..ops.len()).filter(|&i| !placed[i]).collect();
+        if open.iter().all(|&i| !ops[i].is_completed()) {
+            return true;
+        }
+        for &i in &open {
+            let blocked = open
+                .iter()
+                .any(|&j| ops[j].ret.is_some_and(|ret| ret < ops[i].call));
+            let next = match blocked {
+                true => None,
+                false => KvModel.step(state, &ops[i].op, &ops[i].output),
+            };
+            let Some(next) = next else { continue };
+            placed[i] = true;
+            let found = brute_force(ops, placed, &next);
+            placed[i] = false;
+            if found {
+                return true;
+            }
+        }
+        false
+    }
+
+    fn op() -> impl Strategy<Value = (Op, Output)> {
+        let value = || prop_oneof![Just("a".to_string()), Just("b".to_string())];
+        let read = prop_oneof![
+            Just(None),
+            Just(Some("a".to_string())),
+            Just(Some("b".to_string())),
+            Just(Some("ab".to_string())),
+            Just(Some("ba".to_string())),
+        ];
+        prop_oneof![
+            read.prop_map(|read| (Op::Get, Output::Value(read))),
+            value().prop_map(|value| (Op::Put { value }, Output::Empty)),
+            value().prop_map(|value| (Op::Append { value }, Output::Empty)),
+            (value(), value(), any::<bool>()).prop_map(|(expected, value, swapped)| {
+                (Op::Cas { expected, value }, Output::Swapped(swapped))
+            }),
+        ]
+    }
+
+    fn history() -> impl Strategy<Value = Vec<Operation>> {
+        let one = (op(), 0..20u64, 0..8u64, 0..5u8);
+        prop::collection::vec(one, 0..10).prop_map(|ops| {
+            ops.into_iter()
+                .enumerate()
+                .map(|(i, ((op, output), call, length, pending))| {
+                    let pending = pending == 0;
+                    // A pending cas keeps its recorded output half the time.
+                    let output = match (pending, &op) {
+                        (true, Op::Cas { .. }) if call % 2 == 0 => output,
+                        (true, _) => Output::Unknown,
+                        _ => output,
+                    };
+                    Operation {
+                        client: i as u64,
+                        key: "k".to_string(),
+                        op,
+                        output,
+                        call,
+                        ret: (!pending).then_some(call + length),
+                    }
+                })
+                .collect()
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+        #[test]
+        fn same_verdict_as_brute_force(ops in history()) {
+            let expected = brute_force(&ops, &mut vec![false; ops.len()], &None);
+            let result = check_kv(&ops, Budget::default());
+            let expected = if expected { Verdict::Linearizable } else { Verdict::NotLinearizable };
+            prop_assert_eq!(result.verdict, expected, "{}", result);
+            if let Some(explanation) = &result.explanation {
+                assert_explains(explanation);
+            }
+        }
+    }
+}
