@@ -65,7 +65,13 @@ impl Journal {
 
     /// Headers of ops in `min..=max`, newest first.
     pub fn headers_desc(&self, min: u64, max: u64) -> impl Iterator<Item = &Header> {
-        self.entries.range(min..=max).rev().map(|(_, e)| &e.header)
+        // An empty range (min > max) yields nothing rather than panicking in BTreeMap.
+        let range = if min <= max {
+            self.entries.range(min..=max)
+        } else {
+            self.entries.range(0..0)
+        };
+        range.rev().map(|(_, e)| &e.header)
     }
 
     /// Writes a whole prepare (its header too) and marks it present.

@@ -12,6 +12,7 @@ pub mod network;
 pub mod options;
 pub mod prng;
 pub mod run;
+pub mod scenario;
 pub mod seeds;
 pub mod simulation;
 pub mod trace;

@@ -50,6 +50,9 @@ pub struct Simulation {
     pub core: Vec<u8>,
     /// Faults (crashes, restarts) happen only while true; scenarios turn them off.
     pub faults_enabled: bool,
+    /// Scenario hook: returns false to drop a delivered message (from node, to node).
+    #[allow(clippy::type_complexity)]
+    pub filter: Option<Box<dyn FnMut(usize, usize, &Message) -> bool>>,
     prng_faults: Prng,
     prng_workload: Prng,
     ctx: DecodeContext,
@@ -87,6 +90,7 @@ impl Simulation {
             counters: Counters::default(),
             core: Vec::new(),
             faults_enabled: true,
+            filter: None,
             prng_faults: Prng::stream(seed, "faults"),
             prng_workload: Prng::stream(seed, "workload"),
             ctx: DecodeContext {
@@ -270,6 +274,11 @@ impl Simulation {
                     continue;
                 }
             };
+            if let Some(filter) = self.filter.as_mut() {
+                if !filter(from, to, &message) {
+                    continue;
+                }
+            }
             self.trace.record(Event::Deliver {
                 tick: self.tick,
                 from,
@@ -472,17 +481,23 @@ impl Simulation {
                 None => parts.push(format!("r{r}: down")),
             }
         }
-        let waiting = self
+        let waiting: Vec<String> = self
             .clients
             .iter()
-            .filter(|c| c.in_flight.is_some())
-            .count();
+            .filter_map(|c| {
+                let f = c.in_flight.as_ref()?;
+                Some(format!(
+                    "client {} session {} request {} since tick {} (attempts {}, target r{})",
+                    c.index, c.session, f.request, f.call_tick, f.attempts, c.target
+                ))
+            })
+            .collect();
         format!(
-            "core {:?} did not converge (cluster commit {}): {}; {} clients waiting",
+            "core {:?} did not converge (cluster commit {}): {}; waiting: [{}]",
             self.core,
             self.oracle.commit_max(),
             parts.join(", "),
-            waiting
+            waiting.join(", ")
         )
     }
 }

@@ -8,6 +8,7 @@
 
 mod config;
 mod execute;
+mod log_selection;
 mod normal;
 mod open;
 pub use open::{root_prepare, OpenError};

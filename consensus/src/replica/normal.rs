@@ -260,7 +260,9 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
         let from = self.acked_through.max(self.commit_max) + 1;
         let mut ops: Vec<u64> = (from..=through).collect();
         if let Some(op) = resend {
-            if op <= through && op > self.commit_max && op < from {
+            // Re-acks may cover committed ops too: a new primary that learned a lower commit
+            // than this backup still needs the acks to commit them in its view.
+            if op <= through && op < from {
                 ops.push(op);
             }
         }

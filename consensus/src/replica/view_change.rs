@@ -1,6 +1,7 @@
 //! The view change: votes (start_view_change), logs to the new primary (do_view_change), the
 //! new primary's log selection with nack-based truncation, and start_view.
 
+use super::log_selection;
 use super::*;
 use crate::wire::{encode_header_list, DoViewChange, RequestStartView, StartView, HEADERS_MAX};
 
@@ -236,20 +237,32 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
         self.primary_try_start_view();
     }
 
-    /// Chooses the log of the highest log_view, then highest op (V4); derives commit_max from
-    /// the quorum (V8); truncates only ops a nack quorum proves uncommitted (V7).
+    /// Chooses the log from the do_view_change quorum (see `log_selection`) and installs it.
     fn primary_set_log_from_do_view_changes(&mut self) {
         let records: Vec<DvcRecord> = self.dvc_from.values().cloned().collect();
-        let best = records
-            .iter()
-            .max_by_key(|r| (r.log_view, r.op))
-            .expect("a quorum of records");
-        let canonical = canonical_chain(&records, best);
-        let commit_max = self.quorum_commit_max(&records, best);
-        let head = self.head_after_nacks(&records, &canonical, best.op, commit_max);
-        self.stats.ops_truncated += best.op - head;
-        self.install_canonical(&canonical, head);
-        self.commit_max = self.commit_max.max(commit_max);
+        let base = *self
+            .journal
+            .header(self.commit_min)
+            .expect("executed op header");
+        let own: Vec<Header> = self
+            .journal
+            .headers_desc(self.commit_min + 1, self.op)
+            .copied()
+            .collect();
+        let quorums = log_selection::Quorums {
+            replica_count: self.config.replica_count as usize,
+            quorum: self.quorum() as usize,
+            pipeline_max: self.config.pipeline_max as u64,
+        };
+        let Some(selection) =
+            log_selection::select(&records, &base, &own, self.commit_max, quorums)
+        else {
+            // Undecidable from these records: let the view change time out.
+            return;
+        };
+        self.stats.ops_truncated += selection.truncated;
+        self.install_chain(&selection.chain, selection.head);
+        self.commit_max = self.commit_max.max(selection.commit_max);
         self.commit_max_checksum = None;
         let timestamp_max = records
             .iter()
@@ -260,66 +273,15 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
         self.dvc_log_set = true;
     }
 
-    /// Highest op the quorum proves committed: any commit_min, any head's own commit, and
-    /// everything more than a pipeline below the best head.
-    fn quorum_commit_max(&self, records: &[DvcRecord], best: &DvcRecord) -> u64 {
-        let mut commit = self.commit_max;
-        for r in records {
-            commit = commit.max(r.commit_min);
-            if let Some((head, _)) = r.headers.first() {
-                commit = commit.max(head.prepare().commit);
-            }
-        }
-        commit = commit.max(best.op.saturating_sub(self.config.pipeline_max as u64));
-        assert!(
-            commit <= best.op,
-            "committed op {commit} missing from the best log (head {})",
-            best.op
-        );
-        commit
-    }
-
-    /// The new head: the highest op such that every op from commit_max up to it may have
-    /// been acknowledged by a quorum. An op that too many replicas nack cannot have committed,
-    /// and nor can anything after it.
-    fn head_after_nacks(
-        &self,
-        records: &[DvcRecord],
-        canonical: &BTreeMap<u64, Header>,
-        op_best: u64,
-        commit_max: u64,
-    ) -> u64 {
-        let nack_quorum = self.config.replica_count as usize - self.quorum() as usize + 1;
-        let mut head = commit_max;
-        for op in commit_max + 1..=op_best {
-            let checksum = canonical.get(&op).map(|h| h.checksum);
-            let maybe_acked = records
-                .iter()
-                .filter(|r| {
-                    r.headers.iter().any(|(h, present)| {
-                        *present
-                            && h.prepare().op == op
-                            && checksum.map_or(true, |c| c == h.checksum)
-                    })
-                })
-                .count();
-            if records.len() - maybe_acked >= nack_quorum {
-                break;
-            }
-            head = op;
-        }
-        head
-    }
-
-    /// Replaces this replica's log with the canonical headers up to `head` and truncates the
-    /// rest. Executed ops must already match (the safety check of the whole protocol).
-    fn install_canonical(&mut self, canonical: &BTreeMap<u64, Header>, head: u64) {
+    /// Replaces this replica's log with the chosen chain up to `head` and truncates the rest.
+    /// Executed ops must already match (the safety check of the whole protocol).
+    fn install_chain(&mut self, chain: &BTreeMap<u64, Header>, head: u64) {
         assert!(
             head >= self.commit_min,
             "truncating executed op {}",
             self.commit_min
         );
-        for (&op, header) in canonical.range(..=head) {
+        for (&op, header) in chain.range(..=head) {
             if op <= self.commit_min {
                 assert_eq!(
                     self.journal.checksum(op),
@@ -332,11 +294,7 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
         }
         self.journal.truncate_after(&mut self.storage, head);
         self.op = head;
-        if !canonical.contains_key(&head) && self.journal.header(head).is_none() {
-            // The head is unknown: fall back to the highest op we hold below it. Repair of
-            // the gap is driven from the chain once a peer vouches for it.
-            self.op = self.journal.op_max().expect("root stays");
-        }
+        assert!(self.journal.header(head).is_some(), "the new head is known");
     }
 
     /// The new primary starts the view once its log is complete and executed (V9).
@@ -407,7 +365,10 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
         }
         assert!(
             sv.op >= self.commit_min,
-            "start_view would truncate executed ops"
+            "start_view of view {view} (op {}, commit {}) would truncate executed ops: {}",
+            sv.op,
+            sv.commit,
+            self.describe()
         );
         let headers = message.body_headers(&self.ctx);
         // Only headers that chain from the start_view's head are installed.
@@ -472,30 +433,4 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
         let start_view = self.start_view_message(r.nonce);
         self.send_message(message.header.replica, start_view);
     }
-}
-
-/// The best log's chain, walked down from its head through every header the quorum sent,
-/// matched by checksum. Stops at the first op no record knows.
-fn canonical_chain(records: &[DvcRecord], best: &DvcRecord) -> BTreeMap<u64, Header> {
-    let by_checksum: BTreeMap<u128, Header> = records
-        .iter()
-        .flat_map(|r| r.headers.iter().map(|(h, _)| (h.checksum, *h)))
-        .collect();
-    let mut chain = BTreeMap::new();
-    let Some((head, _)) = best.headers.first() else {
-        return chain;
-    };
-    let mut header = *head;
-    loop {
-        let p = *header.prepare();
-        chain.insert(p.op, header);
-        if p.op == 0 {
-            break;
-        }
-        match by_checksum.get(&p.parent) {
-            Some(parent) if parent.prepare().op + 1 == p.op => header = *parent,
-            _ => break,
-        }
-    }
-    chain
 }

@@ -1,0 +1,162 @@
+//! A scripting API over the simulator for tests that read like a scenario, in the spirit of
+//! TigerBeetle's replica tests: crash a replica, partition, heal, run until a condition.
+//!
+//! ```no_run
+//! use simulator::scenario::Scenario;
+//! let mut s = Scenario::new(1, 5, 2);
+//! s.run_until(5_000, |s| s.commit_max() >= 20).unwrap();
+//! let primary = s.primary().unwrap();
+//! s.crash(primary);
+//! s.run_until(10_000, |s| s.primary().is_some_and(|p| p != primary)).unwrap();
+//! ```
+
+use crate::cluster::SimReplica;
+use crate::options::Options;
+use crate::simulation::Simulation;
+use crate::trace::Trace;
+use consensus::wire::{Command, Message};
+use consensus::Status;
+
+pub struct Scenario {
+    pub sim: Simulation,
+}
+
+impl Scenario {
+    /// A fault-free cluster of `replicas` with `clients` issuing requests steadily; faults
+    /// come only from the script.
+    pub fn new(seed: u64, replicas: u8, clients: u8) -> Scenario {
+        let mut options = Options::from_seed(seed).without_faults();
+        options.replica_count = replicas;
+        options.client_count = clients;
+        options.request_probability = 0.2;
+        options.idle_on_probability = 0.0;
+        options.request_timeout_ticks = 100;
+        options.network.one_way_delay_min_ticks = 1;
+        options.network.one_way_delay_mean_ticks = 3;
+        options.network.path_capacity_max = 64;
+        Scenario::with_options(seed, options)
+    }
+
+    pub fn with_options(seed: u64, options: Options) -> Scenario {
+        let mut sim = Simulation::new(seed, options, Trace::new(None));
+        sim.faults_enabled = false;
+        Scenario { sim }
+    }
+
+    pub fn replica(&self, r: u8) -> &SimReplica {
+        self.sim.cluster.replica(r).expect("replica is up")
+    }
+
+    /// The primary of the highest view in which some replica is normal.
+    pub fn primary(&self) -> Option<u8> {
+        self.sim
+            .cluster
+            .up()
+            .filter(|(_, x)| x.status() == Status::Normal && x.is_primary())
+            .max_by_key(|(_, x)| x.view())
+            .map(|(r, _)| r)
+    }
+
+    /// Highest op committed anywhere (the oracle's canonical chain).
+    pub fn commit_max(&self) -> u64 {
+        self.sim.oracle.commit_max()
+    }
+
+    pub fn crash(&mut self, r: u8) {
+        self.sim.crash(r, None);
+    }
+
+    pub fn restart(&mut self, r: u8) {
+        self.sim.restart(r);
+    }
+
+    /// Cuts the replicas into `groups` (both directions).
+    pub fn partition(&mut self, groups: &[&[u8]]) {
+        let groups: Vec<Vec<usize>> = groups
+            .iter()
+            .map(|g| g.iter().map(|&r| r as usize).collect())
+            .collect();
+        let refs: Vec<&[usize]> = groups.iter().map(|g| g.as_slice()).collect();
+        self.sim.network.partition_now(&refs);
+    }
+
+    pub fn heal(&mut self) {
+        self.sim.network.heal();
+    }
+
+    /// Drops every delivered message for which `drop` returns true (from node, to node).
+    pub fn drop_messages(
+        &mut self,
+        mut drop: impl FnMut(usize, usize, &Message) -> bool + 'static,
+    ) {
+        self.sim.filter = Some(Box::new(move |from, to, m| !drop(from, to, m)));
+    }
+
+    /// Drops every message of the named command (e.g. "prepare_ok").
+    pub fn drop_command(&mut self, name: &'static str) {
+        self.drop_messages(move |_, _, m: &Message| m.header.command.name() == name);
+    }
+
+    pub fn clear_drops(&mut self) {
+        self.sim.filter = None;
+    }
+
+    /// Stops clients from issuing new requests.
+    pub fn stop_clients(&mut self) {
+        for c in &mut self.sim.clients {
+            c.draining = true;
+        }
+    }
+
+    pub fn run(&mut self, ticks: u64) -> Result<(), String> {
+        for _ in 0..ticks {
+            self.step()?;
+        }
+        Ok(())
+    }
+
+    /// Runs until `done` holds; an error if a violation occurs or `max` ticks pass.
+    pub fn run_until(&mut self, max: u64, done: impl Fn(&Scenario) -> bool) -> Result<(), String> {
+        for _ in 0..max {
+            if done(self) {
+                return Ok(());
+            }
+            self.step()?;
+        }
+        if done(self) {
+            return Ok(());
+        }
+        Err(format!(
+            "condition not reached within {max} ticks (tick {}): {}",
+            self.sim.tick,
+            self.describe()
+        ))
+    }
+
+    fn step(&mut self) -> Result<(), String> {
+        self.sim.step();
+        match &self.sim.violation {
+            Some(v) => Err(format!("{} at tick {}: {}", v.invariant, v.tick, v.message)),
+            None => Ok(()),
+        }
+    }
+
+    /// Every replica's state, one per line.
+    pub fn describe(&self) -> String {
+        (0..self.sim.options.replica_count)
+            .map(|r| match self.sim.cluster.replica(r) {
+                Some(x) => format!("r{r}: {}", x.describe()),
+                None => format!("r{r}: down"),
+            })
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    /// Whether `command` is a replica-to-replica message of the view change.
+    pub fn is_view_change(command: &Command) -> bool {
+        matches!(
+            command,
+            Command::StartViewChange | Command::DoViewChange(_) | Command::StartView(_)
+        )
+    }
+}
