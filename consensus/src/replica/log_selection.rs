@@ -177,3 +177,106 @@ fn head_after_nacks(
     }
     head
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::{Command, Operation, Prepare};
+
+    fn header(op: u64, parent: u128, view: u32, salt: u128) -> Header {
+        let p = Prepare {
+            parent,
+            client: 7 + salt,
+            request_checksum: 0,
+            op,
+            commit: op.saturating_sub(3),
+            timestamp: op,
+            session: 1,
+            request: op as u32,
+            operation: Operation::StateMachine,
+        };
+        let mut h = Header::new(1, view, 0, Command::Prepare(p));
+        h.seal(&[]);
+        h
+    }
+
+    /// A chain of ops 1..=n prepared in `view` (op 0 is a fixed root-like anchor).
+    fn chain(n: u64, view: u32, salt: u128) -> Vec<Header> {
+        let mut out = vec![header(0, 0, 0, 0)];
+        for op in 1..=n {
+            let parent = out[op as usize - 1].checksum;
+            out.push(header(op, parent, view, salt));
+        }
+        out
+    }
+
+    fn record(log_view: u32, commit_min: u64, headers: &[(&Header, bool)]) -> DvcRecord {
+        let mut headers: Vec<(Header, bool)> = headers.iter().map(|(h, p)| (**h, *p)).collect();
+        headers.sort_by_key(|(h, _)| std::cmp::Reverse(h.prepare().op));
+        DvcRecord {
+            log_view,
+            op: headers[0].0.prepare().op,
+            commit_min,
+            headers,
+        }
+    }
+
+    const Q5: Quorums = Quorums {
+        replica_count: 5,
+        quorum: 3,
+        pipeline_max: 8,
+    };
+
+    #[test]
+    fn committed_op_below_a_gap_in_the_best_log_is_kept() {
+        // Op 3 committed (held by two records); nobody in the quorum holds op 4; the best log
+        // (op 6) has a gap at 4. The old code dropped op 3 with the unknown region.
+        let c = chain(6, 3, 0);
+        let a = record(3, 2, &[(&c[6], true), (&c[5], true), (&c[3], true), (&c[2], true)]);
+        let b = record(3, 2, &[(&c[5], true), (&c[3], true), (&c[2], true)]);
+        let own = record(3, 2, &[(&c[2], true)]);
+        let s = select(&[a, b, own], &c[2], &[], 2, Q5).unwrap();
+        assert_eq!(s.head, 3);
+        assert_eq!(s.chain[&3].checksum, c[3].checksum);
+    }
+
+    #[test]
+    fn an_op_a_nack_quorum_lacks_is_truncated_with_everything_after() {
+        let c = chain(5, 2, 0);
+        // The best log's head (op 5) is present nowhere: 3 nacks of 3 records truncate it.
+        // Op 4 is present at two records: 1 nack, so it may have committed and stays.
+        let a = record(2, 2, &[(&c[5], false), (&c[4], true), (&c[3], true)]);
+        let b = record(2, 2, &[(&c[4], true), (&c[3], true)]);
+        let own = record(1, 2, &[(&c[3], true)]);
+        let s = select(&[a, b, own], &c[2], &[c[3]], 2, Q5).unwrap();
+        assert_eq!(s.head, 4, "op 5 held by nobody is truncated, op 4 held by two is kept");
+        assert_eq!(s.truncated, 1);
+    }
+
+    #[test]
+    fn the_upward_walk_prefers_the_newest_prepare() {
+        // Two prepares at op 3 link to op 2: one from view 1 (stale), one from view 4. The best
+        // log's head needs the view-4 one; the records lack op 4, so the upward walk decides.
+        let c = chain(2, 1, 0);
+        let stale = header(3, c[2].checksum, 1, 1);
+        let newer = header(3, c[2].checksum, 4, 2);
+        let a = record(4, 2, &[(&newer, true), (&c[2], true)]);
+        let b = record(1, 2, &[(&stale, true), (&c[2], true)]);
+        let own = record(1, 2, &[(&c[2], true)]);
+        let s = select(&[a, b, own], &c[2], &[], 2, Q5).unwrap();
+        assert_eq!(s.head, 3);
+        assert_eq!(s.chain[&3].checksum, newer.checksum);
+    }
+
+    #[test]
+    fn commit_max_comes_from_the_quorum() {
+        let c = chain(12, 2, 0);
+        let all: Vec<(&Header, bool)> = (2..=12).rev().map(|op| (&c[op], true)).collect();
+        let a = record(2, 9, &all);
+        let b = record(2, 2, &all[2..]);
+        let own = record(2, 2, &all[4..]);
+        let s = select(&[a, b, own], &c[2], &[], 2, Q5).unwrap();
+        assert_eq!(s.commit_max, 9);
+        assert_eq!(s.head, 12);
+    }
+}

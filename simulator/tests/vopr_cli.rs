@@ -1,0 +1,160 @@
+//! The vopr binary end to end: determinism, the JSON contract, exit codes, errors.
+
+use std::process::{Command, Output};
+
+fn vopr(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_vopr"))
+        .args(args)
+        .output()
+        .expect("vopr runs")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+const SHORT: &[&str] = &["--ticks", "3000"];
+
+#[test]
+fn same_seed_same_trace_hash() {
+    let args = [&["--seed", "7", "--json"], SHORT].concat();
+    let (a, b) = (vopr(&args), vopr(&args));
+    assert_eq!(a.status.code(), Some(0), "{}", stderr(&a));
+    let line = |o: &Output| {
+        let v: serde_json::Value = serde_json::from_str(stdout(o).lines().last().unwrap()).unwrap();
+        v["trace_hash"].as_str().unwrap().to_string()
+    };
+    assert_eq!(line(&a), line(&b));
+    let other = vopr(&[&["--seed", "8", "--json"], SHORT].concat());
+    assert_ne!(line(&a), line(&other), "different seeds, different runs");
+}
+
+#[test]
+fn jobs_do_not_change_results() {
+    let one = vopr(&[&["--seeds", "1..7", "--jobs", "1", "--json"], SHORT].concat());
+    let two = vopr(&[&["--seeds", "1..7", "--jobs", "2", "--json"], SHORT].concat());
+    let strip = |o: &Output| -> Vec<(u64, String, String)> {
+        stdout(o)
+            .lines()
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                (
+                    v["seed"].as_u64().unwrap(),
+                    v["outcome"].as_str().unwrap().to_string(),
+                    v["trace_hash"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    };
+    let (a, b) = (strip(&one), strip(&two));
+    assert_eq!(a.len(), 6);
+    assert_eq!(a, b);
+    assert!(a.windows(2).all(|w| w[0].0 < w[1].0), "seed order");
+}
+
+#[test]
+fn json_has_every_contract_field() {
+    let o = vopr(&[&["--seed", "3", "--json"], SHORT].concat());
+    let v: serde_json::Value = serde_json::from_str(stdout(&o).lines().last().unwrap()).unwrap();
+    for field in [
+        "seed", "outcome", "ticks", "replicas", "clients", "requests_committed", "ops_committed",
+        "view_max", "crashes", "restarts", "partitions", "packets_sent", "packets_dropped",
+        "packets_duplicated", "storage_faults", "repairs", "violation", "trace_hash",
+        "ticks_per_s", "version",
+    ] {
+        assert!(v.get(field).is_some(), "missing {field}");
+    }
+    assert!(v["ops_committed"].as_u64().unwrap() > 0);
+}
+
+#[test]
+fn first_line_names_seed_and_version() {
+    let o = vopr(&[&["--seed", "5"], SHORT].concat());
+    let first = stdout(&o).lines().next().unwrap().to_string();
+    assert!(first.starts_with("vopr ") && first.ends_with("seed 5"), "{first}");
+    let random = vopr(SHORT);
+    assert!(stdout(&random).lines().next().unwrap().contains(" seed "));
+}
+
+#[test]
+fn usage_errors_are_one_line_and_exit_2() {
+    for args in [
+        vec!["--bogus"],
+        vec!["--seeds", "5..5"],
+        vec!["--seeds", "x..y"],
+        vec!["--seed", "abc"],
+        vec!["--seeds", "1..3", "--shard", "3/3"],
+        vec!["--seed", "1", "--set", "nope=1"],
+        vec!["--seed", "1", "--set", "crash_probability=2"],
+        vec!["--seed", "1", "--replicas", "9"],
+        vec!["check-history", "/nonexistent/history.jsonl"],
+    ] {
+        let o = vopr(&args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        let err = stderr(&o);
+        assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
+        assert!(err.starts_with("vopr: "), "{err}");
+    }
+}
+
+#[test]
+fn overrides_reach_the_options() {
+    let o = vopr(&[
+        &["--seed", "9", "--json", "--replicas", "3", "--set", "network.packet_loss_probability=0"],
+        SHORT,
+    ]
+    .concat());
+    let v: serde_json::Value = serde_json::from_str(stdout(&o).lines().last().unwrap()).unwrap();
+    assert_eq!(v["replicas"], 3);
+    assert_eq!(v["options"]["network"]["packet_loss_probability"], 0.0);
+}
+
+#[test]
+fn check_history_verdicts_and_exit_codes() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/histories");
+    let ok = vopr(&["check-history", &format!("{dir}/kv_c01-ok.jsonl")]);
+    assert_eq!(ok.status.code(), Some(0));
+    assert!(stdout(&ok).starts_with("linearizable"));
+    let bad = vopr(&["check-history", &format!("{dir}/kv_c01-bad.jsonl"), "--json"]);
+    assert_eq!(bad.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_str(stdout(&bad).trim()).unwrap();
+    assert_eq!(v["verdict"], "not linearizable");
+    let tmp = std::env::temp_dir().join(format!("vopr-malformed-{}.jsonl", std::process::id()));
+    std::fs::write(&tmp, "{\"client\":1,\"op\":\"get\",\"key\":\"k\",\"output\":null,\"call\":1,\"return\":2}\n{\"client\":1}\n").unwrap();
+    let malformed = vopr(&["check-history", tmp.to_str().unwrap()]);
+    assert_eq!(malformed.status.code(), Some(2));
+    assert!(stderr(&malformed).contains(":2:"), "{}", stderr(&malformed));
+    std::fs::remove_file(tmp).ok();
+}
+
+#[test]
+fn a_run_writes_its_history_and_the_checker_accepts_it() {
+    let path = std::env::temp_dir().join(format!("vopr-history-{}.jsonl", std::process::id()));
+    let o = vopr(&[&["--seed", "4", "--history", path.to_str().unwrap()], SHORT].concat());
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    let check = vopr(&["check-history", path.to_str().unwrap()]);
+    assert_eq!(check.status.code(), Some(0), "{}", stdout(&check));
+    assert!(std::fs::read_to_string(&path).unwrap().lines().count() > 10);
+    std::fs::remove_file(path).ok();
+}
+
+#[test]
+fn replay_runs_seed_files_and_reports_differences() {
+    let dir = std::env::temp_dir().join(format!("vopr-seeds-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("a.seed"), "# found: nothing\nseed = 3\nset ticks_safety = 2000\nexpect = pass\n").unwrap();
+    let pass = vopr(&["replay", dir.to_str().unwrap()]);
+    assert_eq!(pass.status.code(), Some(0), "{}", stdout(&pass));
+    std::fs::write(dir.join("b.seed"), "seed = 3\nset ticks_safety = 2000\nexpect = liveness\n").unwrap();
+    let diff = vopr(&["replay", dir.to_str().unwrap()]);
+    assert_eq!(diff.status.code(), Some(1));
+    assert!(stdout(&diff).contains("DIFFERENT"));
+    std::fs::write(dir.join("c.seed"), "seed = nope\n").unwrap();
+    let bad = vopr(&["replay", dir.to_str().unwrap()]);
+    assert_eq!(bad.status.code(), Some(2));
+    std::fs::remove_dir_all(dir).ok();
+}
