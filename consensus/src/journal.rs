@@ -6,7 +6,6 @@
 
 use crate::storage::{Storage, Zone};
 use crate::wire::{self, DecodeContext, Header, Message};
-use std::collections::BTreeMap;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Entry {
@@ -15,10 +14,11 @@ struct Entry {
     present: bool,
 }
 
-/// The log index over storage.
+/// The log index over storage: a dense vector by op (ops are contiguous from the root), so
+/// the hash-chain walks that run on every message cost no tree search.
 #[derive(Debug, Clone, Default)]
 pub struct Journal {
-    entries: BTreeMap<u64, Entry>,
+    entries: Vec<Option<Entry>>,
 }
 
 impl Journal {
@@ -36,13 +36,25 @@ impl Journal {
                 continue;
             }
             let present = read_prepare(storage, ctx, op, header.checksum).is_some();
-            journal.entries.insert(op, Entry { header, present });
+            journal.set(op, Entry { header, present });
         }
         journal
     }
 
+    fn entry(&self, op: u64) -> Option<&Entry> {
+        self.entries.get(usize::try_from(op).ok()?)?.as_ref()
+    }
+
+    fn set(&mut self, op: u64, entry: Entry) {
+        let index = usize::try_from(op).expect("op fits in memory");
+        if self.entries.len() <= index {
+            self.entries.resize(index + 1, None);
+        }
+        self.entries[index] = Some(entry);
+    }
+
     pub fn header(&self, op: u64) -> Option<&Header> {
-        self.entries.get(&op).map(|e| &e.header)
+        self.entry(op).map(|e| &e.header)
     }
 
     pub fn checksum(&self, op: u64) -> Option<u128> {
@@ -51,27 +63,29 @@ impl Journal {
 
     /// Whether the prepare of `op` with `checksum` is durable here.
     pub fn has_prepare(&self, op: u64, checksum: u128) -> bool {
-        matches!(self.entries.get(&op), Some(e) if e.present && e.header.checksum == checksum)
+        matches!(self.entry(op), Some(e) if e.present && e.header.checksum == checksum)
     }
 
     pub fn is_present(&self, op: u64) -> bool {
-        matches!(self.entries.get(&op), Some(e) if e.present)
+        matches!(self.entry(op), Some(e) if e.present)
     }
 
     /// Highest op with a header.
     pub fn op_max(&self) -> Option<u64> {
-        self.entries.keys().next_back().copied()
+        self.entries
+            .iter()
+            .rposition(|e| e.is_some())
+            .map(|i| i as u64)
     }
 
     /// Headers of ops in `min..=max`, newest first.
     pub fn headers_desc(&self, min: u64, max: u64) -> impl Iterator<Item = &Header> {
-        // An empty range (min > max) yields nothing rather than panicking in BTreeMap.
-        let range = if min <= max {
-            self.entries.range(min..=max)
-        } else {
-            self.entries.range(0..0)
-        };
-        range.rev().map(|(_, e)| &e.header)
+        let end = (max.saturating_add(1)).min(self.entries.len() as u64);
+        let start = min.min(end);
+        self.entries[start as usize..end as usize]
+            .iter()
+            .rev()
+            .filter_map(|e| e.as_ref().map(|e| &e.header))
     }
 
     /// Writes a whole prepare (its header too) and marks it present.
@@ -83,7 +97,7 @@ impl Journal {
             op,
             bytes::Bytes::copy_from_slice(&message.header.encode()),
         );
-        self.entries.insert(
+        self.set(
             op,
             Entry {
                 header: message.header,
@@ -105,7 +119,7 @@ impl Journal {
             op,
             bytes::Bytes::copy_from_slice(&header.encode()),
         );
-        self.entries.insert(
+        self.set(
             op,
             Entry {
                 header: *header,
@@ -118,20 +132,25 @@ impl Journal {
     pub fn remove(&mut self, storage: &mut dyn Storage, op: u64) {
         storage.erase(Zone::WalPrepares, op);
         storage.erase(Zone::WalHeaders, op);
-        self.entries.remove(&op);
+        if let Some(slot) = self.entries.get_mut(op as usize) {
+            *slot = None;
+        }
     }
 
     /// Removes every entry above `op`.
     pub fn truncate_after(&mut self, storage: &mut dyn Storage, op: u64) {
-        let above: Vec<u64> = self.entries.range(op + 1..).map(|(&k, _)| k).collect();
+        let above: Vec<u64> = (op + 1..self.entries.len() as u64)
+            .filter(|&k| self.entry(k).is_some())
+            .collect();
         for k in above {
             self.remove(storage, k);
         }
+        self.entries.truncate((op + 1) as usize);
     }
 
     /// Reads the prepare of `op`, verified against the indexed checksum.
     pub fn prepare(&self, storage: &dyn Storage, ctx: &DecodeContext, op: u64) -> Option<Message> {
-        let entry = self.entries.get(&op)?;
+        let entry = self.entry(op)?;
         if !entry.present {
             return None;
         }

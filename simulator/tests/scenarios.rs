@@ -146,3 +146,10 @@ fn restarted_replicas_replay_their_journal() {
     }
     commit_more(&mut s, 10, 10_000);
 }
+
+#[test]
+fn scenario_time_really_passes() {
+    let mut s = Scenario::new(19, 3, 2);
+    commit_more(&mut s, 50, 20_000);
+    assert!(s.sim.tick > 100, "ticks {}", s.sim.tick);
+}

@@ -61,10 +61,26 @@ fn json_has_every_contract_field() {
     let o = vopr(&[&["--seed", "3", "--json"], SHORT].concat());
     let v: serde_json::Value = serde_json::from_str(stdout(&o).lines().last().unwrap()).unwrap();
     for field in [
-        "seed", "outcome", "ticks", "replicas", "clients", "requests_committed", "ops_committed",
-        "view_max", "crashes", "restarts", "partitions", "packets_sent", "packets_dropped",
-        "packets_duplicated", "storage_faults", "repairs", "violation", "trace_hash",
-        "ticks_per_s", "version",
+        "seed",
+        "outcome",
+        "ticks",
+        "replicas",
+        "clients",
+        "requests_committed",
+        "ops_committed",
+        "view_max",
+        "crashes",
+        "restarts",
+        "partitions",
+        "packets_sent",
+        "packets_dropped",
+        "packets_duplicated",
+        "storage_faults",
+        "repairs",
+        "violation",
+        "trace_hash",
+        "ticks_per_s",
+        "version",
     ] {
         assert!(v.get(field).is_some(), "missing {field}");
     }
@@ -75,7 +91,10 @@ fn json_has_every_contract_field() {
 fn first_line_names_seed_and_version() {
     let o = vopr(&[&["--seed", "5"], SHORT].concat());
     let first = stdout(&o).lines().next().unwrap().to_string();
-    assert!(first.starts_with("vopr ") && first.ends_with("seed 5"), "{first}");
+    assert!(
+        first.starts_with("vopr ") && first.ends_with("seed 5"),
+        "{first}"
+    );
     let random = vopr(SHORT);
     assert!(stdout(&random).lines().next().unwrap().contains(" seed "));
 }
@@ -103,11 +122,21 @@ fn usage_errors_are_one_line_and_exit_2() {
 
 #[test]
 fn overrides_reach_the_options() {
-    let o = vopr(&[
-        &["--seed", "9", "--json", "--replicas", "3", "--set", "network.packet_loss_probability=0"],
-        SHORT,
-    ]
-    .concat());
+    let o = vopr(
+        &[
+            &[
+                "--seed",
+                "9",
+                "--json",
+                "--replicas",
+                "3",
+                "--set",
+                "network.packet_loss_probability=0",
+            ],
+            SHORT,
+        ]
+        .concat(),
+    );
     let v: serde_json::Value = serde_json::from_str(stdout(&o).lines().last().unwrap()).unwrap();
     assert_eq!(v["replicas"], 3);
     assert_eq!(v["options"]["network"]["packet_loss_probability"], 0.0);
@@ -119,7 +148,11 @@ fn check_history_verdicts_and_exit_codes() {
     let ok = vopr(&["check-history", &format!("{dir}/kv_c01-ok.jsonl")]);
     assert_eq!(ok.status.code(), Some(0));
     assert!(stdout(&ok).starts_with("linearizable"));
-    let bad = vopr(&["check-history", &format!("{dir}/kv_c01-bad.jsonl"), "--json"]);
+    let bad = vopr(&[
+        "check-history",
+        &format!("{dir}/kv_c01-bad.jsonl"),
+        "--json",
+    ]);
     assert_eq!(bad.status.code(), Some(1));
     let v: serde_json::Value = serde_json::from_str(stdout(&bad).trim()).unwrap();
     assert_eq!(v["verdict"], "not linearizable");
@@ -146,10 +179,18 @@ fn a_run_writes_its_history_and_the_checker_accepts_it() {
 fn replay_runs_seed_files_and_reports_differences() {
     let dir = std::env::temp_dir().join(format!("vopr-seeds-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("a.seed"), "# found: nothing\nseed = 3\nset ticks_safety = 2000\nexpect = pass\n").unwrap();
+    std::fs::write(
+        dir.join("a.seed"),
+        "# found: nothing\nseed = 3\nset ticks_safety = 2000\nexpect = pass\n",
+    )
+    .unwrap();
     let pass = vopr(&["replay", dir.to_str().unwrap()]);
     assert_eq!(pass.status.code(), Some(0), "{}", stdout(&pass));
-    std::fs::write(dir.join("b.seed"), "seed = 3\nset ticks_safety = 2000\nexpect = liveness\n").unwrap();
+    std::fs::write(
+        dir.join("b.seed"),
+        "seed = 3\nset ticks_safety = 2000\nexpect = liveness\n",
+    )
+    .unwrap();
     let diff = vopr(&["replay", dir.to_str().unwrap()]);
     assert_eq!(diff.status.code(), Some(1));
     assert!(stdout(&diff).contains("DIFFERENT"));

@@ -232,7 +232,11 @@ mod tests {
         // Op 3 committed (held by two records); nobody in the quorum holds op 4; the best log
         // (op 6) has a gap at 4. The old code dropped op 3 with the unknown region.
         let c = chain(6, 3, 0);
-        let a = record(3, 2, &[(&c[6], true), (&c[5], true), (&c[3], true), (&c[2], true)]);
+        let a = record(
+            3,
+            2,
+            &[(&c[6], true), (&c[5], true), (&c[3], true), (&c[2], true)],
+        );
         let b = record(3, 2, &[(&c[5], true), (&c[3], true), (&c[2], true)]);
         let own = record(3, 2, &[(&c[2], true)]);
         let s = select(&[a, b, own], &c[2], &[], 2, Q5).unwrap();
@@ -249,7 +253,10 @@ mod tests {
         let b = record(2, 2, &[(&c[4], true), (&c[3], true)]);
         let own = record(1, 2, &[(&c[3], true)]);
         let s = select(&[a, b, own], &c[2], &[c[3]], 2, Q5).unwrap();
-        assert_eq!(s.head, 4, "op 5 held by nobody is truncated, op 4 held by two is kept");
+        assert_eq!(
+            s.head, 4,
+            "op 5 held by nobody is truncated, op 4 held by two is kept"
+        );
         assert_eq!(s.truncated, 1);
     }
 

@@ -63,6 +63,11 @@ pub struct Stats {
     pub prepares_repaired: u64,
     pub ops_truncated: u64,
     pub view_changes: u64,
+    /// Peer logs that contradicted an op this replica executed (refused; a safety failure
+    /// somewhere, which the simulator reports).
+    pub forks_detected: u64,
+    /// Committed requests skipped because they repeated or skipped a request number.
+    pub requests_skipped: u64,
 }
 
 /// What the new primary learned from one do_view_change (its own included).

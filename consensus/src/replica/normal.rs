@@ -312,6 +312,10 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
 
     /// Raises commit_max (never lowers it) as learned from this view's primary.
     pub(super) fn advance_commit_max(&mut self, commit: u64, checksum: Option<u128>) {
+        if commit > self.config.op_max {
+            // Beyond what this journal can hold: not a commit point any primary could reach.
+            return;
+        }
         if commit > self.commit_max {
             self.commit_max = commit;
             self.commit_max_checksum = None;

@@ -37,12 +37,10 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
         }
         // The head chain breaks at floor - 1. It cannot break at an executed op: that would
         // mean the proven log forks from what this replica already executed.
-        assert!(
-            floor - 1 > self.commit_min || self.journal.header(floor).is_none(),
-            "op {} executed here does not chain to op {} of the log",
-            self.commit_min,
-            floor
-        );
+        if floor - 1 == self.commit_min && self.journal.header(floor).is_some() {
+            self.stats.forks_detected += 1;
+            return;
+        }
         let op_max = floor - 1;
         let op_min = (self.commit_min + 1).max(op_max.saturating_sub(HEADERS_MAX as u64 - 1));
         let peer = self.repair_peer(None);
@@ -148,7 +146,7 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
     /// or if it links into the proven chain just below its floor.
     fn repair_header(&mut self, header: &Header) -> bool {
         let op = header.prepare().op;
-        if op <= self.commit_min {
+        if op <= self.commit_min || op > self.config.op_max {
             return false;
         }
         let vouched_head = self.status == Status::Normal

@@ -198,7 +198,7 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
             unreachable!("dispatched on command");
         };
         let view = message.header.view;
-        if view < self.view || self.status == Status::Recovering {
+        if view < self.view || self.status == Status::Recovering || dvc.op > self.config.op_max {
             return;
         }
         if view > self.view {
@@ -260,8 +260,10 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
             // Undecidable from these records: let the view change time out.
             return;
         };
+        if !self.install_chain(&selection.chain, selection.head) {
+            return;
+        }
         self.stats.ops_truncated += selection.truncated;
-        self.install_chain(&selection.chain, selection.head);
         self.commit_max = self.commit_max.max(selection.commit_max);
         self.commit_max_checksum = None;
         let timestamp_max = records
@@ -274,27 +276,27 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
     }
 
     /// Replaces this replica's log with the chosen chain up to `head` and truncates the rest.
-    /// Executed ops must already match (the safety check of the whole protocol).
-    fn install_chain(&mut self, chain: &BTreeMap<u64, Header>, head: u64) {
-        assert!(
-            head >= self.commit_min,
-            "truncating executed op {}",
-            self.commit_min
-        );
-        for (&op, header) in chain.range(..=head) {
-            if op <= self.commit_min {
-                assert_eq!(
-                    self.journal.checksum(op),
-                    Some(header.checksum),
-                    "the new view's log forks from executed op {op}"
-                );
-                continue;
-            }
+    /// Executed ops must already match (the safety check of the whole protocol): a chain that
+    /// contradicts them is a detected fork, counted and refused.
+    fn install_chain(&mut self, chain: &BTreeMap<u64, Header>, head: u64) -> bool {
+        let forks = head < self.commit_min
+            || chain
+                .range(..=self.commit_min)
+                .any(|(&op, h)| self.journal.checksum(op) != Some(h.checksum));
+        if forks {
+            self.stats.forks_detected += 1;
+            return false;
+        }
+        for (_, header) in chain
+            .range(self.commit_min + 1..)
+            .take_while(|(&op, _)| op <= head)
+        {
             self.journal.write_header(&mut self.storage, header);
         }
         self.journal.truncate_after(&mut self.storage, head);
         self.op = head;
         assert!(self.journal.header(head).is_some(), "the new head is known");
+        true
     }
 
     /// The new primary starts the view once its log is complete and executed (V9).
@@ -360,33 +362,32 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
             || self.primary_index(view) == self.config.replica
             || message.header.replica != self.primary_index(view)
             || (view == self.view && self.status == Status::Normal)
+            || sv.op > self.config.op_max
         {
             return;
         }
-        assert!(
-            sv.op >= self.commit_min,
-            "start_view of view {view} (op {}, commit {}) would truncate executed ops: {}",
-            sv.op,
-            sv.commit,
-            self.describe()
-        );
-        let headers = message.body_headers(&self.ctx);
         // Only headers that chain from the start_view's head are installed.
+        let headers = message.body_headers(&self.ctx);
         let mut expected = headers[0].checksum;
-        for header in &headers {
-            if header.checksum != expected {
-                break;
-            }
-            expected = header.prepare().parent;
-            let op = header.prepare().op;
-            if op <= self.commit_min {
-                assert_eq!(
-                    self.journal.checksum(op),
-                    Some(header.checksum),
-                    "start_view forks from executed op {op}"
-                );
-                continue;
-            }
+        let chained: Vec<Header> = headers
+            .into_iter()
+            .take_while(|h| {
+                let links = h.checksum == expected;
+                expected = h.prepare().parent;
+                links
+            })
+            .collect();
+        let forks = sv.op < self.commit_min
+            || chained.iter().any(|h| {
+                let op = h.prepare().op;
+                op <= self.commit_min && self.journal.checksum(op) != Some(h.checksum)
+            });
+        if forks {
+            // The new view's log contradicts what this replica executed.
+            self.stats.forks_detected += 1;
+            return;
+        }
+        for header in chained.iter().filter(|h| h.prepare().op > self.commit_min) {
             self.journal.write_header(&mut self.storage, header);
         }
         self.journal.truncate_after(&mut self.storage, sv.op);

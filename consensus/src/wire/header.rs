@@ -200,20 +200,16 @@ impl Header {
                     return fail("do_view_change present bit beyond the headers");
                 }
             }
-            Command::StartView(s) => {
-                if s.commit > s.op {
-                    return fail("start_view commit > op");
-                }
+            Command::StartView(s) if s.commit > s.op => {
+                return fail("start_view commit > op");
             }
-            Command::RequestHeaders(h) => {
-                if h.op_min > h.op_max || h.op_max - h.op_min >= HEADERS_MAX as u64 {
-                    return fail("request_headers range empty or too wide");
-                }
+            Command::RequestHeaders(h)
+                if h.op_min > h.op_max || h.op_max - h.op_min >= HEADERS_MAX as u64 =>
+            {
+                return fail("request_headers range empty or too wide");
             }
-            Command::Eviction(e) => {
-                if e.client == 0 {
-                    return fail("eviction of client zero");
-                }
+            Command::Eviction(e) if e.client == 0 => {
+                return fail("eviction of client zero");
             }
             _ => {}
         }

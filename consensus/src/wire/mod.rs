@@ -104,7 +104,7 @@ pub fn encode_header_list(headers: &[Header]) -> Bytes {
 }
 
 fn decode_header_list(body: &[u8], ctx: &DecodeContext) -> Result<Vec<Header>, DecodeError> {
-    if body.len() % HEADER_SIZE != 0 {
+    if !body.len().is_multiple_of(HEADER_SIZE) {
         return Err(DecodeError::Body("not a whole number of headers"));
     }
     if body.len() / HEADER_SIZE > HEADERS_MAX {

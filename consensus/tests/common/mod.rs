@@ -17,13 +17,15 @@ pub enum Packet {
     ToClient { client: u128, bytes: Bytes },
 }
 
+/// Returns false to drop a packet (decoded message, source, destination replica or None).
+pub type Filter = Box<dyn FnMut(&Message, Peer, Option<u8>) -> bool>;
+
 pub struct Router {
     pub replicas: Vec<Option<TestReplica>>,
     pub storages: Vec<Option<MemoryStorage>>,
     pub queue: VecDeque<Packet>,
     pub ctx: DecodeContext,
-    /// Returns false to drop a packet (decoded message, source, destination replica or None).
-    pub filter: Box<dyn FnMut(&Message, Peer, Option<u8>) -> bool>,
+    pub filter: Filter,
     pub replies: BTreeMap<u128, Vec<Message>>,
     pub ticks: u64,
 }

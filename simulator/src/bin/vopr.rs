@@ -62,6 +62,9 @@ struct Cli {
     /// Write the client history (DESIGN §6) to FILE.
     #[arg(long)]
     history: Option<PathBuf>,
+    /// Skip the end-of-run linearizability check of the client history.
+    #[arg(long)]
+    no_linearizability: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -192,7 +195,7 @@ fn run_one(cli: &Cli) -> i32 {
     let config = RunConfig {
         trace,
         keep_history: cli.history.is_some(),
-        skip_linearizability: false,
+        skip_linearizability: cli.no_linearizability,
     };
     let summary = run::run(seed, options, config);
     if let (Some(path), Some(history)) = (&cli.history, &summary.history_jsonl) {

@@ -81,6 +81,13 @@ impl Oracle {
         r: u8,
         replica: &SimReplica,
     ) -> Result<(), Violation> {
+        if replica.stats().forks_detected > 0 {
+            let message = format!(
+                "replica {r} was sent a log that contradicts an op it executed: {}",
+                replica.describe()
+            );
+            return Err(fail("fork_detected", tick, Some(r), message));
+        }
         let seen = self.commit_seen[r as usize];
         let commit = replica.commit_min();
         if commit < seen {
@@ -142,6 +149,13 @@ impl Oracle {
             }
             Operation::StateMachine => match self.sessions.get_mut(&p.client) {
                 Some((session, last)) if *session == p.session => {
+                    if p.request > *last + 1 {
+                        let message = format!(
+                            "client {:#x} request {} committed at op {op} after request {last}",
+                            p.client, p.request
+                        );
+                        return Err(fail("request_order", tick, Some(r), message));
+                    }
                     if p.request <= *last {
                         let message = format!(
                             "client {:#x} request {} committed again at op {op} (last {last})",

@@ -67,7 +67,7 @@ impl Meter {
         }
         self.used += 1;
         if let Some(deadline) = self.budget.deadline {
-            if self.used % STEPS_PER_CLOCK_READ == 0 && Instant::now() >= deadline {
+            if self.used.is_multiple_of(STEPS_PER_CLOCK_READ) && Instant::now() >= deadline {
                 self.exhausted = true;
             }
         }
