@@ -6,6 +6,7 @@ pub mod checker;
 pub mod cli;
 pub mod cluster;
 pub mod end_of_run;
+pub mod fuzz;
 pub mod history;
 pub mod history_cli;
 pub mod network;

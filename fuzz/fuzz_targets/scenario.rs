@@ -1,0 +1,3 @@
+#![no_main]
+// The logic lives in the library (simulator::fuzz), so cargo test runs it on stable too.
+libfuzzer_sys::fuzz_target!(|data: &[u8]| simulator::fuzz::scenario(data));

@@ -1,0 +1,423 @@
+//! Fuzz entry points. The cargo-fuzz targets in `fuzz/` are a few lines calling these, and
+//! `tests/fuzz_entry_points.rs` runs the same functions on stable over the checked-in corpus
+//! and seeded random inputs. Each panics exactly when it found a bug.
+
+use crate::cluster::CLUSTER;
+use crate::network::{PartitionMode, PartitionSymmetry};
+use crate::options::Options;
+use crate::run::{self, Outcome, RunConfig};
+use crate::scenario::Scenario;
+use arbitrary::Unstructured;
+use bytes::Bytes;
+use consensus::wire::*;
+use consensus::{KvMachine, KvOp, MemoryStorage, Peer, Replica};
+
+/// Raw bytes into the decoder: it never panics, and whatever decodes re-encodes to the same
+/// bytes (the decoder accepts exactly one encoding of each message).
+pub fn header_decode(data: &[u8]) {
+    let ctx = DecodeContext {
+        cluster: CLUSTER,
+        replica_count: 6,
+    };
+    // Also try the input as a header with a fixed-up checksum, so field validation is reached.
+    for bytes in [data.to_vec(), with_valid_checksums(data)] {
+        if let Ok(message) = decode(&bytes, &ctx) {
+            assert_eq!(&message.encode()[..], &bytes[..], "decode/encode round trip");
+        }
+    }
+}
+
+/// Patches the body and header checksums of a would-be message so that decoding gets past
+/// them and exercises the field validation.
+fn with_valid_checksums(data: &[u8]) -> Vec<u8> {
+    let mut bytes = data.to_vec();
+    if bytes.len() < HEADER_SIZE {
+        return bytes;
+    }
+    let size = (bytes.len() as u32).to_le_bytes();
+    bytes[48..52].copy_from_slice(&size);
+    bytes[32..48].copy_from_slice(&CLUSTER.to_le_bytes());
+    let body_sum = checksum(&bytes[HEADER_SIZE..], 0x5653_5242_4f44_5921);
+    bytes[16..32].copy_from_slice(&body_sum.to_le_bytes());
+    let header_sum = checksum(&bytes[16..HEADER_SIZE], 0x5653_5248_4541_4452);
+    bytes[..16].copy_from_slice(&header_sum.to_le_bytes());
+    bytes
+}
+
+/// How deep an input got (for the stable test that proves the targets reach deep code).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Depth {
+    pub view_max: u32,
+    pub commit_max: u64,
+}
+
+/// A stream of well-checksummed messages and ticks into one replica: it never panics, and its
+/// view, log_view and commits move only as the protocol allows.
+pub fn replica_messages(data: &[u8]) -> Depth {
+    let mut u = Unstructured::new(data);
+    let Ok(mut driver) = ReplicaDriver::new(&mut u) else {
+        return Depth::default();
+    };
+    let mut steps = 0;
+    while !u.is_empty() && steps < 2_000 {
+        steps += 1;
+        if driver.step(&mut u).is_err() {
+            break;
+        }
+        driver.check();
+    }
+    Depth {
+        view_max: driver.view_max,
+        commit_max: driver.commit_min_seen,
+    }
+}
+
+/// A small cluster through view changes with the fuzzer choosing crashes, restarts,
+/// partitions, message drops and ticks; every oracle on. Panics on any violation.
+pub fn view_change(data: &[u8]) -> Depth {
+    let mut u = Unstructured::new(data);
+    let replicas = u.int_in_range(3..=5).unwrap_or(3);
+    let seed = u.arbitrary::<u64>().unwrap_or(0);
+    let mut s = Scenario::new(seed, replicas, 2);
+    s.sim.options.request_probability = 0.3;
+    let mut events = 0;
+    while !u.is_empty() && events < 200 {
+        events += 1;
+        let Ok(choice) = u.int_in_range(0u8..=9) else {
+            break;
+        };
+        let r = u.int_in_range(0..=replicas - 1).unwrap_or(0);
+        let ticks = u.int_in_range(1u64..=400).unwrap_or(50);
+        match choice {
+            0 if s.sim.cluster.is_up(r) => s.crash(r),
+            1 if !s.sim.cluster.is_up(r) => s.restart(r),
+            2 => {
+                let others: Vec<u8> = (0..replicas).filter(|&x| x != r).collect();
+                s.partition(&[&[r], &others]);
+            }
+            3 => s.heal(),
+            4 => s.drop_command(pick_command(&mut u)),
+            5 => s.clear_drops(),
+            _ => {}
+        }
+        if let Err(violation) = s.run(ticks) {
+            panic!("view_change fuzz: {violation}");
+        }
+    }
+    // Heal and restart everything: the cluster must converge, and stay safe doing so.
+    s.clear_drops();
+    s.heal();
+    for r in 0..replicas {
+        if !s.sim.cluster.is_up(r) {
+            s.restart(r);
+        }
+    }
+    if let Err(violation) = s.run(3_000) {
+        panic!("view_change fuzz: {violation}");
+    }
+    Depth {
+        view_max: s.sim.counters.view_max,
+        commit_max: s.commit_max(),
+    }
+}
+
+fn pick_command(u: &mut Unstructured) -> &'static str {
+    const NAMES: [&str; 8] = [
+        "prepare",
+        "prepare_ok",
+        "commit",
+        "start_view_change",
+        "do_view_change",
+        "start_view",
+        "headers",
+        "request_start_view",
+    ];
+    NAMES[u.int_in_range(0..=NAMES.len() - 1).unwrap_or(0)]
+}
+
+/// A short simulation with fuzzer-chosen options; it must never end in `correctness`.
+pub fn scenario(data: &[u8]) {
+    let mut u = Unstructured::new(data);
+    let Ok(seed) = u.arbitrary::<u64>() else {
+        return;
+    };
+    let Ok(options) = fuzz_options(&mut u, seed) else {
+        return;
+    };
+    let config = RunConfig {
+        skip_linearizability: false,
+        ..RunConfig::default()
+    };
+    let summary = run::run(seed, options, config);
+    if summary.outcome == Outcome::Correctness {
+        let v = summary.violation.expect("correctness has a violation");
+        panic!(
+            "scenario fuzz seed {seed}: {} at tick {}: {}",
+            v.invariant, v.tick, v.message
+        );
+    }
+}
+
+fn fuzz_options(u: &mut Unstructured, seed: u64) -> arbitrary::Result<Options> {
+    let mut o = Options::from_seed(seed);
+    o.replica_count = u.int_in_range(1..=6)?;
+    o.client_count = u.int_in_range(1..=4)?;
+    o.ticks_safety = u.int_in_range(500..=4_000)?;
+    o.ticks_liveness_max = 20_000;
+    let n = &mut o.network;
+    n.one_way_delay_min_ticks = u.int_in_range(0..=5)?;
+    n.one_way_delay_mean_ticks = n.one_way_delay_min_ticks + u.int_in_range(0..=30)?;
+    n.packet_loss_probability = u.int_in_range(0..=50)? as f64 / 100.0;
+    n.packet_replay_probability = u.int_in_range(0..=60)? as f64 / 100.0;
+    n.path_capacity_max = u.int_in_range(1..=64)?;
+    n.path_clog_probability = u.int_in_range(0..=50)? as f64 / 10_000.0;
+    n.partition_mode = *u.choose(&[
+        PartitionMode::None,
+        PartitionMode::IsolateOne,
+        PartitionMode::UniformSize,
+        PartitionMode::UniformPartition,
+    ])?;
+    n.partition_symmetry = *u.choose(&[PartitionSymmetry::Symmetric, PartitionSymmetry::Asymmetric])?;
+    n.partition_probability = u.int_in_range(0..=100)? as f64 / 10_000.0;
+    n.unpartition_probability = u.int_in_range(1..=100)? as f64 / 10_000.0;
+    o.crash_probability = u.int_in_range(0..=100)? as f64 / 100_000.0;
+    o.restart_delay_mean_ticks = u.int_in_range(1..=2_000)?;
+    o.crash_stability_ticks = u.int_in_range(0..=1_000)?;
+    o.request_probability = u.int_in_range(1..=100)? as f64 / 100.0;
+    o.key_count = u.int_in_range(1..=4)?;
+    Ok(o)
+}
+
+/// Drives one replica with generated messages, tracking what must never go backwards.
+struct ReplicaDriver {
+    replica: Replica<MemoryStorage, KvMachine>,
+    ctx: DecodeContext,
+    /// A chain of plausible prepares (as a primary would make) to feed in any order.
+    chain: Vec<Message>,
+    view_max: u32,
+    commit_min_seen: u64,
+}
+
+impl ReplicaDriver {
+    fn new(u: &mut Unstructured) -> arbitrary::Result<ReplicaDriver> {
+        let replica_count = u.int_in_range(2..=6)?;
+        let index = u.int_in_range(0..=replica_count - 1)?;
+        let config = consensus::Config::new(CLUSTER, replica_count, index);
+        let mut storage = MemoryStorage::new();
+        Replica::<MemoryStorage, KvMachine>::format(&config, &mut storage);
+        let replica = Replica::open(config, storage, KvMachine::new()).expect("fresh storage");
+        let root = consensus::replica::root_prepare(CLUSTER);
+        Ok(ReplicaDriver {
+            replica,
+            ctx: DecodeContext {
+                cluster: CLUSTER,
+                replica_count,
+            },
+            chain: vec![root],
+            view_max: 0,
+            commit_min_seen: 0,
+        })
+    }
+
+    fn step(&mut self, u: &mut Unstructured) -> arbitrary::Result<()> {
+        let count = self.ctx.replica_count;
+        let me = self.replica.replica();
+        let from = (me + u.int_in_range(1..=count - 1)?) % count;
+        match u.int_in_range(0u8..=11)? {
+            0 | 1 => {
+                for _ in 0..u.int_in_range(1..=50)? {
+                    self.replica.on_tick();
+                }
+            }
+            2 => self.extend_chain(u)?,
+            3 | 4 => {
+                let i = u.int_in_range(0..=self.chain.len() - 1)?;
+                let prepare = self.chain[i].clone();
+                self.deliver(Peer::Replica(from), prepare);
+            }
+            5 => {
+                let client = u.int_in_range(1u128..=4)?;
+                let request = self.request(u, client)?;
+                self.deliver(Peer::Client(client), request);
+            }
+            6 => {
+                // Garbage must be rejected by the decoder, never reach the replica.
+                let bytes: Vec<u8> = u.arbitrary()?;
+                if let Ok(m) = decode(&bytes, &self.ctx) {
+                    self.deliver(Peer::Replica(from), m);
+                }
+            }
+            _ => {
+                let message = self.replica_message(u, from)?;
+                self.deliver(Peer::Replica(from), message);
+            }
+        }
+        Ok(())
+    }
+
+    fn deliver(&mut self, from: Peer, message: Message) {
+        // Through the wire, as a host would.
+        let bytes = message.encode();
+        if let Ok(m) = decode(&bytes, &self.ctx) {
+            self.replica.on_message(from, m);
+        }
+        let _ = self.replica.drain_outbox().count();
+    }
+
+    fn check(&mut self) {
+        let r = &self.replica;
+        assert!(r.view() >= self.view_max, "view went back");
+        assert!(r.log_view() <= r.view());
+        assert!(r.commit_min() <= r.commit_max());
+        assert!(r.commit_min() >= self.commit_min_seen, "commit_min went back");
+        self.view_max = r.view();
+        self.commit_min_seen = r.commit_min();
+    }
+
+    fn extend_chain(&mut self, u: &mut Unstructured) -> arbitrary::Result<()> {
+        let parent = self.chain.last().expect("root").header;
+        let op = parent.prepare().op + 1;
+        if op > 200 {
+            return Ok(());
+        }
+        let view = u.int_in_range(0..=4)?;
+        let commit = op - 1 - u.int_in_range(0..=(op - 1).min(8))?;
+        let register = u.ratio(1, 4)?;
+        let p = Prepare {
+            parent: parent.checksum,
+            client: u.int_in_range(1u128..=4)?,
+            request_checksum: u.arbitrary()?,
+            op,
+            commit,
+            timestamp: parent.prepare().timestamp + 1,
+            session: if register { 0 } else { u.int_in_range(1..=op)? },
+            request: if register { 0 } else { u.int_in_range(1..=5)? },
+            operation: if register {
+                Operation::Register
+            } else {
+                Operation::StateMachine
+            },
+        };
+        let primary = (view % self.ctx.replica_count as u32) as u8;
+        let body = if register {
+            Bytes::new()
+        } else {
+            kv_op(u)?.encode()
+        };
+        let header = Header::new(CLUSTER, view, primary, Command::Prepare(p));
+        self.chain.push(Message::new(header, body));
+        Ok(())
+    }
+
+    fn request(&self, u: &mut Unstructured, client: u128) -> arbitrary::Result<Message> {
+        let register = u.ratio(1, 3)?;
+        let r = Request {
+            client,
+            session: if register { 0 } else { u.int_in_range(1..=20)? },
+            request: if register { 0 } else { u.int_in_range(1..=5)? },
+            operation: if register {
+                Operation::Register
+            } else {
+                Operation::StateMachine
+            },
+        };
+        let body = if register {
+            Bytes::new()
+        } else {
+            kv_op(u)?.encode()
+        };
+        Ok(Message::new(
+            Header::new(CLUSTER, 0, 0, Command::Request(r)),
+            body,
+        ))
+    }
+
+    /// A replica-to-replica message with small, relevant field values and chain headers.
+    fn replica_message(&self, u: &mut Unstructured, from: u8) -> arbitrary::Result<Message> {
+        let view = u.int_in_range(0..=6)?;
+        let top = self.chain.len() as u64 - 1;
+        let op = u.int_in_range(0..=top)?;
+        let commit = u.int_in_range(0..=op)?;
+        let headers = |n: u64| -> Vec<Header> {
+            (0..n.min(op + 1).min(HEADERS_MAX as u64))
+                .map(|i| self.chain[(op - i) as usize].header)
+                .collect()
+        };
+        let checksum_at = |op: u64| self.chain[op as usize].header.checksum;
+        let (command, body) = match u.int_in_range(0u8..=10)? {
+            0 => (Command::StartViewChange, Bytes::new()),
+            1 if view > 0 => {
+                let hs = headers(u.int_in_range(1..=12)?);
+                let bits = if hs.len() >= 128 { u128::MAX } else { (1u128 << hs.len()) - 1 };
+                let dvc = DoViewChange {
+                    present_bitset: u.arbitrary::<u128>()? & bits,
+                    op,
+                    commit_min: commit,
+                    log_view: u.int_in_range(0..=view - 1)?,
+                };
+                (Command::DoViewChange(dvc), encode_header_list(&hs))
+            }
+            2 => {
+                let sv = StartView {
+                    nonce: 0,
+                    op,
+                    commit,
+                };
+                (Command::StartView(sv), encode_header_list(&headers(u.int_in_range(1..=12)?)))
+            }
+            3 => (
+                Command::Commit(Commit {
+                    commit_checksum: checksum_at(commit),
+                    commit,
+                    timestamp_monotonic: u.int_in_range(0..=10_000)?,
+                }),
+                Bytes::new(),
+            ),
+            4 if op > 0 => (
+                Command::PrepareOk(PrepareOk {
+                    prepare_checksum: checksum_at(op),
+                    op,
+                    prepare_view: u.int_in_range(0..=view)?,
+                }),
+                Bytes::new(),
+            ),
+            5 => (
+                Command::RequestHeaders(RequestHeaders {
+                    op_min: commit,
+                    op_max: op.min(commit + HEADERS_MAX as u64 - 1),
+                }),
+                Bytes::new(),
+            ),
+            6 => (
+                Command::RequestPrepare(RequestPrepare {
+                    prepare_checksum: checksum_at(op),
+                    prepare_op: op,
+                }),
+                Bytes::new(),
+            ),
+            7 => (Command::Headers, encode_header_list(&headers(u.int_in_range(1..=12)?))),
+            8 => (
+                Command::RequestStartView(RequestStartView { nonce: 1 }),
+                Bytes::new(),
+            ),
+            9 => (Command::Ping(Ping { timestamp_monotonic: 1 }), Bytes::new()),
+            _ => (Command::Pong(Ping { timestamp_monotonic: 1 }), Bytes::new()),
+        };
+        Ok(Message::new(Header::new(CLUSTER, view, from, command), body))
+    }
+}
+
+fn kv_op(u: &mut Unstructured) -> arbitrary::Result<KvOp> {
+    let key = format!("k{}", u.int_in_range(0..=3)?);
+    let value = format!("{}", u.int_in_range(0..=99)?);
+    Ok(match u.int_in_range(0..=3)? {
+        0 => KvOp::Get { key },
+        1 => KvOp::Put { key, value },
+        2 => KvOp::Append { key, value },
+        _ => KvOp::Cas {
+            key,
+            expected: value.clone(),
+            value,
+        },
+    })
+}
