@@ -418,7 +418,8 @@ impl Command {
     }
 }
 
-const PREPARE_FIELDS_SIZE: usize = 105;
+/// Bytes of the command region a prepare uses; everything after must be zero padding.
+const PREPARE_FIELDS_SIZE: usize = 85;
 
 fn encode_prepare(p: &Prepare, r: &mut [u8]) -> usize {
     put_u128(r, 0, p.parent);
@@ -430,7 +431,6 @@ fn encode_prepare(p: &Prepare, r: &mut [u8]) -> usize {
     put_u64(r, 72, p.session);
     put_u32(r, 80, p.request);
     put_u8(r, 84, p.operation as u8);
-    // Bytes 85..105 are reserved for the checkpoint identity (durability issue); zero today.
     PREPARE_FIELDS_SIZE
 }
 
