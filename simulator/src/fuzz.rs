@@ -22,7 +22,11 @@ pub fn header_decode(data: &[u8]) {
     // Also try the input as a header with a fixed-up checksum, so field validation is reached.
     for bytes in [data.to_vec(), with_valid_checksums(data)] {
         if let Ok(message) = decode(&bytes, &ctx) {
-            assert_eq!(&message.encode()[..], &bytes[..], "decode/encode round trip");
+            assert_eq!(
+                &message.encode()[..],
+                &bytes[..],
+                "decode/encode round trip"
+            );
         }
     }
 }
@@ -177,7 +181,8 @@ fn fuzz_options(u: &mut Unstructured, seed: u64) -> arbitrary::Result<Options> {
         PartitionMode::UniformSize,
         PartitionMode::UniformPartition,
     ])?;
-    n.partition_symmetry = *u.choose(&[PartitionSymmetry::Symmetric, PartitionSymmetry::Asymmetric])?;
+    n.partition_symmetry =
+        *u.choose(&[PartitionSymmetry::Symmetric, PartitionSymmetry::Asymmetric])?;
     n.partition_probability = u.int_in_range(0..=100)? as f64 / 10_000.0;
     n.unpartition_probability = u.int_in_range(1..=100)? as f64 / 10_000.0;
     o.crash_probability = u.int_in_range(0..=100)? as f64 / 100_000.0;
@@ -269,7 +274,10 @@ impl ReplicaDriver {
         assert!(r.view() >= self.view_max, "view went back");
         assert!(r.log_view() <= r.view());
         assert!(r.commit_min() <= r.commit_max());
-        assert!(r.commit_min() >= self.commit_min_seen, "commit_min went back");
+        assert!(
+            r.commit_min() >= self.commit_min_seen,
+            "commit_min went back"
+        );
         self.view_max = r.view();
         self.commit_min_seen = r.commit_min();
     }
@@ -348,7 +356,11 @@ impl ReplicaDriver {
             0 => (Command::StartViewChange, Bytes::new()),
             1 if view > 0 => {
                 let hs = headers(u.int_in_range(1..=12)?);
-                let bits = if hs.len() >= 128 { u128::MAX } else { (1u128 << hs.len()) - 1 };
+                let bits = if hs.len() >= 128 {
+                    u128::MAX
+                } else {
+                    (1u128 << hs.len()) - 1
+                };
                 let dvc = DoViewChange {
                     present_bitset: u.arbitrary::<u128>()? & bits,
                     op,
@@ -363,7 +375,10 @@ impl ReplicaDriver {
                     op,
                     commit,
                 };
-                (Command::StartView(sv), encode_header_list(&headers(u.int_in_range(1..=12)?)))
+                (
+                    Command::StartView(sv),
+                    encode_header_list(&headers(u.int_in_range(1..=12)?)),
+                )
             }
             3 => (
                 Command::Commit(Commit {
@@ -395,15 +410,31 @@ impl ReplicaDriver {
                 }),
                 Bytes::new(),
             ),
-            7 => (Command::Headers, encode_header_list(&headers(u.int_in_range(1..=12)?))),
+            7 => (
+                Command::Headers,
+                encode_header_list(&headers(u.int_in_range(1..=12)?)),
+            ),
             8 => (
                 Command::RequestStartView(RequestStartView { nonce: 1 }),
                 Bytes::new(),
             ),
-            9 => (Command::Ping(Ping { timestamp_monotonic: 1 }), Bytes::new()),
-            _ => (Command::Pong(Ping { timestamp_monotonic: 1 }), Bytes::new()),
+            9 => (
+                Command::Ping(Ping {
+                    timestamp_monotonic: 1,
+                }),
+                Bytes::new(),
+            ),
+            _ => (
+                Command::Pong(Ping {
+                    timestamp_monotonic: 1,
+                }),
+                Bytes::new(),
+            ),
         };
-        Ok(Message::new(Header::new(CLUSTER, view, from, command), body))
+        Ok(Message::new(
+            Header::new(CLUSTER, view, from, command),
+            body,
+        ))
     }
 }
 

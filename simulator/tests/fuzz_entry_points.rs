@@ -15,7 +15,10 @@ fn inputs(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
         };
         for entry in entries {
             let path = entry.unwrap().path();
-            if path.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')) {
+            if path
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+            {
                 continue;
             }
             if path.extension().is_some_and(|e| e == "md") {
@@ -87,7 +90,10 @@ fn view_change_corpus_and_random() {
     for data in random_inputs(3, 40, 256) {
         view_max = view_max.max(fuzz::view_change(&data).view_max);
     }
-    assert!(view_max > 0, "the fuzzer's schedules must cause view changes");
+    assert!(
+        view_max > 0,
+        "the fuzzer's schedules must cause view changes"
+    );
 }
 
 #[test]

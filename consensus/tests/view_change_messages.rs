@@ -1,0 +1,104 @@
+//! View-change messages that claim too much, or come from the past, are handled without a
+//! panic and without effect.
+
+mod common;
+
+use bytes::Bytes;
+use common::*;
+use consensus::wire::*;
+use consensus::{KvOp, Peer, Status};
+
+fn fake_chain(n: u64, view: u32) -> Vec<Header> {
+    let mut out = vec![consensus::replica::root_prepare(CLUSTER).header];
+    for op in 1..=n {
+        let p = Prepare {
+            parent: out[op as usize - 1].checksum,
+            client: 99,
+            request_checksum: op as u128,
+            op,
+            commit: op - 1,
+            timestamp: op,
+            session: 1,
+            request: op as u32,
+            operation: Operation::StateMachine,
+        };
+        let mut h = Header::new(CLUSTER, view, 0, Command::Prepare(p));
+        h.seal(&[]);
+        out.push(h);
+    }
+    out
+}
+
+#[test]
+fn do_view_change_claiming_more_than_the_pipeline_is_handled() {
+    let mut router = Router::new(3);
+    let c = 5;
+    let s = register(&mut router, c);
+    router.send_request(0, &request(c, s, 1, Some(&KvOp::Get { key: "k".into() })));
+    router.tick(50);
+    // Replica 1 is the primary of view 1. Two do_view_changes claim a log 60 ops past
+    // anything committed (far more than a pipeline), with no prepares present.
+    let chain = fake_chain(60, 0);
+    let headers: Vec<Header> = chain[1..].iter().rev().take(HEADERS_MAX).copied().collect();
+    for from in [0u8, 2] {
+        let dvc = DoViewChange {
+            present_bitset: 0,
+            op: 60,
+            commit_min: 0,
+            log_view: 0,
+        };
+        let m = Message::new(
+            Header::new(CLUSTER, 1, from, Command::DoViewChange(dvc)),
+            encode_header_list(&headers),
+        );
+        let m = decode(&m.encode(), &router.ctx).expect("well formed");
+        router.replicas[1]
+            .as_mut()
+            .unwrap()
+            .on_message(Peer::Replica(from), m);
+    }
+    let r1 = router.replica(1);
+    assert_eq!(r1.view(), 1);
+    assert_eq!(r1.status(), Status::ViewChange);
+    // Nothing it cannot prove was executed.
+    assert!(r1.commit_min() <= 2, "{}", r1.describe());
+    router.tick(2_000);
+}
+
+#[test]
+fn messages_from_old_views_are_ignored() {
+    let mut router = Router::new(3);
+    let c = 6;
+    let s = register(&mut router, c);
+    // Force a view change: crash the primary of view 0.
+    router.crash(0);
+    router.run_until(5_000, |r| {
+        r.replicas[1]
+            .as_ref()
+            .is_some_and(|x| x.status() == Status::Normal && x.view() >= 1)
+    });
+    let view = router.replica(1).view();
+    let before = router.replica(2).describe();
+    // A commit heartbeat and a prepare from view 0 (the old primary) change nothing.
+    let commit = Commit {
+        commit_checksum: 0,
+        commit: 50,
+        timestamp_monotonic: 1_000_000,
+    };
+    let old = Message::new(
+        Header::new(CLUSTER, 0, 0, Command::Commit(commit)),
+        Bytes::new(),
+    );
+    router.replicas[2]
+        .as_mut()
+        .unwrap()
+        .on_message(Peer::Replica(0), old);
+    assert_eq!(router.replica(2).describe(), before);
+    assert_eq!(router.replica(2).view(), view);
+    // The cluster keeps serving in the new view.
+    router.send_request(
+        router.primary(),
+        &request(c, s, 1, Some(&KvOp::Get { key: "k".into() })),
+    );
+    router.run_until(2_000, |r| r.replies[&c].len() >= 2);
+}
