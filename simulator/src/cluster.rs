@@ -25,6 +25,7 @@ pub struct ReplicaSlot {
 pub struct Cluster {
     pub slots: Vec<ReplicaSlot>,
     pub replica_count: u8,
+    clients_max: usize,
     seed: u64,
 }
 
@@ -53,10 +54,11 @@ pub fn catch<T>(f: impl FnOnce() -> T) -> Result<T, String> {
 }
 
 impl Cluster {
-    pub fn new(replica_count: u8, seed: u64) -> Cluster {
+    pub fn new(replica_count: u8, clients_max: usize, seed: u64) -> Cluster {
         let mut cluster = Cluster {
             slots: Vec::new(),
             replica_count,
+            clients_max,
             seed,
         };
         for r in 0..replica_count {
@@ -80,6 +82,7 @@ impl Cluster {
     /// A replica's configuration; its jitter seed differs per incarnation.
     fn config(&self, r: u8, incarnation: u64) -> Config {
         let mut config = Config::new(CLUSTER, self.replica_count, r);
+        config.clients_max = self.clients_max;
         config.seed = self
             .seed
             .wrapping_mul(0x9e37_79b9_7f4a_7c15)

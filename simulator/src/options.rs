@@ -41,6 +41,9 @@ pub struct Options {
     pub key_count: u32,
     /// Clients always have a request in flight (closed loop; benchmarks).
     pub closed_loop: bool,
+    /// Sessions the replicas' client table holds; below client_count, registrations evict
+    /// the oldest sessions and clients must register again.
+    pub clients_max: u32,
 }
 
 impl Options {
@@ -71,6 +74,12 @@ impl Options {
             request_timeout_ticks: prng.range_u64(60, 300),
             key_count: prng.range_u64(1, 8) as u32,
             closed_loop: false,
+            // A quarter of the seeds run with a client table smaller than the clients.
+            clients_max: if prng.chance(0.25) {
+                prng.range_u64(1, client_count as u64) as u32
+            } else {
+                32
+            },
         }
     }
 
@@ -146,6 +155,12 @@ impl Options {
             if !(0.0..=1.0).contains(&p) {
                 return Err(format!("{name} must be within 0..=1, got {p}"));
             }
+        }
+        if !(1..=1024).contains(&self.clients_max) {
+            return Err(format!(
+                "clients_max must be 1..=1024, got {}",
+                self.clients_max
+            ));
         }
         if self.key_count == 0 || self.request_timeout_ticks == 0 {
             return Err("key_count and request_timeout_ticks must be > 0".into());

@@ -71,7 +71,7 @@ impl Simulation {
             options.client_count as usize,
             Prng::stream(seed, "network"),
         );
-        let cluster = Cluster::new(replica_count, seed);
+        let cluster = Cluster::new(replica_count, options.clients_max as usize, seed);
         let root = consensus::replica::root_prepare(CLUSTER).header.checksum;
         let clients_max = cluster.replica(0).expect("up").config().clients_max;
         Simulation {
@@ -209,8 +209,8 @@ impl Simulation {
                         .submit(r as usize, to as usize, message.encode(), self.tick);
                 }
                 Action::Reply { client, message } => {
-                    let index = client.wrapping_sub(workload::client_id(0));
-                    if index < self.options.client_count as u128 {
+                    let index = workload::client_index(client);
+                    if let Some(index) = index.filter(|&i| i < self.options.client_count) {
                         let node = self.options.replica_count as usize + index as usize;
                         self.network
                             .submit(r as usize, node, message.encode(), self.tick);

@@ -5,9 +5,19 @@ use crate::prng::Prng;
 use consensus::wire::{Command, Header, Message, Operation, Request};
 use consensus::{KvOp, KvOutput};
 
-/// Client ids on the wire: distinct from zero and from each other.
-pub fn client_id(index: u8) -> u128 {
-    0xC11E_0000 + index as u128
+const CLIENT_ID_BASE: u128 = 0xC11E_0000_0000;
+
+/// Client ids on the wire: distinct from zero and from each other. An evicted client comes
+/// back as a new incarnation with a new id (as a TigerBeetle client would), so no stale reply
+/// or eviction addressed to its old session can be mistaken for one to the new.
+pub fn client_id(index: u8, incarnation: u32) -> u128 {
+    CLIENT_ID_BASE + ((incarnation as u128) << 8) + index as u128
+}
+
+/// The client index a client id belongs to, if it is one of ours.
+pub fn client_index(id: u128) -> Option<u8> {
+    let offset = id.checked_sub(CLIENT_ID_BASE)?;
+    (offset >> 8 <= u32::MAX as u128).then_some((offset & 0xFF) as u8)
 }
 
 /// One completed or pending operation, as the client saw it.
@@ -52,13 +62,14 @@ pub struct Client {
     pub draining: bool,
     pub requests_completed: u64,
     pub evictions: u64,
+    pub incarnation: u32,
 }
 
 impl Client {
     pub fn new(index: u8, replica_count: u8) -> Client {
         Client {
             index,
-            id: client_id(index),
+            id: client_id(index, 0),
             session: 0,
             request_next: 0,
             in_flight: None,
@@ -67,6 +78,7 @@ impl Client {
             draining: false,
             requests_completed: 0,
             evictions: 0,
+            incarnation: 0,
         }
     }
 
@@ -148,6 +160,9 @@ impl Client {
     ) -> Option<ClientEvent> {
         match message.header.command {
             Command::Reply(reply) => {
+                if reply.client != self.id {
+                    return None; // Addressed to an earlier incarnation.
+                }
                 let in_flight = self.in_flight.as_ref()?;
                 if reply.request != in_flight.request
                     || reply.request_checksum != in_flight.message.header.checksum
@@ -177,13 +192,18 @@ impl Client {
                     output,
                 })
             }
-            Command::Eviction(_) => {
+            Command::Eviction(eviction) => {
+                if eviction.client != self.id || self.session == 0 {
+                    return None; // An earlier incarnation's, or we are registering.
+                }
                 // The session is gone: what was in flight stays pending forever (it may or may
-                // not have executed), and the client registers again.
+                // not have executed), and the client comes back as a new incarnation.
                 self.in_flight.take()?;
                 self.session = 0;
                 self.request_next = 0;
                 self.evictions += 1;
+                self.incarnation += 1;
+                self.id = client_id(self.index, self.incarnation);
                 Some(ClientEvent::Evicted)
             }
             _ => None,
