@@ -1,42 +1,85 @@
-//! The write-ahead log: per op, the prepare's header (always) and its whole prepare (once it
-//! has arrived). An in-memory index mirrors what storage holds, so lookups cost no read.
+//! The write-ahead log: per op, the prepare's header in a redundant header record and, once it
+//! has arrived, the whole prepare. An in-memory index mirrors what storage holds, so lookups
+//! cost no read.
 //!
-//! Invariants: every indexed header is a sealed prepare header for its op; an entry marked
-//! present has its prepare in storage with exactly that checksum (checked again on every read).
+//! Each entry's prepare is in one of three states, and the difference matters for safety:
+//! - `Present`: durable here, and verified by checksum whenever it is read;
+//! - `Missing`: never written here (the header came from a start_view or from repair), so this
+//!   replica never acknowledged it and may nack it;
+//! - `Faulty`: written here once (so possibly acknowledged), now unreadable. It must be
+//!   repaired, and must never be nacked (protocol-aware recovery, Alagappan et al., FAST'18).
+//!
+//! The header record stores whether the prepare was written, so the three states survive a
+//! restart: a header whose prepare was written but reads back corrupt or absent is `Faulty`.
 
 use crate::storage::{Storage, Zone};
-use crate::wire::{self, DecodeContext, Header, Message};
+use crate::wire::{self, checksum, DecodeContext, Header, Message, HEADER_SIZE};
+use bytes::Bytes;
+
+/// What this replica holds of an op's prepare.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PrepareState {
+    Present,
+    Missing,
+    Faulty,
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Entry {
     header: Header,
-    /// The prepare body is durable in storage.
-    present: bool,
+    state: PrepareState,
 }
+
+const RECORD_SIZE: usize = HEADER_SIZE + 1 + 16;
+const RECORD_DOMAIN: u64 = 0x5741_4c48_4452_5243; // "WALHDRRC"
 
 /// The log index over storage: a dense vector by op (ops are contiguous from the root), so
 /// the hash-chain walks that run on every message cost no tree search.
 #[derive(Debug, Clone, Default)]
 pub struct Journal {
     entries: Vec<Option<Entry>>,
+    /// Entries found faulty (at recovery or on a read), for the storage_faults counters.
+    faults_found: u64,
+}
+
+/// A header record: the header, whether its prepare was written here, and a checksum of both.
+fn encode_record(header: &Header, prepare_written: bool) -> Bytes {
+    let mut b = Vec::with_capacity(RECORD_SIZE);
+    b.extend_from_slice(&header.encode());
+    b.push(prepare_written as u8);
+    let sum = checksum(&b, RECORD_DOMAIN);
+    b.extend_from_slice(&sum.to_le_bytes());
+    Bytes::from(b)
+}
+
+fn decode_record(b: &[u8], ctx: &DecodeContext, op: u64) -> Option<(Header, bool)> {
+    if b.len() != RECORD_SIZE || b[HEADER_SIZE] > 1 {
+        return None;
+    }
+    let sum = u128::from_le_bytes(b[HEADER_SIZE + 1..].try_into().ok()?);
+    if sum != checksum(&b[..HEADER_SIZE + 1], RECORD_DOMAIN) {
+        return None;
+    }
+    let header = Header::decode(&b[..HEADER_SIZE], ctx).ok()?;
+    matches!(header.command, wire::Command::Prepare(p) if p.op == op)
+        .then_some((header, b[HEADER_SIZE] == 1))
 }
 
 impl Journal {
-    /// Rebuilds the index from storage, dropping anything that fails its checksum.
+    /// Rebuilds the index from storage, classifying each op (see the module comment).
     pub fn recover(storage: &dyn Storage, ctx: &DecodeContext) -> Journal {
         let mut journal = Journal::default();
-        for op in storage.indices(Zone::WalHeaders) {
-            let Some(bytes) = storage.read(Zone::WalHeaders, op) else {
-                continue;
-            };
-            let Ok(header) = Header::decode(&bytes, ctx) else {
-                continue;
-            };
-            if !matches!(header.command, wire::Command::Prepare(p) if p.op == op) {
-                continue;
+        let mut ops = storage.indices(Zone::WalHeaders);
+        ops.extend(storage.indices(Zone::WalPrepares));
+        ops.sort_unstable();
+        ops.dedup();
+        for op in ops {
+            if let Some(entry) = recover_entry(storage, ctx, op) {
+                if entry.state == PrepareState::Faulty {
+                    journal.faults_found += 1;
+                }
+                journal.set(op, entry);
             }
-            let present = read_prepare(storage, ctx, op, header.checksum).is_some();
-            journal.set(op, Entry { header, present });
         }
         journal
     }
@@ -61,13 +104,28 @@ impl Journal {
         self.header(op).map(|h| h.checksum)
     }
 
+    pub fn state(&self, op: u64) -> Option<PrepareState> {
+        self.entry(op).map(|e| e.state)
+    }
+
     /// Whether the prepare of `op` with `checksum` is durable here.
     pub fn has_prepare(&self, op: u64, checksum: u128) -> bool {
-        matches!(self.entry(op), Some(e) if e.present && e.header.checksum == checksum)
+        matches!(self.entry(op), Some(e) if e.state == PrepareState::Present && e.header.checksum == checksum)
     }
 
     pub fn is_present(&self, op: u64) -> bool {
-        matches!(self.entry(op), Some(e) if e.present)
+        matches!(self.entry(op), Some(e) if e.state == PrepareState::Present)
+    }
+
+    /// Whether this replica may ever have acknowledged `op` as it is indexed: its prepare is
+    /// here, or was here before a fault. Only the rest may be nacked.
+    pub fn may_have_acked(&self, op: u64) -> bool {
+        matches!(self.entry(op), Some(e) if e.state != PrepareState::Missing)
+    }
+
+    /// Entries found faulty so far.
+    pub fn faults_found(&self) -> u64 {
+        self.faults_found
     }
 
     /// Highest op with a header.
@@ -88,44 +146,32 @@ impl Journal {
             .filter_map(|e| e.as_ref().map(|e| &e.header))
     }
 
-    /// Writes a whole prepare (its header too) and marks it present.
+    /// Writes a whole prepare (and its header record) and marks it present.
     pub fn write_prepare(&mut self, storage: &mut dyn Storage, message: &Message) {
         let op = message.header.prepare().op;
         storage.write(Zone::WalPrepares, op, message.encode());
-        storage.write(
-            Zone::WalHeaders,
-            op,
-            bytes::Bytes::copy_from_slice(&message.header.encode()),
-        );
-        self.set(
-            op,
-            Entry {
-                header: message.header,
-                present: true,
-            },
-        );
+        storage.write(Zone::WalHeaders, op, encode_record(&message.header, true));
+        let entry = Entry {
+            header: message.header,
+            state: PrepareState::Present,
+        };
+        self.set(op, entry);
     }
 
     /// Records a header whose prepare has not arrived (repair will fetch it). Replaces a
-    /// different header at that op; keeps the prepare if the checksum is unchanged.
+    /// different header at that op; keeps the entry as it is if the checksum is unchanged.
     pub fn write_header(&mut self, storage: &mut dyn Storage, header: &Header) {
         let op = header.prepare().op;
         if self.checksum(op) == Some(header.checksum) {
             return;
         }
         storage.erase(Zone::WalPrepares, op);
-        storage.write(
-            Zone::WalHeaders,
-            op,
-            bytes::Bytes::copy_from_slice(&header.encode()),
-        );
-        self.set(
-            op,
-            Entry {
-                header: *header,
-                present: false,
-            },
-        );
+        storage.write(Zone::WalHeaders, op, encode_record(header, false));
+        let entry = Entry {
+            header: *header,
+            state: PrepareState::Missing,
+        };
+        self.set(op, entry);
     }
 
     /// Forgets the entry of `op` (a header known to be stale).
@@ -148,13 +194,80 @@ impl Journal {
         self.entries.truncate((op + 1) as usize);
     }
 
-    /// Reads the prepare of `op`, verified against the indexed checksum.
-    pub fn prepare(&self, storage: &dyn Storage, ctx: &DecodeContext, op: u64) -> Option<Message> {
+    /// Reads the prepare of `op`, verified against the indexed checksum. A prepare indexed as
+    /// present that fails to read is marked faulty (repair will replace it).
+    pub fn prepare(
+        &mut self,
+        storage: &dyn Storage,
+        ctx: &DecodeContext,
+        op: u64,
+    ) -> Option<Message> {
+        let entry = *self.entry(op)?;
+        if entry.state != PrepareState::Present {
+            return None;
+        }
+        let message = read_prepare(storage, ctx, op, entry.header.checksum);
+        if message.is_none() {
+            self.faults_found += 1;
+            self.set(
+                op,
+                Entry {
+                    header: entry.header,
+                    state: PrepareState::Faulty,
+                },
+            );
+        }
+        message
+    }
+
+    /// Reads the prepare of `op` without updating the index (for read-only views).
+    pub fn peek_prepare(
+        &self,
+        storage: &dyn Storage,
+        ctx: &DecodeContext,
+        op: u64,
+    ) -> Option<Message> {
         let entry = self.entry(op)?;
-        if !entry.present {
+        if entry.state != PrepareState::Present {
             return None;
         }
         read_prepare(storage, ctx, op, entry.header.checksum)
+    }
+}
+
+/// Classifies one op from its header record and its prepare slot.
+fn recover_entry(storage: &dyn Storage, ctx: &DecodeContext, op: u64) -> Option<Entry> {
+    let record = storage.read(Zone::WalHeaders, op);
+    let record = record.as_deref().and_then(|b| decode_record(b, ctx, op));
+    let prepare_bytes = storage.read(Zone::WalPrepares, op);
+    let prepare = prepare_bytes
+        .as_deref()
+        .and_then(|b| wire::decode(b, ctx).ok())
+        .filter(|m| matches!(m.header.command, wire::Command::Prepare(p) if p.op == op));
+    let entry = |header, state| Some(Entry { header, state });
+    match (record, prepare) {
+        (Some((header, _)), Some(m)) if m.header.checksum == header.checksum => {
+            entry(header, PrepareState::Present)
+        }
+        // The header record is the newer write when the two disagree.
+        (Some((header, written)), Some(_)) => entry(header, faulty_or_missing(written)),
+        (Some((header, written)), None) => {
+            // A prepare slot that exists but does not decode was written here.
+            let written = written || prepare_bytes.is_some();
+            entry(header, faulty_or_missing(written))
+        }
+        // The header record is lost, but the prepare carries its own header.
+        (None, Some(m)) => entry(m.header, PrepareState::Present),
+        // Neither readable: nothing to index. The op is a gap that repair fills by hash chain.
+        (None, None) => None,
+    }
+}
+
+fn faulty_or_missing(prepare_written: bool) -> PrepareState {
+    if prepare_written {
+        PrepareState::Faulty
+    } else {
+        PrepareState::Missing
     }
 }
 

@@ -2,11 +2,12 @@
 //! remains), crashed and restarted by the world. A panic inside a replica is caught and
 //! returned as a message, since it is the replica's own assertion failing.
 
-use consensus::{Config, KvMachine, MemoryStorage, Replica, Status};
+use crate::storage::FaultyStorage;
+use consensus::{Config, KvMachine, Replica, Status};
 use std::cell::RefCell;
 use std::panic::{self, AssertUnwindSafe};
 
-pub type SimReplica = Replica<MemoryStorage, KvMachine>;
+pub type SimReplica = Replica<FaultyStorage, KvMachine>;
 
 /// The cluster id every simulated replica and client uses.
 pub const CLUSTER: u128 = 0x5EED_C1A5;
@@ -14,7 +15,7 @@ pub const CLUSTER: u128 = 0x5EED_C1A5;
 pub struct ReplicaSlot {
     pub replica: Option<SimReplica>,
     /// The durable state while the replica is down.
-    pub storage: Option<MemoryStorage>,
+    pub storage: Option<FaultyStorage>,
     pub restart_tick: Option<u64>,
     pub up_since_tick: u64,
     /// (view, status) at the last observation, to report transitions.
@@ -63,7 +64,7 @@ impl Cluster {
         };
         for r in 0..replica_count {
             let config = cluster.config(r, 0);
-            let mut storage = MemoryStorage::new();
+            let mut storage = FaultyStorage::new();
             SimReplica::format(&config, &mut storage);
             let replica =
                 SimReplica::open(config, storage, KvMachine::new()).expect("fresh storage opens");
@@ -130,6 +131,29 @@ impl Cluster {
         slot.restart_tick = None;
         slot.up_since_tick = tick;
         Ok(())
+    }
+
+    /// The disk of replica `r`, up or down.
+    pub fn storage_mut(&mut self, r: u8) -> &mut FaultyStorage {
+        let slot = &mut self.slots[r as usize];
+        match slot.replica.as_mut() {
+            Some(replica) => replica.storage_mut(),
+            None => slot
+                .storage
+                .as_mut()
+                .expect("a down replica keeps its storage"),
+        }
+    }
+
+    pub fn storage(&self, r: u8) -> &FaultyStorage {
+        let slot = &self.slots[r as usize];
+        match slot.replica.as_ref() {
+            Some(replica) => replica.storage(),
+            None => slot
+                .storage
+                .as_ref()
+                .expect("a down replica keeps its storage"),
+        }
     }
 
     /// Highest view any up replica is in.

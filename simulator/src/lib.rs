@@ -16,5 +16,6 @@ pub mod run;
 pub mod scenario;
 pub mod seeds;
 pub mod simulation;
+pub mod storage;
 pub mod trace;
 pub mod workload;

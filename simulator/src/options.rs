@@ -41,6 +41,14 @@ pub struct Options {
     pub key_count: u32,
     /// Clients always have a request in flight (closed loop; benchmarks).
     pub closed_loop: bool,
+    /// Probability per tick that a latent fault appears on a replica's disk (a journal entry
+    /// or a superblock copy reads back corrupted until rewritten).
+    pub storage_fault_probability: f64,
+    /// Probability that a crash tears the replica's writes of its last tick.
+    pub torn_write_probability: f64,
+    /// Inject storage faults beyond the fault atlas (more than quorum - 1 replicas faulty at
+    /// one op). Liveness failures are then acceptable; correctness failures never are.
+    pub storage_faults_beyond_atlas: bool,
     /// Sessions the replicas' client table holds; below client_count, registrations evict
     /// the oldest sessions and clients must register again.
     pub clients_max: u32,
@@ -74,6 +82,14 @@ impl Options {
             request_timeout_ticks: prng.range_u64(60, 300),
             key_count: prng.range_u64(1, 8) as u32,
             closed_loop: false,
+            // Half of the seeds run with a faulty disk.
+            storage_fault_probability: if prng.chance(0.5) {
+                prng.range_u64(1, 100) as f64 / 100_000.0
+            } else {
+                0.0
+            },
+            torn_write_probability: prng.range_u64(0, 100) as f64 / 100.0,
+            storage_faults_beyond_atlas: false,
             // A quarter of the seeds run with a client table smaller than the clients.
             clients_max: if prng.chance(0.25) {
                 prng.range_u64(1, client_count as u64) as u32
@@ -91,6 +107,8 @@ impl Options {
         self.network.partition_mode = PartitionMode::None;
         self.network.partition_probability = 0.0;
         self.crash_probability = 0.0;
+        self.storage_fault_probability = 0.0;
+        self.torn_write_probability = 0.0;
         self
     }
 
@@ -108,6 +126,8 @@ impl Options {
         o.network.partition_probability = 0.0002;
         o.network.unpartition_probability = 0.002;
         o.crash_probability = 0.00002;
+        o.storage_fault_probability = 0.00005;
+        o.torn_write_probability = 0.5;
         o
     }
 
@@ -127,6 +147,8 @@ impl Options {
         }
         let probabilities = [
             ("crash_probability", self.crash_probability),
+            ("storage_fault_probability", self.storage_fault_probability),
+            ("torn_write_probability", self.torn_write_probability),
             ("request_probability", self.request_probability),
             ("idle_on_probability", self.idle_on_probability),
             ("idle_off_probability", self.idle_off_probability),

@@ -157,7 +157,7 @@ fn summarize(
         packets_sent: net.packets_sent,
         packets_dropped: net.packets_dropped,
         packets_duplicated: net.packets_duplicated,
-        storage_faults: 0,
+        storage_faults: sim.counters.storage_faults,
         repairs,
         evictions: sim.counters.evictions,
         history_ops: sim.history.len(),

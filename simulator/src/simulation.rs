@@ -31,6 +31,9 @@ pub struct Counters {
     pub view_max: u32,
     pub replies: u64,
     pub evictions: u64,
+    /// Latent disk faults injected plus writes torn by crashes.
+    pub storage_faults: u64,
+    pub writes_torn: u64,
 }
 
 pub struct Simulation {
@@ -56,6 +59,9 @@ pub struct Simulation {
     prng_faults: Prng,
     prng_workload: Prng,
     ctx: DecodeContext,
+    /// Per replica, the packets it sent this tick: they leave at the start of the next tick,
+    /// so a crash in between loses them together with the tick's (torn) writes.
+    held: Vec<Vec<(usize, Bytes)>>,
     incarnations: u64,
     deliveries: Vec<(usize, usize, Bytes)>,
     ops_issued: u64,
@@ -97,6 +103,7 @@ impl Simulation {
                 cluster: CLUSTER,
                 replica_count,
             },
+            held: vec![Vec::new(); replica_count as usize],
             incarnations: 0,
             deliveries: Vec::new(),
             ops_issued: 0,
@@ -113,6 +120,7 @@ impl Simulation {
         if self.faults_enabled && self.phase == Phase::Safety {
             self.process_faults();
         }
+        self.release_held();
         self.restart_due();
         self.network.tick(self.tick);
         for r in 0..self.options.replica_count {
@@ -140,12 +148,89 @@ impl Simulation {
                 self.crash(r, Some(self.tick + delay));
             }
         }
+        if self.options.storage_fault_probability > 0.0 {
+            for r in 0..self.options.replica_count {
+                if self
+                    .prng_faults
+                    .chance(self.options.storage_fault_probability)
+                {
+                    self.inject_storage_fault(r);
+                }
+            }
+        }
+    }
+
+    /// Sends what each replica produced last tick, and makes last tick's writes durable.
+    fn release_held(&mut self) {
+        for r in 0..self.options.replica_count {
+            for (to, bytes) in std::mem::take(&mut self.held[r as usize]) {
+                self.network.submit(r as usize, to, bytes, self.tick);
+            }
+            self.cluster.storage_mut(r).flush();
+        }
+    }
+
+    /// A latent fault on a committed op's header record or prepare, or on one superblock copy,
+    /// within the fault atlas unless told otherwise: at most quorum - 1 replicas faulty at any
+    /// op, one zone per replica and op, and never every superblock copy.
+    pub fn inject_storage_fault(&mut self, r: u8) -> bool {
+        use consensus::storage::Zone;
+        let commit = self.oracle.commit_max();
+        let kind = self.prng_faults.range_u64(0, 9);
+        let beyond = self.options.storage_faults_beyond_atlas;
+        let injected = if kind == 0 {
+            let copies = consensus::superblock::SUPERBLOCK_COPIES;
+            let copy = self.prng_faults.range_u64(0, copies - 1);
+            let storage = self.cluster.storage(r);
+            let faulty = (0..copies)
+                .filter(|&c| storage.is_faulty(Zone::Superblock, c))
+                .count();
+            (faulty + 1 < copies as usize || beyond)
+                && self.cluster.storage_mut(r).corrupt(Zone::Superblock, copy)
+        } else {
+            if commit == 0 {
+                return false;
+            }
+            let op = self.prng_faults.range_u64(1, commit);
+            let zone = if kind.is_multiple_of(2) {
+                Zone::WalPrepares
+            } else {
+                Zone::WalHeaders
+            };
+            (beyond || self.atlas_allows(r, op)) && self.cluster.storage_mut(r).corrupt(zone, op)
+        };
+        if injected {
+            self.counters.storage_faults += 1;
+        }
+        injected
+    }
+
+    fn atlas_allows(&self, r: u8, op: u64) -> bool {
+        let quorum = self.options.replica_count as usize / 2 + 1;
+        let mine = self.cluster.storage(r).faulty_ops().any(|o| o == op);
+        let others = (0..self.options.replica_count)
+            .filter(|&x| x != r && self.cluster.storage(x).faulty_ops().any(|o| o == op))
+            .count();
+        !mine && others + 1 < quorum
     }
 
     /// Crashes replica `r` (scheduled to restart at `restart_tick`, or never).
     pub fn crash(&mut self, r: u8, restart_tick: Option<u64>) {
         self.cluster.crash(r, restart_tick);
         self.network.drop_packets_to(r as usize);
+        // The crash lands mid-tick: what the replica sent in its last tick never left, and
+        // some of that tick's writes may be torn.
+        self.held[r as usize].clear();
+        let storage = self.cluster.storage_mut(r);
+        let recent = storage.recent_writes();
+        if recent > 0 && self.prng_faults.chance(self.options.torn_write_probability) {
+            let count = self.prng_faults.range_u64(1, recent as u64) as usize;
+            let torn = self.cluster.storage_mut(r).tear(count) as u64;
+            self.counters.writes_torn += torn;
+            self.counters.storage_faults += torn;
+        } else {
+            self.cluster.storage_mut(r).flush();
+        }
         self.counters.crashes += 1;
         self.trace.record(Event::Crash {
             tick: self.tick,
@@ -205,15 +290,13 @@ impl Simulation {
         for action in actions {
             match action {
                 Action::Send { to, message } => {
-                    self.network
-                        .submit(r as usize, to as usize, message.encode(), self.tick);
+                    self.held[r as usize].push((to as usize, message.encode()));
                 }
                 Action::Reply { client, message } => {
                     let index = workload::client_index(client);
                     if let Some(index) = index.filter(|&i| i < self.options.client_count) {
                         let node = self.options.replica_count as usize + index as usize;
-                        self.network
-                            .submit(r as usize, node, message.encode(), self.tick);
+                        self.held[r as usize].push((node, message.encode()));
                     }
                 }
             }
@@ -427,8 +510,12 @@ impl Simulation {
         self.network.set_faults_enabled(false);
         let mut replicas: Vec<u8> = (0..self.options.replica_count).collect();
         self.prng_faults.shuffle(&mut replicas);
+        // With a faulty disk, an op's only intact copy may be on any replica, so every
+        // replica is in the core; otherwise a quorum must manage alone.
+        let disk_faults = self.counters.storage_faults > 0;
         let quorum = self.options.replica_count as usize / 2 + 1;
-        self.core = replicas[..quorum].to_vec();
+        let size = if disk_faults { replicas.len() } else { quorum };
+        self.core = replicas[..size].to_vec();
         self.core.sort_unstable();
         for r in 0..self.options.replica_count {
             let in_core = self.core.contains(&r);

@@ -124,8 +124,6 @@ pub struct Replica<S: Storage, M: StateMachine> {
     heard_tick: [u64; REPLICAS_MAX as usize],
     /// Tick of the last request_start_view sent, to rate-limit them.
     rsv_tick: Option<u64>,
-    /// Round robin over peers for repair requests.
-    repair_cursor: u64,
 
     timeout_prepare: Timeout,
     timeout_commit_message: Timeout,
@@ -184,6 +182,17 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
         self.outbox.drain(..)
     }
 
+    /// The storage, for hosts that inspect it.
+    pub fn storage(&self) -> &S {
+        &self.storage
+    }
+
+    /// The storage, for hosts that simulate disk faults underneath a running replica (the
+    /// replica verifies every read, so it notices when it next reads).
+    pub fn storage_mut(&mut self) -> &mut S {
+        &mut self.storage
+    }
+
     /// Gives the storage back (the host keeps it across a crash).
     pub fn into_storage(self) -> S {
         self.storage
@@ -227,7 +236,11 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
     }
     /// The prepare of `op`, read back from storage and verified.
     pub fn prepare(&self, op: u64) -> Option<Message> {
-        self.journal.prepare(&self.storage, &self.ctx, op)
+        self.journal.peek_prepare(&self.storage, &self.ctx, op)
+    }
+    /// Journal entries this replica found faulty (at recovery or on a read).
+    pub fn storage_faults_found(&self) -> u64 {
+        self.journal.faults_found()
     }
     pub fn state_machine(&self) -> &M {
         &self.state_machine

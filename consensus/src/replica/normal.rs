@@ -338,7 +338,7 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
     }
 
     fn send_commit_heartbeat(&mut self) {
-        if !self.primary_has_quorum_heard() {
+        if !self.primary_has_quorum_heard() || self.svc_wanted {
             // Abdicate: stop suppressing the backups' view change (N10), and vote for it.
             self.vote_for_view_change();
             return;

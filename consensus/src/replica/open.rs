@@ -101,7 +101,6 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
             dvc_log_set: false,
             heard_tick: [0; REPLICAS_MAX as usize],
             rsv_tick: None,
-            repair_cursor: 0,
             timeout_prepare: Timeout::new("prepare", t.prepare),
             timeout_commit_message: Timeout::new("commit_message", t.commit_message),
             timeout_normal_heartbeat: Timeout::new("normal_heartbeat", t.normal_heartbeat),

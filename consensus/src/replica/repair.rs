@@ -72,8 +72,10 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
         self.send(to, Command::RequestHeaders(request), bytes::Bytes::new());
     }
 
-    /// A peer to ask: one that said it holds the prepare (from the view change), else round
-    /// robin over the others.
+    /// A peer to ask: half the time one that said it holds the prepare (from the view
+    /// change), else any other replica at random. A holder may have lost its copy (a faulty
+    /// prepare still counts as held, for safety), and some peers may be down, so no fixed
+    /// order: every peer is asked sooner or later.
     fn repair_peer(&mut self, prepare: Option<(u64, u128)>) -> u8 {
         if let Some((op, checksum)) = prepare {
             let holders: Vec<u8> = self
@@ -87,13 +89,12 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
                 })
                 .map(|(&r, _)| r)
                 .collect();
-            if !holders.is_empty() {
+            if !holders.is_empty() && self.prng.below(2) == 0 {
                 return holders[self.prng.below(holders.len() as u64) as usize];
             }
         }
         let others: Vec<u8> = self.other_replicas().collect();
-        self.repair_cursor += 1;
-        others[(self.repair_cursor % others.len() as u64) as usize]
+        others[self.prng.below(others.len() as u64) as usize]
     }
 
     // ----- Serving peers -----

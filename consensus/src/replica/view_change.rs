@@ -38,6 +38,13 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
                     if self.svc_wanted {
                         self.record_vote(view, self.config.replica);
                     }
+                    if self.is_primary() && self.is_stranded(from) {
+                        // A replica stuck in a higher view (it voted there while cut off)
+                        // cannot come back down: the cluster goes up to it instead. A backup
+                        // that merely missed heartbeats still answers in our view, so it is
+                        // not stranded and cannot force view changes alone (N11).
+                        self.vote_for_view_change();
+                    }
                     self.maybe_join_view_change();
                 }
             }
@@ -51,6 +58,12 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
                 }
             }
         }
+    }
+
+    /// Replica `r` has not been heard in this view for an abdication window.
+    fn is_stranded(&self, r: u8) -> bool {
+        let window = self.config.timeouts.primary_abdicate;
+        self.ticks.saturating_sub(self.heard_tick[r as usize]) > window
     }
 
     fn record_vote(&mut self, view: u32, from: u8) {
@@ -183,7 +196,8 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
         let headers = self
             .journal
             .headers_desc(op_min, self.op)
-            .map(|h| (*h, self.journal.is_present(h.prepare().op)))
+            // "Present" here means "may have acknowledged": a faulty prepare is never nacked.
+            .map(|h| (*h, self.journal.may_have_acked(h.prepare().op)))
             .collect();
         DvcRecord {
             log_view: self.log_view,
@@ -311,11 +325,19 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
         if (self.commit_min + 1..=self.op).any(|op| !self.journal.is_present(op)) {
             return;
         }
+        let mut uncommitted = Vec::new();
+        for op in self.commit_max + 1..=self.op {
+            // A read can fail (a latent fault): the prepare is then marked faulty and
+            // repaired before the view starts.
+            match self.journal.prepare(&self.storage, &self.ctx, op) {
+                Some(message) => uncommitted.push(message),
+                None => return,
+            }
+        }
         self.log_view = self.view;
         self.persist_view_state();
         self.pipeline.clear();
-        for op in self.commit_max + 1..=self.op {
-            let message = self.prepare(op).expect("repaired above");
+        for message in uncommitted {
             self.pipeline.push_prepare(crate::pipeline::PipelineEntry {
                 message,
                 ok_from: 1 << self.config.replica,

@@ -3,11 +3,12 @@
 //! committed inside the request's call..return window).
 
 use super::Violation;
+use crate::storage::FaultyStorage;
 use consensus::wire::{Command, Operation};
-use consensus::{KvMachine, KvOutput, MemoryStorage, Replica, StateMachine};
+use consensus::{KvMachine, KvOutput, Replica, StateMachine};
 use std::collections::BTreeMap;
 
-type SimReplica = Replica<MemoryStorage, KvMachine>;
+type SimReplica = Replica<FaultyStorage, KvMachine>;
 
 /// What the reference model says op `op` must answer.
 #[derive(Debug, Clone)]
