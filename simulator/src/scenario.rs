@@ -70,6 +70,39 @@ impl Scenario {
         self.sim.restart(r);
     }
 
+    /// Crashes replica `r` mid-tick: the messages it sent in its last tick are lost and every
+    /// write of that tick is torn.
+    pub fn crash_tearing(&mut self, r: u8) -> usize {
+        let recent = self.sim.cluster.storage(r).recent_writes();
+        let probability = self.sim.options.torn_write_probability;
+        self.sim.options.torn_write_probability = 1.0;
+        let torn_before = self.sim.counters.writes_torn;
+        // Tear everything: a count drawn up to `recent` may be less, so tear directly.
+        self.sim.crash(r, None);
+        let torn = (self.sim.counters.writes_torn - torn_before) as usize;
+        let rest = self.sim.cluster.storage_mut(r).tear(recent);
+        self.sim.options.torn_write_probability = probability;
+        torn + rest
+    }
+
+    /// Makes the prepare of `op` on replica `r` read back corrupted.
+    pub fn corrupt_prepare(&mut self, r: u8, op: u64) -> bool {
+        let zone = consensus::storage::Zone::WalPrepares;
+        self.sim.cluster.storage_mut(r).corrupt(zone, op)
+    }
+
+    /// Makes the header record of `op` on replica `r` read back corrupted.
+    pub fn corrupt_header(&mut self, r: u8, op: u64) -> bool {
+        let zone = consensus::storage::Zone::WalHeaders;
+        self.sim.cluster.storage_mut(r).corrupt(zone, op)
+    }
+
+    /// Makes superblock copy `copy` of replica `r` read back corrupted.
+    pub fn corrupt_superblock(&mut self, r: u8, copy: u64) -> bool {
+        let zone = consensus::storage::Zone::Superblock;
+        self.sim.cluster.storage_mut(r).corrupt(zone, copy)
+    }
+
     /// Cuts the replicas into `groups` (both directions).
     pub fn partition(&mut self, groups: &[&[u8]]) {
         let groups: Vec<Vec<usize>> = groups
