@@ -82,8 +82,8 @@ impl Options {
             request_timeout_ticks: prng.range_u64(60, 300),
             key_count: prng.range_u64(1, 8) as u32,
             closed_loop: false,
-            // Half of the seeds run with a faulty disk.
-            storage_fault_probability: if prng.chance(0.5) {
+            // Most seeds run with a faulty disk.
+            storage_fault_probability: if prng.chance(0.8) {
                 prng.range_u64(1, 100) as f64 / 100_000.0
             } else {
                 0.0
