@@ -141,11 +141,7 @@ fn pick_command(u: &mut Unstructured) -> &'static str {
 
 /// A short simulation with fuzzer-chosen options; it must never end in `correctness`.
 pub fn scenario(data: &[u8]) {
-    let mut u = Unstructured::new(data);
-    let Ok(seed) = u.arbitrary::<u64>() else {
-        return;
-    };
-    let Ok(options) = fuzz_options(&mut u, seed) else {
+    let Some((seed, options)) = scenario_options(data) else {
         return;
     };
     let config = RunConfig {
@@ -160,6 +156,14 @@ pub fn scenario(data: &[u8]) {
             v.invariant, v.tick, v.message
         );
     }
+}
+
+/// The seed and options a `scenario` input stands for (to replay a finding with vopr).
+pub fn scenario_options(data: &[u8]) -> Option<(u64, Options)> {
+    let mut u = Unstructured::new(data);
+    let seed = u.arbitrary::<u64>().ok()?;
+    let options = fuzz_options(&mut u, seed).ok()?;
+    Some((seed, options))
 }
 
 fn fuzz_options(u: &mut Unstructured, seed: u64) -> arbitrary::Result<Options> {
@@ -185,6 +189,11 @@ fn fuzz_options(u: &mut Unstructured, seed: u64) -> arbitrary::Result<Options> {
         *u.choose(&[PartitionSymmetry::Symmetric, PartitionSymmetry::Asymmetric])?;
     n.partition_probability = u.int_in_range(0..=100)? as f64 / 10_000.0;
     n.unpartition_probability = u.int_in_range(1..=100)? as f64 / 10_000.0;
+    // Every fault knob comes from the input, not the swarm, so a saved input keeps meaning
+    // the same run when the swarm's derivation changes.
+    o.storage_fault_probability = u.int_in_range(0..=100)? as f64 / 10_000.0;
+    o.torn_write_probability = u.int_in_range(0..=100)? as f64 / 100.0;
+    o.clients_max = u.int_in_range(1..=32)?;
     o.crash_probability = u.int_in_range(0..=100)? as f64 / 100_000.0;
     o.restart_delay_mean_ticks = u.int_in_range(1..=2_000)?;
     o.crash_stability_ticks = u.int_in_range(0..=1_000)?;

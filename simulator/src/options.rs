@@ -44,7 +44,8 @@ pub struct Options {
     /// Probability per tick that a latent fault appears on a replica's disk (a journal entry
     /// or a superblock copy reads back corrupted until rewritten).
     pub storage_fault_probability: f64,
-    /// Probability that a crash tears the replica's writes of its last tick.
+    /// Probability that a crash tears the replica's writes of its last tick (never for a
+    /// single replica, whose commit point is its own synchronous write).
     pub torn_write_probability: f64,
     /// Inject storage faults beyond the fault atlas (more than quorum - 1 replicas faulty at
     /// one op). Liveness failures are then acceptable; correctness failures never are.

@@ -14,7 +14,7 @@ use crate::cluster::SimReplica;
 use crate::options::Options;
 use crate::simulation::Simulation;
 use crate::trace::Trace;
-use consensus::wire::{Command, Message};
+use consensus::wire::Message;
 use consensus::Status;
 
 pub struct Scenario {
@@ -183,13 +183,5 @@ impl Scenario {
             })
             .collect::<Vec<_>>()
             .join("; ")
-    }
-
-    /// Whether `command` is a replica-to-replica message of the view change.
-    pub fn is_view_change(command: &Command) -> bool {
-        matches!(
-            command,
-            Command::StartViewChange | Command::DoViewChange(_) | Command::StartView(_)
-        )
     }
 }

@@ -4,7 +4,7 @@
 
 use super::Violation;
 use crate::storage::FaultyStorage;
-use consensus::wire::{Command, Operation};
+use consensus::wire::Operation;
 use consensus::{KvMachine, KvOutput, Replica, StateMachine};
 use std::collections::BTreeMap;
 
@@ -249,10 +249,5 @@ impl Oracle {
                 format!("client {client:#x} got session {session}, not a committed register of it"),
             )),
         }
-    }
-
-    /// Whether `command` is a reply this oracle can check.
-    pub fn is_reply(command: &Command) -> bool {
-        matches!(command, Command::Reply(_))
     }
 }
