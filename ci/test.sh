@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 jobs="${VOPR_JOBS:-$(nproc 2>/dev/null || echo 2)}"
-sweep="${VOPR_SWEEP:-1..301}"
+sweep="${VOPR_SWEEP:-1..801}"
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
