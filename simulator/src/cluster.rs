@@ -119,12 +119,20 @@ impl Cluster {
     }
 
     /// Restarts replica `r` from its storage. A panic during recovery is returned.
-    pub fn restart(&mut self, r: u8, tick: u64, incarnation: u64) -> Result<(), String> {
+    pub fn restart(&mut self, r: u8, tick: u64, incarnation: u64) -> Result<(), RestartError> {
         let config = self.config(r, incarnation);
         let slot = &mut self.slots[r as usize];
-        let storage = slot.storage.take().expect("restart a down replica");
-        let replica = catch(|| SimReplica::open(config, storage, KvMachine::new()))?
-            .map_err(|e| format!("replica {r} could not open its storage: {e:?}"))?;
+        let storage = slot.storage.as_ref().expect("restart a down replica");
+        if consensus::superblock::SuperBlock::read(storage).is_none() {
+            // Every superblock copy is gone (only beyond the fault atlas): this replica must
+            // not rejoin as a fresh one (R8), so it stays down.
+            slot.restart_tick = None;
+            return Err(RestartError::Unopenable);
+        }
+        let storage = slot.storage.take().expect("checked");
+        let replica = catch(|| SimReplica::open(config, storage, KvMachine::new()))
+            .map_err(RestartError::Panicked)?
+            .map_err(|e| RestartError::Panicked(format!("replica {r} could not open: {e:?}")))?;
         slot.observed = (replica.view(), replica.status());
         slot.commit_observed = 0;
         slot.replica = Some(replica);
@@ -160,6 +168,15 @@ impl Cluster {
     pub fn view_max(&self) -> u32 {
         self.up().map(|(_, r)| r.view()).max().unwrap_or(0)
     }
+}
+
+/// Why a restart did not bring a replica up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RestartError {
+    /// Recovery panicked (a replica assertion).
+    Panicked(String),
+    /// No readable superblock: the replica stays down.
+    Unopenable,
 }
 
 pub fn status_name(status: Status) -> &'static str {

@@ -34,6 +34,8 @@ pub struct Counters {
     /// Latent disk faults injected plus writes torn by crashes.
     pub storage_faults: u64,
     pub writes_torn: u64,
+    /// Restarts refused because every superblock copy was lost (beyond the atlas only).
+    pub unopenable: u64,
 }
 
 pub struct Simulation {
@@ -254,11 +256,14 @@ impl Simulation {
             replica: r,
         });
         tracing::info!(tick = self.tick, replica = r, "restart");
-        if let Err(message) = result {
-            self.fail_replica(r, message);
-            return;
+        match result {
+            Ok(()) => self.after_replica_step(r, Ok(())),
+            Err(cluster::RestartError::Panicked(message)) => self.fail_replica(r, message),
+            Err(cluster::RestartError::Unopenable) => {
+                self.counters.unopenable += 1;
+                tracing::info!(tick = self.tick, replica = r, "superblock lost: stays down");
+            }
         }
-        self.after_replica_step(r, Ok(()));
     }
 
     fn restart_due(&mut self) {

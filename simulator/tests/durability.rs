@@ -110,3 +110,25 @@ fn latent_faults_everywhere_within_the_atlas_stay_safe() {
     );
     assert!(s.commit_max() > 100);
 }
+
+#[test]
+fn faults_beyond_the_atlas_never_end_in_correctness() {
+    use simulator::run::{run, Outcome, RunConfig};
+    let mut faults = 0;
+    for seed in 0..12 {
+        let mut o = simulator::options::Options::from_seed(seed);
+        o.ticks_safety = 6_000;
+        o.ticks_liveness_max = 6_000;
+        o.storage_faults_beyond_atlas = true;
+        o.storage_fault_probability = 0.003;
+        let summary = run(seed, o, RunConfig::default());
+        assert_ne!(
+            summary.outcome,
+            Outcome::Correctness,
+            "seed {seed}: {:?}",
+            summary.violation
+        );
+        faults += summary.storage_faults;
+    }
+    assert!(faults > 100, "faults were injected: {faults}");
+}
