@@ -10,6 +10,9 @@ use std::collections::BTreeMap;
 
 type SimReplica = Replica<FaultyStorage, KvMachine>;
 
+/// Ops between comparisons of whole-state digests across replicas.
+const STATE_DIGEST_INTERVAL: u64 = 32;
+
 /// What the reference model says op `op` must answer.
 #[derive(Debug, Clone)]
 struct Expected {
@@ -31,6 +34,8 @@ pub struct Oracle {
     clients_max: usize,
     /// Per replica: the commit_min seen at the last check while it was up.
     commit_seen: Vec<u64>,
+    /// Digest of the replicated state after every STATE_DIGEST_INTERVAL-th op.
+    state_digests: BTreeMap<u64, u128>,
     pub requests_committed: u64,
 }
 
@@ -57,6 +62,7 @@ impl Oracle {
             sessions: BTreeMap::new(),
             clients_max,
             commit_seen: vec![0; replica_count as usize],
+            state_digests: BTreeMap::new(),
             requests_committed: 0,
         }
     }
@@ -117,8 +123,37 @@ impl Oracle {
             );
             self.extend_canonical(tick, r, replica, op)?;
         }
+        if commit > seen && commit.is_multiple_of(STATE_DIGEST_INTERVAL) {
+            self.check_state(tick, r, replica, commit)?;
+        }
         self.commit_seen[r as usize] = commit;
         Ok(())
+    }
+
+    /// Replicas that executed the same ops hold the same state: the state machine and the
+    /// client table (with its cached replies) must digest alike at every checked op.
+    fn check_state(
+        &mut self,
+        tick: u64,
+        r: u8,
+        replica: &SimReplica,
+        op: u64,
+    ) -> Result<(), Violation> {
+        let digest =
+            replica.state_machine().digest() ^ replica.client_table().digest().rotate_left(1);
+        match self.state_digests.get(&op) {
+            Some(&expected) if expected != digest => Err(fail(
+                "state_divergence",
+                tick,
+                Some(r),
+                format!("state after op {op} digests to {digest:032x}, another replica had {expected:032x}"),
+            )),
+            Some(_) => Ok(()),
+            None => {
+                self.state_digests.insert(op, digest);
+                Ok(())
+            }
+        }
     }
 
     /// The first execution of `op` anywhere: it joins the canonical chain and the reference
