@@ -583,3 +583,242 @@ mod against_brute_force {
         }
     }
 }
+
+/// Long histories, as long simulator runs write: thousands of operations per
+/// key, split by the checker at quiescent points.
+mod long_histories {
+    use super::*;
+
+    /// A deterministic stream of small numbers (no extra test dependency).
+    struct Lcg(u64);
+
+    impl Lcg {
+        fn next(&mut self, below: u64) -> u64 {
+            self.0 = self
+                .0
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (self.0 >> 33) % below
+        }
+    }
+
+    /// `count` operations on key "k" executed one after another on the model,
+    /// each recorded with a small interval around its point in time, so that
+    /// neighbours overlap and quiescent points come every few operations.
+    fn sequential(count: usize, seed: u64) -> Vec<Operation> {
+        let model = KvModel;
+        let mut random = Lcg(seed);
+        let mut state = model.init();
+        let mut ops = Vec::with_capacity(count);
+        for i in 0..count {
+            let point = 100 + 10 * i as u64;
+            let value = format!("v{}", random.next(4));
+            let op = match random.next(4) {
+                0 | 1 => Op::Get,
+                2 => Op::Put { value },
+                _ => Op::Cas {
+                    expected: format!("v{}", random.next(4)),
+                    value,
+                },
+            };
+            let output = match &op {
+                Op::Get => Output::Value(state.clone()),
+                Op::Cas { expected, .. } => {
+                    Output::Swapped(state.as_deref() == Some(expected.as_str()))
+                }
+                _ => Output::Empty,
+            };
+            state = model.step(&state, &op, &output).unwrap();
+            ops.push(Operation {
+                client: i as u64 % 5,
+                key: "k".to_string(),
+                op,
+                output,
+                call: point - random.next(12),
+                ret: Some(point + random.next(12)),
+            });
+        }
+        ops
+    }
+
+    fn put(client: u64, value: &str, call: u64, ret: Option<u64>) -> Operation {
+        Operation {
+            client,
+            key: "k".to_string(),
+            op: Op::Put {
+                value: value.to_string(),
+            },
+            output: if ret.is_some() {
+                Output::Empty
+            } else {
+                Output::Unknown
+            },
+            call,
+            ret,
+        }
+    }
+
+    fn get(client: u64, read: Option<&str>, call: u64, ret: u64) -> Operation {
+        Operation {
+            client,
+            key: "k".to_string(),
+            op: Op::Get,
+            output: Output::Value(read.map(str::to_string)),
+            call,
+            ret: Some(ret),
+        }
+    }
+
+    #[test]
+    fn twenty_thousand_operations_on_one_key_are_decided() {
+        let ops = sequential(20_000, 1);
+        let result = check_kv(&ops, Budget::steps(2_000_000));
+        assert_eq!(result.verdict, Verdict::Linearizable, "{result}");
+        assert!(result.steps() < 500_000, "{} steps", result.steps());
+    }
+
+    #[test]
+    fn a_late_violation_is_found_and_explained() {
+        let mut ops = sequential(20_000, 2);
+        let point = 100 + 10 * 19_000 + 5;
+        ops.push(get(99, Some("never"), point, point + 3));
+        let result = check_kv(&ops, Budget::steps(2_000_000));
+        assert_eq!(result.verdict, Verdict::NotLinearizable, "{result}");
+        let explanation = result.explanation.as_ref().unwrap();
+        assert_explains(explanation);
+        assert_eq!(explanation.key, "k");
+        assert!(
+            explanation.longest_prefix.len() > 18_900,
+            "prefix of {}",
+            explanation.longest_prefix.len()
+        );
+        assert!(explanation
+            .cannot_place
+            .iter()
+            .any(|op| op.output == Output::Value(Some("never".to_string()))));
+        // The same report every time.
+        assert_eq!(check_kv(&ops, Budget::steps(2_000_000)), result);
+    }
+
+    /// `sequential(3_000, seed)` with a quiet gap after its first 2,000
+    /// operations, filled by `insert(start of the gap, value there)`.
+    fn with_gap(seed: u64, insert: impl Fn(u64, &str) -> Vec<Operation>) -> Vec<Operation> {
+        let mut ops = sequential(3_000, seed);
+        let model = KvModel;
+        let mut state = model.init();
+        for op in &ops[..2_000] {
+            state = model.step(&state, &op.op, &op.output).unwrap();
+        }
+        for op in &mut ops[2_000..] {
+            op.call += 1_000;
+            op.ret = op.ret.map(|ret| ret + 1_000);
+        }
+        let gap = 100 + 10 * 2_000;
+        ops.extend(insert(gap, state.as_deref().expect("written by then")));
+        ops
+    }
+
+    #[test]
+    fn an_early_pending_put_may_take_effect_late_or_never() {
+        let took_effect_late = with_gap(3, |gap, value| {
+            vec![
+                put(98, "pending", 150, None),
+                get(99, Some("pending"), gap + 20, gap + 22),
+                put(99, "after", gap + 30, Some(gap + 32)),
+                get(99, Some("after"), gap + 40, gap + 42),
+                put(99, value, gap + 50, Some(gap + 52)),
+            ]
+        });
+        let result = check_kv(&took_effect_late, Budget::steps(2_000_000));
+        assert_eq!(result.verdict, Verdict::Linearizable, "{result}");
+
+        let never = with_gap(3, |_, _| vec![put(98, "pending", 150, None)]);
+        let result = check_kv(&never, Budget::steps(2_000_000));
+        assert_eq!(result.verdict, Verdict::Linearizable, "{result}");
+
+        let seen_before_its_call = with_gap(3, |gap, _| {
+            vec![
+                put(98, "pending", gap + 20, None),
+                get(99, Some("pending"), 140, 145),
+            ]
+        });
+        let result = check_kv(&seen_before_its_call, Budget::steps(2_000_000));
+        assert_eq!(result.verdict, Verdict::NotLinearizable, "{result}");
+        assert_explains(result.explanation.as_ref().unwrap());
+
+        // Taking effect once cannot explain reads on both sides of another write.
+        let seen_twice = with_gap(3, |gap, value| {
+            vec![
+                put(98, "pending", 150, None),
+                get(99, Some("pending"), gap + 20, gap + 22),
+                put(99, "after", gap + 30, Some(gap + 32)),
+                get(99, Some("pending"), gap + 40, gap + 42),
+                put(99, value, gap + 50, Some(gap + 52)),
+            ]
+        });
+        let result = check_kv(&seen_twice, Budget::steps(2_000_000));
+        assert_eq!(result.verdict, Verdict::NotLinearizable, "{result}");
+        assert_explains(result.explanation.as_ref().unwrap());
+    }
+
+    #[test]
+    fn every_state_a_segment_may_end_in_is_carried_on() {
+        // Two concurrent puts, then (after a quiescent point) reads.
+        let puts = [put(1, "a", 0, Some(10)), put(2, "b", 5, Some(15))];
+        let read = |value, at| get(3, Some(value), at, at + 1);
+        for value in ["a", "b"] {
+            let mut ops = puts.to_vec();
+            ops.push(read(value, 20));
+            ops.push(read(value, 30));
+            assert_eq!(
+                check_kv(&ops, Budget::default()).verdict,
+                Verdict::Linearizable
+            );
+        }
+        let mut ops = puts.to_vec();
+        ops.push(read("a", 20));
+        ops.push(read("b", 30));
+        let result = check_kv(&ops, Budget::default());
+        assert_eq!(result.verdict, Verdict::NotLinearizable);
+        let explanation = result.explanation.unwrap();
+        assert_explains(&explanation);
+        assert_eq!(explanation.longest_prefix.len(), 3);
+    }
+
+    #[test]
+    fn a_segment_with_many_possible_end_states() {
+        // Five concurrent appends can end in 120 orders: more states than the
+        // checker carries from one segment to the next, so it searches uncut.
+        let appends: Vec<Operation> = ["a", "b", "c", "d", "e"]
+            .iter()
+            .enumerate()
+            .map(|(i, value)| Operation {
+                client: i as u64,
+                key: "k".to_string(),
+                op: Op::Append {
+                    value: value.to_string(),
+                },
+                output: Output::Empty,
+                call: i as u64,
+                ret: Some(10 + i as u64),
+            })
+            .collect();
+        let with_reads = |reads: &[&str]| {
+            let mut ops = appends.clone();
+            for (i, read) in reads.iter().enumerate() {
+                let at = 100 + 10 * i as u64;
+                ops.push(get(9, Some(read), at, at + 1));
+            }
+            check_kv(&ops, Budget::default())
+        };
+        for reads in [&["edcba", "edcba"][..], &["abcde"], &["cadeb"]] {
+            let result = with_reads(reads);
+            assert_eq!(result.verdict, Verdict::Linearizable, "{result}");
+        }
+        for reads in [&["edcba", "abcde"][..], &["abcdd"]] {
+            let result = with_reads(reads);
+            assert_eq!(result.verdict, Verdict::NotLinearizable, "{result}");
+            assert_explains(result.explanation.as_ref().unwrap());
+        }
+    }
+}

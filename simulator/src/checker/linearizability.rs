@@ -2,8 +2,10 @@
 //!
 //! The history is split into independent partitions by the model (per key for
 //! the KV store), and each partition is searched for a linearization with the
-//! Wing–Gong–Lowe algorithm and Lowe's memo cache, as Porcupine does. The search
-//! is exponential in the worst case, so it runs on a [`Budget`] and may answer
+//! Wing–Gong–Lowe algorithm and Lowe's memo cache, as Porcupine does, one
+//! segment of time at a time where the history has quiescent points (see
+//! `segments`), so that long histories stay cheap. The search is exponential
+//! in the worst case, so it runs on a [`Budget`] and may answer
 //! [`Verdict::Unknown`]. Results are deterministic: partitions are checked in
 //! the model's fixed order and no hash-map order reaches the output.
 
@@ -13,6 +15,7 @@ mod cache;
 mod entries;
 mod report;
 mod search;
+mod segments;
 
 use bitset::Bitset;
 pub use budget::Budget;
@@ -20,7 +23,8 @@ pub use report::Explanation;
 
 use crate::checker::model::{KvModel, Model};
 use crate::history::Operation;
-use search::{Outcome, Search};
+use search::Outcome;
+use segments::KeySearch;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Verdict {
@@ -78,9 +82,9 @@ const FIRST_SLICE_STEPS: u64 = 1024;
 /// keep the order of the result fixed (unlike racing threads).
 pub fn check_operations<M: Model>(model: &M, ops: &[Operation], budget: Budget) -> CheckResult {
     let partitions = model.partition(ops);
-    let mut searches: Vec<Search<M>> = partitions
+    let mut searches: Vec<KeySearch<M>> = partitions
         .iter()
-        .map(|partition| Search::new(model, searched_ops(model, ops, &partition.ops)))
+        .map(|partition| KeySearch::new(model, searched_ops(model, ops, &partition.ops)))
         .collect();
     let mut keys: Vec<KeyResult> = partitions
         .into_iter()
@@ -98,6 +102,7 @@ pub fn check_operations<M: Model>(model: &M, ops: &[Operation], budget: Budget) 
             match take_turn(search, &mut keys[index], &mut meter, slice) {
                 None | Some(Outcome::Linearizable) => {}
                 Some(Outcome::OutOfBudget) => return finish(keys, None),
+                Some(Outcome::Ended) => unreachable!("only segments enumerate ends"),
                 Some(Outcome::NotLinearizable { prefix }) => {
                     let key = keys[index].key.clone();
                     let explanation = report::explain(model, key, search.ops(), &prefix);
@@ -112,7 +117,7 @@ pub fn check_operations<M: Model>(model: &M, ops: &[Operation], budget: Budget) 
 
 /// Lets one partition search for `slice` steps and records what it decided.
 fn take_turn<M: Model>(
-    search: &mut Search<M>,
+    search: &mut KeySearch<M>,
     key: &mut KeyResult,
     meter: &mut budget::Meter,
     slice: u64,
@@ -123,7 +128,7 @@ fn take_turn<M: Model>(
     key.verdict = match outcome {
         Some(Outcome::Linearizable) => Verdict::Linearizable,
         Some(Outcome::NotLinearizable { .. }) => Verdict::NotLinearizable,
-        None | Some(Outcome::OutOfBudget) => Verdict::Unknown,
+        None | Some(Outcome::OutOfBudget | Outcome::Ended) => Verdict::Unknown,
     };
     outcome
 }

@@ -29,6 +29,9 @@ pub(super) enum Outcome {
         prefix: Vec<usize>,
     },
     OutOfBudget,
+    /// Enumerating (see `Search::enumerate`): reached an end state not reached
+    /// before; `take_end` gives it. Running on resumes the enumeration.
+    Ended,
 }
 
 /// One choice on the search stack: the call lifted, and the state before it.
@@ -71,13 +74,27 @@ pub(super) struct Search<'a, M: Model> {
     /// Completed operations not yet linearized; zero means success.
     completed_left: usize,
     longest: Vec<usize>,
+    /// When set, the search does not stop at the first linearization: it
+    /// pauses at each state it reaches with every completed operation
+    /// linearized (an end) for the first time, and can go on from there through
+    /// every point (the memo cache still prunes repeats), so that it finds every
+    /// end state. Once all are found it answers `NotLinearizable`.
+    enumerate: Option<Ends>,
+}
+
+/// The end states an enumerating search reached.
+struct Ends {
+    seen: Vec<StateId>,
+    /// The newest, not yet taken: with the linearization that reached it.
+    new: Option<(StateId, Vec<usize>)>,
 }
 
 impl<'a, M: Model> Search<'a, M> {
-    pub(super) fn new(model: &'a M, ops: Vec<&'a Operation>) -> Self {
+    /// A search whose linearizations start in `start` instead of the initial state.
+    pub(super) fn from_state(model: &'a M, ops: Vec<&'a Operation>, start: M::State) -> Self {
         let list = EntryList::new(&ops);
         let mut states = Interner::new();
-        let state = states.intern(model.init());
+        let state = states.intern(start);
         Search {
             model,
             entry: list.first(),
@@ -92,18 +109,56 @@ impl<'a, M: Model> Search<'a, M> {
             twin_before: pending_twins(&ops),
             longest: Vec::new(),
             ops,
+            enumerate: None,
         }
     }
 
-    /// The operations searched; `Outcome::NotLinearizable` indexes into them.
-    pub(super) fn ops(&self) -> &[&'a Operation] {
-        &self.ops
+    /// Turns this (fresh) search into one that enumerates the end states (see
+    /// `Search::enumerate`).
+    pub(super) fn enumerating(mut self) -> Self {
+        debug_assert!(self.stack.is_empty());
+        self.enumerate = Some(Ends {
+            seen: Vec::new(),
+            new: None,
+        });
+        self
+    }
+
+    /// After `Outcome::Ended`: the end state and the linearization that
+    /// reached it (indices into the searched slice).
+    pub(super) fn take_end(&mut self) -> Option<(M::State, Vec<usize>)> {
+        let (state, path) = self.enumerate.as_mut()?.new.take()?;
+        Some((self.states.get(state).clone(), path))
+    }
+
+    /// When enumerating and every completed operation is linearized: records
+    /// the current state; true when it is reached for the first time.
+    fn record_end(&mut self) -> bool {
+        let Some(ends) = self.enumerate.as_mut() else {
+            return false;
+        };
+        if self.completed_left != 0 || ends.seen.contains(&self.state) {
+            return false;
+        }
+        ends.seen.push(self.state);
+        let path = self.stack.iter().map(|frame| frame.op).collect();
+        ends.new = Some((self.state, path));
+        true
     }
 
     /// Searches for at most `slice` steps; `None` when undecided after them.
     pub(super) fn run(&mut self, meter: &mut Meter, slice: u64) -> Option<Outcome> {
+        let enumerating = self.enumerate.is_some();
+        if enumerating
+            && self.stack.is_empty()
+            && self.entry == self.list.first()
+            && self.record_end()
+        {
+            // Nothing to linearize: the start is an end.
+            return Some(Outcome::Ended);
+        }
         for _ in 0..slice {
-            if self.completed_left == 0 {
+            if self.completed_left == 0 && !enumerating {
                 return Some(Outcome::Linearizable);
             }
             if !meter.tick() {
@@ -113,14 +168,20 @@ impl<'a, M: Model> Search<'a, M> {
                 return Some(outcome);
             }
         }
-        (self.completed_left == 0).then_some(Outcome::Linearizable)
+        (self.completed_left == 0 && !enumerating).then_some(Outcome::Linearizable)
     }
 
     /// Visits one event; `Some` when that decides the search.
     fn step(&mut self) -> Option<Outcome> {
         let next = match self.entry.map(|node| (node, self.list.event(node))) {
             Some((node, Event::Call(op))) => match self.try_linearize(node, op) {
-                Try::Placed => Some(self.list.first()),
+                Try::Placed => {
+                    if self.record_end() {
+                        self.entry = self.list.first();
+                        return Some(Outcome::Ended);
+                    }
+                    Some(self.list.first())
+                }
                 Try::Refused => Some(self.list.next(node)),
                 Try::DeadEnd => self.backtrack(),
             },
