@@ -274,6 +274,7 @@ fn pending_twins(ops: &[&Operation]) -> Vec<Option<usize>> {
     let mut pending: Vec<usize> = (0..ops.len()).filter(|&i| !ops[i].is_completed()).collect();
     // The order the event list visits calls in: by time, then by index.
     pending.sort_by_key(|&i| (ops[i].call, i));
+    // Lookups only, never iterated: the map's order cannot reach the result.
     let mut last = HashMap::new();
     let mut twin_before = vec![None; ops.len()];
     for i in pending {
