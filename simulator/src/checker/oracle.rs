@@ -141,19 +141,14 @@ impl Oracle {
     ) -> Result<(), Violation> {
         let digest =
             replica.state_machine().digest() ^ replica.client_table().digest().rotate_left(1);
-        match self.state_digests.get(&op) {
-            Some(&expected) if expected != digest => Err(fail(
-                "state_divergence",
-                tick,
-                Some(r),
-                format!("state after op {op} digests to {digest:032x}, another replica had {expected:032x}"),
-            )),
-            Some(_) => Ok(()),
-            None => {
-                self.state_digests.insert(op, digest);
-                Ok(())
-            }
+        let expected = *self.state_digests.entry(op).or_insert(digest);
+        if expected != digest {
+            let message = format!(
+                "state after op {op} digests to {digest:032x}, another replica had {expected:032x}"
+            );
+            return Err(fail("state_divergence", tick, Some(r), message));
         }
+        Ok(())
     }
 
     /// The first execution of `op` anywhere: it joins the canonical chain and the reference
