@@ -3,7 +3,7 @@
 //! Updated only when an op executes, identically on every replica (C1). Bounded: registering a
 //! client when full evicts the oldest session (lowest session number), deterministically (C5).
 
-use crate::wire::Message;
+use crate::wire::{self, Command, DecodeContext, Message};
 use std::collections::BTreeMap;
 
 /// One client's session.
@@ -90,6 +90,40 @@ impl ClientTable {
         entry.reply = reply;
     }
 
+    /// Every session as bytes, for a checkpoint (client order, so equal tables give equal
+    /// bytes).
+    pub fn snapshot(&self) -> Vec<u8> {
+        let mut b = Vec::new();
+        for (client, s) in &self.sessions {
+            b.extend_from_slice(&client.to_le_bytes());
+            b.extend_from_slice(&s.session.to_le_bytes());
+            b.extend_from_slice(&s.request.to_le_bytes());
+            b.extend_from_slice(&s.request_checksum.to_le_bytes());
+            let reply = s.reply.encode();
+            b.extend_from_slice(&(reply.len() as u32).to_le_bytes());
+            b.extend_from_slice(&reply);
+        }
+        b
+    }
+
+    /// Replaces every session with those of a snapshot. False (table unchanged) if the bytes
+    /// are not a valid snapshot for this table's bound.
+    pub fn restore(&mut self, mut b: &[u8], ctx: &DecodeContext) -> bool {
+        let mut sessions = BTreeMap::new();
+        while !b.is_empty() {
+            let Some((client, session)) = decode_session(&mut b, ctx) else {
+                return false;
+            };
+            let ascending = sessions.last_key_value().is_none_or(|(&c, _)| c < client);
+            if !ascending || sessions.len() == self.clients_max {
+                return false;
+            }
+            sessions.insert(client, session);
+        }
+        self.sessions = sessions;
+        true
+    }
+
     /// A digest of every session, for comparing replicas.
     pub fn digest(&self) -> u128 {
         let mut bytes = Vec::new();
@@ -101,4 +135,26 @@ impl ClientTable {
         }
         crate::wire::checksum(&bytes, 0x4354)
     }
+}
+
+fn decode_session(b: &mut &[u8], ctx: &DecodeContext) -> Option<(u128, ClientSession)> {
+    let mut take = |n: usize| -> Option<&[u8]> {
+        let (head, tail) = (b.get(..n)?, b.get(n..)?);
+        *b = tail;
+        Some(head)
+    };
+    let client = u128::from_le_bytes(take(16)?.try_into().ok()?);
+    let session = u64::from_le_bytes(take(8)?.try_into().ok()?);
+    let request = u32::from_le_bytes(take(4)?.try_into().ok()?);
+    let request_checksum = u128::from_le_bytes(take(16)?.try_into().ok()?);
+    let len = u32::from_le_bytes(take(4)?.try_into().ok()?) as usize;
+    let reply = wire::decode(take(len)?, ctx).ok()?;
+    let is_reply = matches!(reply.header.command, Command::Reply(r) if r.client == client);
+    let session = ClientSession {
+        session,
+        request,
+        request_checksum,
+        reply,
+    };
+    (client != 0 && is_reply).then_some((client, session))
 }

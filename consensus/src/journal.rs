@@ -1,6 +1,6 @@
-//! The write-ahead log: per op, the prepare's header in a redundant header record and, once it
-//! has arrived, the whole prepare. An in-memory index mirrors what storage holds, so lookups
-//! cost no read.
+//! The write-ahead log: a ring of slots, each holding an op's header in a redundant header
+//! record and, once it has arrived, the whole prepare. An in-memory index mirrors what storage
+//! holds, so lookups cost no read.
 //!
 //! Each entry's prepare is in one of three states, and the difference matters for safety:
 //! - `Present`: durable here, and verified by checksum whenever it is read;
@@ -33,11 +33,17 @@ struct Entry {
 const RECORD_SIZE: usize = HEADER_SIZE + 1 + 16;
 const RECORD_DOMAIN: u64 = 0x5741_4c48_4452_5243; // "WALHDRRC"
 
-/// The log index over storage: a dense vector by op (ops are contiguous from the root), so
-/// the hash-chain walks that run on every message cost no tree search.
-#[derive(Debug, Clone, Default)]
+/// The log index over storage: a ring of `slot_count` slots, op `k` in slot `k % slot_count`,
+/// so lookups cost no search and memory stays bounded however long the log grows.
+///
+/// The journal holds ops from its checkpoint up to `window_max()`: no op above that is ever
+/// written, because its slot still holds an op the replica needs to replay after a crash.
+/// The checkpoint's own header is kept apart (it anchors the hash chain even once its slot is
+/// reused or found corrupt).
+#[derive(Debug, Clone)]
 pub struct Journal {
-    entries: Vec<Option<Entry>>,
+    slots: Vec<Option<Entry>>,
+    checkpoint: Header,
     /// Entries found faulty (at recovery or on a read), for the storage_faults counters.
     faults_found: u64,
 }
@@ -52,7 +58,7 @@ fn encode_record(header: &Header, prepare_written: bool) -> Bytes {
     Bytes::from(b)
 }
 
-fn decode_record(b: &[u8], ctx: &DecodeContext, op: u64) -> Option<(Header, bool)> {
+fn decode_record(b: &[u8], ctx: &DecodeContext) -> Option<(Header, bool)> {
     if b.len() != RECORD_SIZE || b[HEADER_SIZE] > 1 {
         return None;
     }
@@ -61,47 +67,118 @@ fn decode_record(b: &[u8], ctx: &DecodeContext, op: u64) -> Option<(Header, bool
         return None;
     }
     let header = Header::decode(&b[..HEADER_SIZE], ctx).ok()?;
-    matches!(header.command, wire::Command::Prepare(p) if p.op == op)
-        .then_some((header, b[HEADER_SIZE] == 1))
+    matches!(header.command, wire::Command::Prepare(_)).then_some((header, b[HEADER_SIZE] == 1))
 }
 
 impl Journal {
-    /// Rebuilds the index from storage, classifying each op (see the module comment).
-    pub fn recover(storage: &dyn Storage, ctx: &DecodeContext) -> Journal {
-        let mut journal = Journal::default();
-        let mut ops = storage.indices(Zone::WalHeaders);
-        ops.extend(storage.indices(Zone::WalPrepares));
-        ops.sort_unstable();
-        ops.dedup();
-        for op in ops {
-            if let Some(entry) = recover_entry(storage, ctx, op) {
-                if entry.state == PrepareState::Faulty {
-                    journal.faults_found += 1;
-                }
-                journal.set(op, entry);
+    /// An empty journal whose log starts at `checkpoint` (the root, or a checkpoint's header).
+    pub fn new(slot_count: u64, checkpoint: Header) -> Journal {
+        assert!(slot_count >= 2);
+        Journal {
+            slots: vec![None; usize::try_from(slot_count).expect("slot count fits in memory")],
+            checkpoint,
+            faults_found: 0,
+        }
+    }
+
+    /// Rebuilds the index from storage, classifying each slot (see the module comment). Slots
+    /// holding an op outside the window (stale from before the checkpoint, or misdirected)
+    /// are ignored: the op they held is covered by the checkpoint.
+    pub fn recover(
+        storage: &dyn Storage,
+        ctx: &DecodeContext,
+        slot_count: u64,
+        checkpoint: Header,
+    ) -> Journal {
+        let mut journal = Journal::new(slot_count, checkpoint);
+        let mut slots = storage.indices(Zone::WalHeaders);
+        slots.extend(storage.indices(Zone::WalPrepares));
+        slots.sort_unstable();
+        slots.dedup();
+        for slot in slots.into_iter().filter(|&s| s < slot_count) {
+            let Some(entry) = recover_entry(storage, ctx, slot_count, slot) else {
+                continue;
+            };
+            let op = entry.header.prepare().op;
+            if op <= journal.checkpoint_op() || op > journal.window_max() {
+                continue;
             }
+            if entry.state == PrepareState::Faulty {
+                journal.faults_found += 1;
+            }
+            journal.set(op, entry);
         }
         journal
     }
 
+    pub fn slot_count(&self) -> u64 {
+        self.slots.len() as u64
+    }
+
+    fn slot(&self, op: u64) -> usize {
+        (op % self.slot_count()) as usize
+    }
+
+    /// The op of the checkpoint the journal's log starts at.
+    pub fn checkpoint_op(&self) -> u64 {
+        self.checkpoint.prepare().op
+    }
+
+    /// The highest op the journal may hold: one more would reuse the checkpoint's slot.
+    pub fn window_max(&self) -> u64 {
+        self.checkpoint_op() + self.slot_count() - 1
+    }
+
+    /// Moves the log's start to a newer checkpoint; the slots of ops at or below it are free
+    /// to be reused (their entries stay indexed until then, to serve lagging peers).
+    pub fn set_checkpoint(&mut self, header: Header) {
+        assert!(
+            header.prepare().op >= self.checkpoint_op(),
+            "checkpoints only move forward"
+        );
+        self.checkpoint = header;
+    }
+
+    /// Drops (from the index only) every entry at or below `op`: after a state transfer to a
+    /// checkpoint at `op`, what this replica held below it may be from an abandoned log.
+    pub fn forget_through(&mut self, op: u64) {
+        for slot in self.slots.iter_mut() {
+            if slot.is_some_and(|e| e.header.prepare().op <= op) {
+                *slot = None;
+            }
+        }
+    }
+
     fn entry(&self, op: u64) -> Option<&Entry> {
-        self.entries.get(usize::try_from(op).ok()?)?.as_ref()
+        self.slots[self.slot(op)]
+            .as_ref()
+            .filter(|e| e.header.prepare().op == op)
     }
 
     fn set(&mut self, op: u64, entry: Entry) {
-        let index = usize::try_from(op).expect("op fits in memory");
-        if self.entries.len() <= index {
-            self.entries.resize(index + 1, None);
-        }
-        self.entries[index] = Some(entry);
+        assert!(
+            op > self.checkpoint_op() && op <= self.window_max(),
+            "op {op} outside the journal window"
+        );
+        let slot = self.slot(op);
+        self.slots[slot] = Some(entry);
     }
 
     pub fn header(&self, op: u64) -> Option<&Header> {
+        if op == self.checkpoint_op() {
+            return Some(&self.checkpoint);
+        }
         self.entry(op).map(|e| &e.header)
     }
 
     pub fn checksum(&self, op: u64) -> Option<u128> {
         self.header(op).map(|h| h.checksum)
+    }
+
+    /// Whether the journal holds a header for `op` that differs from `checksum` (an op it
+    /// does not hold at all, for instance one below the checkpoint, contradicts nothing).
+    pub fn contradicts(&self, op: u64, checksum: u128) -> bool {
+        self.checksum(op).is_some_and(|have| have != checksum)
     }
 
     pub fn state(&self, op: u64) -> Option<PrepareState> {
@@ -118,9 +195,11 @@ impl Journal {
     }
 
     /// Whether this replica may ever have acknowledged `op` as it is indexed: its prepare is
-    /// here, or was here before a fault. Only the rest may be nacked.
+    /// here, or was here before a fault (the checkpoint's op is committed: it counts as held).
+    /// Only the rest may be nacked.
     pub fn may_have_acked(&self, op: u64) -> bool {
-        matches!(self.entry(op), Some(e) if e.state != PrepareState::Missing)
+        op == self.checkpoint_op()
+            || matches!(self.entry(op), Some(e) if e.state != PrepareState::Missing)
     }
 
     /// Entries found faulty so far.
@@ -128,34 +207,32 @@ impl Journal {
         self.faults_found
     }
 
-    /// Highest op with a header.
-    pub fn op_max(&self) -> Option<u64> {
-        self.entries
+    /// Highest op with a header (at least the checkpoint's).
+    pub fn op_max(&self) -> u64 {
+        self.slots
             .iter()
-            .rposition(|e| e.is_some())
-            .map(|i| i as u64)
+            .flatten()
+            .map(|e| e.header.prepare().op)
+            .fold(self.checkpoint_op(), u64::max)
     }
 
-    /// Headers of ops in `min..=max`, newest first.
+    /// Headers of ops in `min..=max` that the journal holds, newest first.
     pub fn headers_desc(&self, min: u64, max: u64) -> impl Iterator<Item = &Header> {
-        let end = (max.saturating_add(1)).min(self.entries.len() as u64);
-        let start = min.min(end);
-        self.entries[start as usize..end as usize]
-            .iter()
-            .rev()
-            .filter_map(|e| e.as_ref().map(|e| &e.header))
+        let min = min.max(max.saturating_sub(self.slot_count() - 1));
+        (min..=max).rev().filter_map(|op| self.header(op))
     }
 
     /// Writes a whole prepare (and its header record) and marks it present.
     pub fn write_prepare(&mut self, storage: &mut dyn Storage, message: &Message) {
         let op = message.header.prepare().op;
-        storage.write(Zone::WalPrepares, op, message.encode());
-        storage.write(Zone::WalHeaders, op, encode_record(&message.header, true));
         let entry = Entry {
             header: message.header,
             state: PrepareState::Present,
         };
         self.set(op, entry);
+        let slot = self.slot(op) as u64;
+        storage.write(Zone::WalPrepares, slot, message.encode());
+        storage.write(Zone::WalHeaders, slot, encode_record(&message.header, true));
     }
 
     /// Records a header whose prepare has not arrived (repair will fetch it). Replaces a
@@ -165,33 +242,39 @@ impl Journal {
         if self.checksum(op) == Some(header.checksum) {
             return;
         }
-        storage.erase(Zone::WalPrepares, op);
-        storage.write(Zone::WalHeaders, op, encode_record(header, false));
         let entry = Entry {
             header: *header,
             state: PrepareState::Missing,
         };
         self.set(op, entry);
+        let slot = self.slot(op) as u64;
+        storage.erase(Zone::WalPrepares, slot);
+        storage.write(Zone::WalHeaders, slot, encode_record(header, false));
     }
 
     /// Forgets the entry of `op` (a header known to be stale).
     pub fn remove(&mut self, storage: &mut dyn Storage, op: u64) {
-        storage.erase(Zone::WalPrepares, op);
-        storage.erase(Zone::WalHeaders, op);
-        if let Some(slot) = self.entries.get_mut(op as usize) {
-            *slot = None;
+        if self.entry(op).is_none() || op == self.checkpoint_op() {
+            return;
         }
+        let slot = self.slot(op);
+        self.slots[slot] = None;
+        storage.erase(Zone::WalPrepares, slot as u64);
+        storage.erase(Zone::WalHeaders, slot as u64);
     }
 
     /// Removes every entry above `op`.
     pub fn truncate_after(&mut self, storage: &mut dyn Storage, op: u64) {
-        let above: Vec<u64> = (op + 1..self.entries.len() as u64)
-            .filter(|&k| self.entry(k).is_some())
+        let above: Vec<u64> = self
+            .slots
+            .iter()
+            .flatten()
+            .map(|e| e.header.prepare().op)
+            .filter(|&k| k > op)
             .collect();
         for k in above {
             self.remove(storage, k);
         }
-        self.entries.truncate((op + 1) as usize);
     }
 
     /// Reads the prepare of `op`, verified against the indexed checksum. A prepare indexed as
@@ -206,16 +289,14 @@ impl Journal {
         if entry.state != PrepareState::Present {
             return None;
         }
-        let message = read_prepare(storage, ctx, op, entry.header.checksum);
+        let message = read_prepare(storage, ctx, self.slot(op) as u64, entry.header.checksum);
         if message.is_none() {
             self.faults_found += 1;
-            self.set(
-                op,
-                Entry {
-                    header: entry.header,
-                    state: PrepareState::Faulty,
-                },
-            );
+            let slot = self.slot(op);
+            self.slots[slot] = Some(Entry {
+                header: entry.header,
+                state: PrepareState::Faulty,
+            });
         }
         message
     }
@@ -231,19 +312,30 @@ impl Journal {
         if entry.state != PrepareState::Present {
             return None;
         }
-        read_prepare(storage, ctx, op, entry.header.checksum)
+        read_prepare(storage, ctx, self.slot(op) as u64, entry.header.checksum)
     }
 }
 
 /// Classifies one op from its header record and its prepare slot.
-fn recover_entry(storage: &dyn Storage, ctx: &DecodeContext, op: u64) -> Option<Entry> {
-    let record = storage.read(Zone::WalHeaders, op);
-    let record = record.as_deref().and_then(|b| decode_record(b, ctx, op));
-    let prepare_bytes = storage.read(Zone::WalPrepares, op);
+/// A header record or prepare that names an op of another slot was misdirected (or is
+/// garbage that happens to decode): it is not this slot's.
+fn recover_entry(
+    storage: &dyn Storage,
+    ctx: &DecodeContext,
+    slot_count: u64,
+    slot: u64,
+) -> Option<Entry> {
+    let in_slot = |op: u64| op % slot_count == slot;
+    let record = storage.read(Zone::WalHeaders, slot);
+    let record = record
+        .as_deref()
+        .and_then(|b| decode_record(b, ctx))
+        .filter(|(h, _)| in_slot(h.prepare().op));
+    let prepare_bytes = storage.read(Zone::WalPrepares, slot);
     let prepare = prepare_bytes
         .as_deref()
         .and_then(|b| wire::decode(b, ctx).ok())
-        .filter(|m| matches!(m.header.command, wire::Command::Prepare(p) if p.op == op));
+        .filter(|m| matches!(m.header.command, wire::Command::Prepare(p) if in_slot(p.op)));
     let entry = |header, state| Some(Entry { header, state });
     match (record, prepare) {
         (Some((header, _)), Some(m)) if m.header.checksum == header.checksum => {
@@ -274,10 +366,10 @@ fn faulty_or_missing(prepare_written: bool) -> PrepareState {
 fn read_prepare(
     storage: &dyn Storage,
     ctx: &DecodeContext,
-    op: u64,
+    slot: u64,
     checksum: u128,
 ) -> Option<Message> {
-    let bytes = storage.read(Zone::WalPrepares, op)?;
+    let bytes = storage.read(Zone::WalPrepares, slot)?;
     let message = wire::decode(&bytes, ctx).ok()?;
     (message.header.checksum == checksum).then_some(message)
 }

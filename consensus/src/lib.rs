@@ -4,6 +4,7 @@
 //! and carries out the actions the replica emits. See ARCHITECTURE.md for the map.
 #![forbid(unsafe_code)]
 
+pub mod checkpoint;
 pub mod client_table;
 pub mod journal;
 pub mod pipeline;

@@ -12,10 +12,13 @@ use std::collections::BTreeMap;
 pub enum Zone {
     /// Redundant copies of the superblock, indexed by copy.
     Superblock,
-    /// The header of each journal entry, indexed by op (the redundant header ring).
+    /// The header of each journal entry, indexed by slot (the redundant header ring).
     WalHeaders,
-    /// The whole prepare (header and body) of each journal entry, indexed by op.
+    /// The whole prepare (header and body) of each journal entry, indexed by slot.
     WalPrepares,
+    /// Checkpoints: two areas (the current one and the one being written), two copies each,
+    /// indexed by `area * 2 + copy`.
+    Checkpoint,
 }
 
 /// Byte storage addressed by zone and index.

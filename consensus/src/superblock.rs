@@ -1,4 +1,5 @@
-//! The durable view state: view, log_view and commit, in redundant checksummed copies.
+//! The durable view state: view, log_view, commit and the current checkpoint, in redundant
+//! checksummed copies.
 //!
 //! Every update writes all copies with a higher sequence number; recovery takes the valid copy
 //! with the highest sequence, so a torn or corrupt copy never loses the last good state.
@@ -9,7 +10,7 @@ use bytes::Bytes;
 
 /// Copies written on every update.
 pub const SUPERBLOCK_COPIES: u64 = 4;
-const SIZE: usize = 16 + 8 + 16 + 4 + 4 + 8 + 1 + 1;
+const SIZE: usize = 16 + 8 + 16 + 4 + 4 + 8 + 1 + 1 + 8 + 16 + 8 + 1;
 const DOMAIN: u64 = 0x5355_5045_5242_4c4b; // "SUPERBLK"
 
 /// What a replica must remember across a crash to vote safely.
@@ -22,6 +23,12 @@ pub struct SuperBlock {
     pub commit_max: u64,
     pub replica: u8,
     pub replica_count: u8,
+    /// The op of the newest durable checkpoint (0: the root, no checkpoint written).
+    pub checkpoint_op: u64,
+    /// Checksum and size of that checkpoint, and the area of the checkpoint zone holding it.
+    pub checkpoint_checksum: u128,
+    pub checkpoint_size: u64,
+    pub checkpoint_area: u8,
 }
 
 impl SuperBlock {
@@ -35,6 +42,10 @@ impl SuperBlock {
         b.extend_from_slice(&self.commit_max.to_le_bytes());
         b.push(self.replica);
         b.push(self.replica_count);
+        b.extend_from_slice(&self.checkpoint_op.to_le_bytes());
+        b.extend_from_slice(&self.checkpoint_checksum.to_le_bytes());
+        b.extend_from_slice(&self.checkpoint_size.to_le_bytes());
+        b.push(self.checkpoint_area);
         let sum = checksum(&b[16..], DOMAIN);
         b[..16].copy_from_slice(&sum.to_le_bytes());
         Bytes::from(b)
@@ -58,8 +69,16 @@ impl SuperBlock {
             commit_max: u64_at(48),
             replica: b[56],
             replica_count: b[57],
+            checkpoint_op: u64_at(58),
+            checkpoint_checksum: u128::from_le_bytes(b[66..82].try_into().ok()?),
+            checkpoint_size: u64_at(82),
+            checkpoint_area: b[90],
         };
-        (sb.log_view <= sb.view).then_some(sb)
+        let valid = sb.log_view <= sb.view
+            && sb.checkpoint_op <= sb.commit_max
+            && sb.checkpoint_area < 2
+            && (sb.checkpoint_op == 0) == (sb.checkpoint_size == 0);
+        valid.then_some(sb)
     }
 
     /// The newest valid copy, if any.
@@ -73,6 +92,7 @@ impl SuperBlock {
     /// Writes every copy with the next sequence number.
     pub fn write(&mut self, storage: &mut dyn Storage) {
         assert!(self.log_view <= self.view);
+        assert!(self.checkpoint_op <= self.commit_max);
         self.sequence += 1;
         let bytes = self.encode();
         for copy in 0..SUPERBLOCK_COPIES {

@@ -84,6 +84,7 @@ fn messages_from_old_views_are_ignored() {
         commit_checksum: 0,
         commit: 50,
         timestamp_monotonic: 1_000_000,
+        checkpoint_op: 0,
     };
     let old = Message::new(
         Header::new(CLUSTER, 0, 0, Command::Commit(commit)),

@@ -34,7 +34,7 @@ fn prepare_header(op: u64, parent: u128) -> Header {
 fn message() -> impl Strategy<Value = Message> {
     let small = 1u64..1_000_000;
     (
-        0u8..15,
+        0u8..17,
         small.clone(),
         0u64..1000,
         any::<u128>(),
@@ -58,12 +58,14 @@ fn message() -> impl Strategy<Value = Message> {
                 0 => (
                     Command::Ping(Ping {
                         timestamp_monotonic: op,
+                        checkpoint_op: commit,
                     }),
                     Bytes::new(),
                 ),
                 1 => (
                     Command::Pong(Ping {
                         timestamp_monotonic: op,
+                        checkpoint_op: commit,
                     }),
                     Bytes::new(),
                 ),
@@ -116,6 +118,7 @@ fn message() -> impl Strategy<Value = Message> {
                         commit_checksum: x,
                         commit: op,
                         timestamp_monotonic: delta,
+                        checkpoint_op: commit,
                     }),
                     Bytes::new(),
                 ),
@@ -160,12 +163,28 @@ fn message() -> impl Strategy<Value = Message> {
                     }),
                     Bytes::new(),
                 ),
-                _ => (
+                14 => (
                     Command::Eviction(Eviction {
                         client,
                         reason: EvictionReason::SessionTooLow,
                     }),
                     Bytes::new(),
+                ),
+                15 => (
+                    Command::RequestSyncCheckpoint(RequestSyncCheckpoint {
+                        checkpoint_op_min: op | 1,
+                        offset: delta,
+                    }),
+                    Bytes::new(),
+                ),
+                _ => (
+                    Command::SyncCheckpoint(SyncCheckpoint {
+                        checkpoint_checksum: x,
+                        checkpoint_op: op | 1,
+                        size: delta + 3,
+                        offset: delta,
+                    }),
+                    Bytes::from_static(b"abc"),
                 ),
             };
             Message::new(Header::new(CTX.cluster, view, replica, command), body)
@@ -284,4 +303,49 @@ fn typed_errors_for_each_rejection() {
     let sum = checksum(&unknown[16..256], 0x5653_5248_4541_4452);
     unknown[..16].copy_from_slice(&sum.to_le_bytes());
     assert_eq!(decode(&unknown, &CTX), Err(DecodeError::UnknownCommand(99)));
+}
+
+#[test]
+fn sync_checkpoint_chunks_must_lie_inside_the_checkpoint() {
+    let chunk = |offset: u64, size: u64, body: &'static [u8]| {
+        let sync = SyncCheckpoint {
+            checkpoint_checksum: 7,
+            checkpoint_op: 64,
+            size,
+            offset,
+        };
+        let m = Message::new(
+            Header::new(CTX.cluster, 1, 0, Command::SyncCheckpoint(sync)),
+            Bytes::from_static(body),
+        );
+        decode(&m.encode(), &CTX)
+    };
+    assert!(chunk(0, 3, b"abc").is_ok());
+    assert!(chunk(5, 8, b"abc").is_ok());
+    let outside = Err(DecodeError::Field(
+        "sync_checkpoint chunk outside the checkpoint",
+    ));
+    assert_eq!(chunk(6, 8, b"abc"), outside);
+    assert_eq!(chunk(u64::MAX, 8, b"abc"), outside);
+    assert_eq!(chunk(0, 8, b""), outside);
+    assert_eq!(
+        chunk(0, CHECKPOINT_SIZE_MAX + 1, b"abc"),
+        Err(DecodeError::Field(
+            "sync_checkpoint op or size out of range"
+        ))
+    );
+    let commit = Commit {
+        commit_checksum: 1,
+        commit: 5,
+        timestamp_monotonic: 1,
+        checkpoint_op: 6,
+    };
+    let m = Message::new(
+        Header::new(CTX.cluster, 1, 0, Command::Commit(commit)),
+        Bytes::new(),
+    );
+    assert_eq!(
+        decode(&m.encode(), &CTX),
+        Err(DecodeError::Field("commit checkpoint_op > commit"))
+    );
 }

@@ -80,11 +80,14 @@ pub fn report(summary: &Summary, replay: &str) -> String {
     );
     let _ = writeln!(
         out,
-        "  packets sent={} dropped={} duplicated={} repairs={} evictions={} history={} ops ({})",
+        "  packets sent={} dropped={} duplicated={} repairs={} checkpoints={} state_syncs={} \
+         evictions={} history={} ops ({})",
         s.packets_sent,
         s.packets_dropped,
         s.packets_duplicated,
         s.repairs,
+        s.checkpoints,
+        s.state_syncs,
         s.evictions,
         s.history_ops,
         s.linearizability

@@ -27,6 +27,7 @@ pub struct Cluster {
     pub slots: Vec<ReplicaSlot>,
     pub replica_count: u8,
     clients_max: usize,
+    journal_slot_count: u64,
     seed: u64,
 }
 
@@ -55,11 +56,17 @@ pub fn catch<T>(f: impl FnOnce() -> T) -> Result<T, String> {
 }
 
 impl Cluster {
-    pub fn new(replica_count: u8, clients_max: usize, seed: u64) -> Cluster {
+    pub fn new(
+        replica_count: u8,
+        clients_max: usize,
+        journal_slot_count: u64,
+        seed: u64,
+    ) -> Cluster {
         let mut cluster = Cluster {
             slots: Vec::new(),
             replica_count,
             clients_max,
+            journal_slot_count,
             seed,
         };
         for r in 0..replica_count {
@@ -84,6 +91,7 @@ impl Cluster {
     fn config(&self, r: u8, incarnation: u64) -> Config {
         let mut config = Config::new(CLUSTER, self.replica_count, r);
         config.clients_max = self.clients_max;
+        config.journal_slot_count = self.journal_slot_count;
         config.seed = self
             .seed
             .wrapping_mul(0x9e37_79b9_7f4a_7c15)

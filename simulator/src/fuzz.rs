@@ -9,6 +9,7 @@ use crate::run::{self, Outcome, RunConfig};
 use crate::scenario::Scenario;
 use arbitrary::Unstructured;
 use bytes::Bytes;
+use consensus::checkpoint::Checkpoint;
 use consensus::wire::*;
 use consensus::{KvMachine, KvOp, MemoryStorage, Peer, Replica};
 
@@ -361,7 +362,7 @@ impl ReplicaDriver {
                 .collect()
         };
         let checksum_at = |op: u64| self.chain[op as usize].header.checksum;
-        let (command, body) = match u.int_in_range(0u8..=10)? {
+        let (command, body) = match u.int_in_range(0u8..=12)? {
             0 => (Command::StartViewChange, Bytes::new()),
             1 if view > 0 => {
                 let hs = headers(u.int_in_range(1..=12)?);
@@ -394,6 +395,7 @@ impl ReplicaDriver {
                     commit_checksum: checksum_at(commit),
                     commit,
                     timestamp_monotonic: u.int_in_range(0..=10_000)?,
+                    checkpoint_op: u.int_in_range(0..=commit)?,
                 }),
                 Bytes::new(),
             ),
@@ -430,15 +432,38 @@ impl ReplicaDriver {
             9 => (
                 Command::Ping(Ping {
                     timestamp_monotonic: 1,
+                    checkpoint_op: commit,
                 }),
                 Bytes::new(),
             ),
-            _ => (
+            10 => (
                 Command::Pong(Ping {
                     timestamp_monotonic: 1,
+                    checkpoint_op: commit,
                 }),
                 Bytes::new(),
             ),
+            11 if commit > 0 => (
+                Command::RequestSyncCheckpoint(RequestSyncCheckpoint {
+                    checkpoint_op_min: commit,
+                    offset: u.int_in_range(0..=300)?,
+                }),
+                Bytes::new(),
+            ),
+            _ if commit > 0 => {
+                // A well-formed checkpoint of a chain op with an empty state (a peer's claim;
+                // the replica must never panic on it, whatever its own state).
+                let header = self.chain[commit as usize].header;
+                let checkpoint = Checkpoint::new(&header, &[], &[]);
+                let sync = SyncCheckpoint {
+                    checkpoint_checksum: checkpoint.checksum,
+                    checkpoint_op: commit,
+                    size: checkpoint.blob.len() as u64,
+                    offset: 0,
+                };
+                (Command::SyncCheckpoint(sync), checkpoint.blob)
+            }
+            _ => (Command::StartViewChange, Bytes::new()),
         };
         Ok(Message::new(
             Header::new(CLUSTER, view, from, command),

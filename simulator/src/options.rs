@@ -53,6 +53,9 @@ pub struct Options {
     /// Sessions the replicas' client table holds; below client_count, registrations evict
     /// the oldest sessions and clients must register again.
     pub clients_max: u32,
+    /// Slots of each replica's journal ring (a checkpoint every half of it). Small rings
+    /// wrap many times per run, so checkpoints, slot reuse and state transfer get exercised.
+    pub journal_slot_count: u64,
 }
 
 impl Options {
@@ -96,6 +99,12 @@ impl Options {
                 prng.range_u64(1, client_count as u64) as u32
             } else {
                 32
+            },
+            // Half the seeds run with a small ring (32, 64 or 128 slots).
+            journal_slot_count: if prng.chance(0.5) {
+                32 << prng.range_u64(0, 2)
+            } else {
+                1024
             },
         }
     }
@@ -183,6 +192,13 @@ impl Options {
             return Err(format!(
                 "clients_max must be 1..=1024, got {}",
                 self.clients_max
+            ));
+        }
+        // The ring must hold a pipeline (8) beyond an interval of half the ring.
+        let slots = self.journal_slot_count;
+        if !(32..=1 << 20).contains(&slots) || !slots.is_multiple_of(2) {
+            return Err(format!(
+                "journal_slot_count must be even and within 32..=1048576, got {slots}"
             ));
         }
         if self.key_count == 0 || self.request_timeout_ticks == 0 {

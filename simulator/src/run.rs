@@ -54,6 +54,8 @@ pub struct Summary {
     pub packets_duplicated: u64,
     pub storage_faults: u64,
     pub repairs: u64,
+    pub checkpoints: u64,
+    pub state_syncs: u64,
     pub evictions: u64,
     pub history_ops: usize,
     pub linearizability: &'static str,
@@ -136,10 +138,10 @@ fn summarize(
     };
     let elapsed = simulated.as_secs_f64().max(1e-9);
     let net = *sim.network.stats();
-    let mut repairs = 0;
+    let mut totals = sim.counters.crashed_stats;
     for slot in &sim.cluster.slots {
         if let Some(r) = &slot.replica {
-            repairs += r.stats().headers_repaired + r.stats().prepares_repaired;
+            totals.add(&r.stats());
         }
     }
     Summary {
@@ -158,7 +160,9 @@ fn summarize(
         packets_dropped: net.packets_dropped,
         packets_duplicated: net.packets_duplicated,
         storage_faults: sim.counters.storage_faults,
-        repairs,
+        repairs: totals.repairs,
+        checkpoints: totals.checkpoints,
+        state_syncs: totals.state_syncs,
         evictions: sim.counters.evictions,
         history_ops: sim.history.len(),
         linearizability,

@@ -85,16 +85,28 @@ impl Scenario {
         torn + rest
     }
 
-    /// Makes the prepare of `op` on replica `r` read back corrupted.
+    /// Makes the prepare of `op` (its journal slot) on replica `r` read back corrupted.
     pub fn corrupt_prepare(&mut self, r: u8, op: u64) -> bool {
         let zone = consensus::storage::Zone::WalPrepares;
-        self.sim.cluster.storage_mut(r).corrupt(zone, op)
+        let slot = op % self.sim.options.journal_slot_count;
+        self.sim.cluster.storage_mut(r).corrupt(zone, slot)
     }
 
-    /// Makes the header record of `op` on replica `r` read back corrupted.
+    /// Makes the header record of `op` (its journal slot) on replica `r` read back corrupted.
     pub fn corrupt_header(&mut self, r: u8, op: u64) -> bool {
         let zone = consensus::storage::Zone::WalHeaders;
-        self.sim.cluster.storage_mut(r).corrupt(zone, op)
+        let slot = op % self.sim.options.journal_slot_count;
+        self.sim.cluster.storage_mut(r).corrupt(zone, slot)
+    }
+
+    /// Makes every copy of both checkpoint areas of replica `r` read back corrupted (beyond
+    /// the atlas: the replica can only recover its state from a peer). Returns copies hit.
+    pub fn corrupt_checkpoints(&mut self, r: u8) -> usize {
+        let zone = consensus::storage::Zone::Checkpoint;
+        let copies = 2 * consensus::checkpoint::CHECKPOINT_COPIES;
+        (0..copies)
+            .filter(|&index| self.sim.cluster.storage_mut(r).corrupt(zone, index))
+            .count()
     }
 
     /// Makes superblock copy `copy` of replica `r` read back corrupted.

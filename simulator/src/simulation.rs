@@ -36,6 +36,24 @@ pub struct Counters {
     pub writes_torn: u64,
     /// Restarts refused because every superblock copy was lost (beyond the atlas only).
     pub unopenable: u64,
+    /// Replica counters (repairs, checkpoints, state transfers) of incarnations that crashed.
+    pub crashed_stats: ReplicaTotals,
+}
+
+/// Sums of replica counters across replicas (and incarnations).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReplicaTotals {
+    pub repairs: u64,
+    pub checkpoints: u64,
+    pub state_syncs: u64,
+}
+
+impl ReplicaTotals {
+    pub fn add(&mut self, stats: &consensus::replica::Stats) {
+        self.repairs += stats.headers_repaired + stats.prepares_repaired;
+        self.checkpoints += stats.checkpoints;
+        self.state_syncs += stats.state_syncs;
+    }
 }
 
 pub struct Simulation {
@@ -79,7 +97,12 @@ impl Simulation {
             options.client_count as usize,
             Prng::stream(seed, "network"),
         );
-        let cluster = Cluster::new(replica_count, options.clients_max as usize, seed);
+        let cluster = Cluster::new(
+            replica_count,
+            options.clients_max as usize,
+            options.journal_slot_count,
+            seed,
+        );
         let root = consensus::replica::root_prepare(CLUSTER).header.checksum;
         let clients_max = cluster.replica(0).expect("up").config().clients_max;
         Simulation {
@@ -172,34 +195,42 @@ impl Simulation {
         }
     }
 
-    /// A latent fault on a committed op's header record or prepare, or on one superblock copy,
-    /// within the fault atlas unless told otherwise: at most quorum - 1 replicas faulty at any
-    /// op, one zone per replica and op, and never every superblock copy.
+    /// A latent fault on the slot of a recently committed op (header record or prepare), on
+    /// one superblock copy or on one checkpoint copy, within the fault atlas unless told
+    /// otherwise: at most quorum - 1 replicas faulty at any slot, one zone per replica and
+    /// slot, never every superblock copy, never both copies of a checkpoint.
     pub fn inject_storage_fault(&mut self, r: u8) -> bool {
         use consensus::storage::Zone;
         let commit = self.oracle.commit_max();
         let kind = self.prng_faults.range_u64(0, 9);
         let beyond = self.options.storage_faults_beyond_atlas;
-        let injected = if kind == 0 {
-            let copies = consensus::superblock::SUPERBLOCK_COPIES;
-            let copy = self.prng_faults.range_u64(0, copies - 1);
-            let storage = self.cluster.storage(r);
-            let faulty = (0..copies)
-                .filter(|&c| storage.is_faulty(Zone::Superblock, c))
-                .count();
-            (faulty + 1 < copies as usize || beyond)
-                && self.cluster.storage_mut(r).corrupt(Zone::Superblock, copy)
-        } else {
-            if commit == 0 {
-                return false;
+        let injected = match kind {
+            0 => {
+                let copies = consensus::superblock::SUPERBLOCK_COPIES;
+                self.corrupt_one_copy(r, Zone::Superblock, 0, copies, copies - 1)
             }
-            let op = self.prng_faults.range_u64(1, commit);
-            let zone = if kind.is_multiple_of(2) {
-                Zone::WalPrepares
-            } else {
-                Zone::WalHeaders
-            };
-            (beyond || self.atlas_allows(r, op)) && self.cluster.storage_mut(r).corrupt(zone, op)
+            1 => {
+                let area = self.prng_faults.range_u64(0, 1);
+                let copies = consensus::checkpoint::CHECKPOINT_COPIES;
+                self.corrupt_one_copy(r, Zone::Checkpoint, area * copies, copies, copies - 1)
+            }
+            _ => {
+                if commit == 0 {
+                    return false;
+                }
+                let slots = self.options.journal_slot_count;
+                let op = self
+                    .prng_faults
+                    .range_u64(commit.saturating_sub(slots - 1).max(1), commit);
+                let slot = op % slots;
+                let zone = if kind.is_multiple_of(2) {
+                    Zone::WalPrepares
+                } else {
+                    Zone::WalHeaders
+                };
+                (beyond || self.atlas_allows(r, slot))
+                    && self.cluster.storage_mut(r).corrupt(zone, slot)
+            }
         };
         if injected {
             self.counters.storage_faults += 1;
@@ -207,17 +238,39 @@ impl Simulation {
         injected
     }
 
-    fn atlas_allows(&self, r: u8, op: u64) -> bool {
+    /// Corrupts one of `copies` copies stored at `first..first + copies`, unless `allowed`
+    /// of them are faulty already (and the atlas applies).
+    fn corrupt_one_copy(
+        &mut self,
+        r: u8,
+        zone: consensus::storage::Zone,
+        first: u64,
+        copies: u64,
+        allowed: u64,
+    ) -> bool {
+        let copy = first + self.prng_faults.range_u64(0, copies - 1);
+        let storage = self.cluster.storage(r);
+        let faulty = (first..first + copies)
+            .filter(|&c| storage.is_faulty(zone, c))
+            .count() as u64;
+        (faulty < allowed || self.options.storage_faults_beyond_atlas)
+            && self.cluster.storage_mut(r).corrupt(zone, copy)
+    }
+
+    fn atlas_allows(&self, r: u8, slot: u64) -> bool {
         let quorum = self.options.replica_count as usize / 2 + 1;
-        let mine = self.cluster.storage(r).faulty_ops().any(|o| o == op);
+        let mine = self.cluster.storage(r).faulty_slots().any(|s| s == slot);
         let others = (0..self.options.replica_count)
-            .filter(|&x| x != r && self.cluster.storage(x).faulty_ops().any(|o| o == op))
+            .filter(|&x| x != r && self.cluster.storage(x).faulty_slots().any(|s| s == slot))
             .count();
         !mine && others + 1 < quorum
     }
 
     /// Crashes replica `r` (scheduled to restart at `restart_tick`, or never).
     pub fn crash(&mut self, r: u8, restart_tick: Option<u64>) {
+        if let Some(replica) = self.cluster.replica(r) {
+            self.counters.crashed_stats.add(&replica.stats());
+        }
         self.cluster.crash(r, restart_tick);
         self.network.drop_packets_to(r as usize);
         // The crash lands mid-tick: what the replica sent in its last tick never left, and

@@ -38,12 +38,12 @@ impl FaultyStorage {
         self.faulty.contains(&(zone, index))
     }
 
-    /// Ops (journal indices) with a fault in either journal zone.
-    pub fn faulty_ops(&self) -> impl Iterator<Item = u64> + '_ {
+    /// Journal slots with a fault in either journal zone.
+    pub fn faulty_slots(&self) -> impl Iterator<Item = u64> + '_ {
         self.faulty
             .iter()
-            .filter(|(zone, _)| *zone != Zone::Superblock)
-            .map(|&(_, op)| op)
+            .filter(|(zone, _)| matches!(zone, Zone::WalHeaders | Zone::WalPrepares))
+            .map(|&(_, slot)| slot)
     }
 
     /// The tick ended: its writes are durable and can no longer be torn.

@@ -51,8 +51,12 @@ pub struct Config {
     pub request_queue_max: usize,
     /// Client sessions held at once.
     pub clients_max: usize,
-    /// Highest op the journal accepts (the durable ring with checkpoints lifts this bound).
+    /// Highest op the cluster ever reaches (a bound for hosts and fuzzers; the journal itself
+    /// is a bounded ring and reuses its slots after each checkpoint).
     pub op_max: u64,
+    /// Slots of the journal ring. A checkpoint is taken every half of it (so the ring holds
+    /// the ops since the last checkpoint and room for the next interval).
+    pub journal_slot_count: u64,
     /// Most prepares requested per repair tick.
     pub repair_prepares_max: usize,
     pub timeouts: Timeouts,
@@ -70,7 +74,8 @@ impl Config {
             pipeline_max: 8,
             request_queue_max: 16,
             clients_max: 32,
-            op_max: 1 << 20,
+            op_max: 1 << 40,
+            journal_slot_count: 1024,
             repair_prepares_max: 8,
             timeouts: Timeouts::default(),
             seed: replica as u64,
@@ -84,6 +89,15 @@ impl Config {
         // A do_view_change must be able to carry every op that may be uncommitted.
         assert!(self.pipeline_max < crate::wire::HEADERS_MAX);
         assert!(self.clients_max >= 1 && self.request_queue_max >= 1);
+        // The primary prepares up to pipeline_max ops beyond its commit; they must fit between
+        // the checkpoint it takes at the end of an interval and the end of the ring.
+        assert!(self.journal_slot_count.is_multiple_of(2));
+        assert!(self.checkpoint_interval() > self.pipeline_max as u64);
+    }
+
+    /// Ops between checkpoints: a checkpoint is taken at every multiple of it.
+    pub fn checkpoint_interval(&self) -> u64 {
+        self.journal_slot_count / 2
     }
 
     /// Replicas that must hold an op for it to commit, and that a view change must hear from.

@@ -51,6 +51,7 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
                 self.reply_to(p.client, reply);
             }
         }
+        self.maybe_checkpoint();
     }
 
     fn execute_register(&mut self, prepare: &Message) -> Option<Message> {

@@ -4,8 +4,10 @@
 //!
 //! Files: `normal.rs` (requests, prepares, acks, commits), `execute.rs` (executing committed
 //! ops, replies), `view_change.rs` (SVC/DVC/SV, log selection), `repair.rs` (hash-chain
-//! repair of headers and prepares), `open.rs` (starting from storage).
+//! repair of headers and prepares), `open.rs` (starting from storage), `checkpointing.rs`
+//! (taking and installing checkpoints), `sync.rs` (state transfer from a peer's checkpoint).
 
+mod checkpointing;
 mod config;
 mod execute;
 mod log_selection;
@@ -13,10 +15,12 @@ mod normal;
 mod open;
 pub use open::{root_prepare, OpenError};
 mod repair;
+mod sync;
 mod view_change;
 
 pub use config::{Config, Timeouts, REPLICAS_MAX};
 
+use crate::checkpoint::Checkpoint;
 use crate::client_table::ClientTable;
 use crate::journal::Journal;
 use crate::pipeline::Pipeline;
@@ -68,6 +72,12 @@ pub struct Stats {
     pub forks_detected: u64,
     /// Committed requests skipped because they repeated or skipped a request number.
     pub requests_skipped: u64,
+    /// Checkpoints taken (every checkpoint_interval executed ops).
+    pub checkpoints: u64,
+    /// Checkpoints installed from a peer (state transfers completed).
+    pub state_syncs: u64,
+    /// Received checkpoints that failed verification or could not be restored.
+    pub state_syncs_rejected: u64,
 }
 
 /// What the new primary learned from one do_view_change (its own included).
@@ -91,6 +101,18 @@ pub struct Replica<S: Storage, M: StateMachine> {
     pipeline: Pipeline,
     prng: Prng,
     superblock: SuperBlock,
+    /// The newest durable checkpoint, kept to serve state transfers (None: the root).
+    checkpoint: Option<Checkpoint>,
+    /// Set when the checkpoint at this op could not be read at open: the replica stays
+    /// recovering until a peer's checkpoint at or above it is installed.
+    sync_required: Option<u64>,
+    /// A state transfer in progress.
+    sync: Option<sync::SyncProgress>,
+    /// Newest checkpoint op each peer advertised.
+    peer_checkpoint: [u64; REPLICAS_MAX as usize],
+    /// Repair rounds in a row that executed nothing while behind, and commit_min at the last.
+    repair_stalled: u32,
+    repair_commit_min: u64,
 
     status: Status,
     view: u32,
@@ -165,6 +187,8 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
             Command::RequestHeaders(_) => self.on_request_headers(&message),
             Command::Headers => self.on_headers(&message),
             Command::RequestPrepare(_) => self.on_request_prepare(&message),
+            Command::RequestSyncCheckpoint(_) => self.on_request_sync_checkpoint(&message),
+            Command::SyncCheckpoint(_) => self.on_sync_checkpoint(&message),
             Command::Reply(_) | Command::Eviction(_) => self.stats.messages_dropped += 1,
         }
         self.check_invariants();
@@ -319,6 +343,15 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
         self.outbox.push(Action::Send { to, message });
     }
 
+    /// The checkpoint op to advertise (0 while this replica has lost its own).
+    fn advertised_checkpoint(&self) -> u64 {
+        if self.sync_required.is_some() {
+            0
+        } else {
+            self.superblock.checkpoint_op
+        }
+    }
+
     fn send_message(&mut self, to: u8, message: Message) {
         assert_ne!(to, self.config.replica);
         self.outbox.push(Action::Send { to, message });
@@ -367,5 +400,17 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
             assert!(self.op <= self.commit_max + self.config.pipeline_max as u64);
         }
         assert!(self.pipeline.prepares.len() <= self.config.pipeline_max);
+        assert!(
+            self.op <= self.journal.window_max(),
+            "op beyond the journal ring"
+        );
+        if self.sync_required.is_none() {
+            assert_eq!(self.superblock.checkpoint_op, self.journal.checkpoint_op());
+            assert!(self.journal.checkpoint_op() <= self.commit_min);
+            assert!(
+                self.commit_min < self.journal.checkpoint_op() + self.config.checkpoint_interval(),
+                "an interval executed without a checkpoint"
+            );
+        }
     }
 }

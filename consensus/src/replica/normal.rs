@@ -99,7 +99,9 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
     fn primary_prepare(&mut self, request: Message) {
         assert!(self.status == Status::Normal && self.is_primary());
         assert!(!self.pipeline.prepares_full());
-        if self.op >= self.config.op_max {
+        if self.op >= self.config.op_max || self.op >= self.journal.window_max() {
+            // The ring is full up to the next checkpoint (cannot happen with a valid config:
+            // the primary checkpoints before its pipeline reaches the end of the ring).
             return self.drop_request();
         }
         let Command::Request(r) = request.header.command else {
@@ -234,7 +236,11 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
             return;
         }
         if !self.journal.has_prepare(p.op, message.header.checksum) {
-            if p.op > self.config.op_max {
+            if p.op > self.config.op_max || p.op > self.journal.window_max() {
+                // Beyond this replica's ring: it must execute (and checkpoint) first, or
+                // catch up by state transfer. Learning the commit point still helps.
+                self.advance_commit_max(p.commit, None);
+                self.commit_journal();
                 return;
             }
             if p.op > self.op {
@@ -299,6 +305,7 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
         if self.status != Status::Normal || self.is_primary() {
             return;
         }
+        self.note_peer_checkpoint(message.header.replica, c.checkpoint_op);
         // Old or replayed heartbeats prove nothing about the primary being alive (N9).
         if c.timestamp_monotonic > self.heartbeat_timestamp {
             self.heartbeat_timestamp = c.timestamp_monotonic;
@@ -331,7 +338,7 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
                         .is_some_and(|have| have != sum)
                 {
                     self.journal.remove(&mut self.storage, commit);
-                    self.op = self.journal.op_max().expect("root stays");
+                    self.op = self.journal.op_max().max(self.commit_min);
                 }
             }
         }
@@ -347,6 +354,7 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
             commit_checksum: self.journal.checksum(self.commit_max).expect("committed"),
             commit: self.commit_max,
             timestamp_monotonic: self.ticks,
+            checkpoint_op: self.advertised_checkpoint(),
         };
         self.broadcast(Command::Commit(commit), bytes::Bytes::new());
     }
@@ -364,13 +372,19 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
 
     pub(super) fn on_ping(&mut self, from: Peer, ping: Ping) {
         if let Peer::Replica(r) = from {
-            self.send(r, Command::Pong(ping), bytes::Bytes::new());
+            self.note_peer_checkpoint(r, ping.checkpoint_op);
+            let pong = Ping {
+                timestamp_monotonic: ping.timestamp_monotonic,
+                checkpoint_op: self.advertised_checkpoint(),
+            };
+            self.send(r, Command::Pong(pong), bytes::Bytes::new());
         }
     }
 
-    pub(super) fn on_pong(&mut self, from: Peer, message: &Message, _pong: Ping) {
+    pub(super) fn on_pong(&mut self, from: Peer, message: &Message, pong: Ping) {
         // Pongs from a replica in our view prove it can hear us and we can hear it.
         if let Peer::Replica(r) = from {
+            self.note_peer_checkpoint(r, pong.checkpoint_op);
             if message.header.view == self.view {
                 self.heard_tick[r as usize] = self.ticks;
             }
@@ -383,6 +397,7 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
         if self.timeout_ping.tick() {
             let ping = Ping {
                 timestamp_monotonic: self.ticks,
+                checkpoint_op: self.advertised_checkpoint(),
             };
             self.broadcast(Command::Ping(ping), bytes::Bytes::new());
             self.timeout_ping.start(&mut self.prng);

@@ -11,6 +11,8 @@ pub enum OpenError {
     NoSuperblock,
     /// The superblock belongs to another cluster or replica.
     WrongIdentity,
+    /// A solo replica's checkpoint is unreadable: there is no peer to fetch it from.
+    CheckpointLost,
 }
 
 /// The root prepare (op 0) of `cluster`: the anchor of every log's hash chain.
@@ -44,10 +46,12 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
             commit_max: 0,
             replica: config.replica,
             replica_count: config.replica_count,
+            checkpoint_op: 0,
+            checkpoint_checksum: 0,
+            checkpoint_size: 0,
+            checkpoint_area: 0,
         };
         superblock.write(storage);
-        let mut journal = Journal::default();
-        journal.write_prepare(storage, &root_prepare(config.cluster));
     }
 
     /// Opens a replica from formatted storage: newest superblock, journal scan, replay of the
@@ -62,6 +66,12 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
             return Err(OpenError::WrongIdentity);
         }
         let mut replica = Replica::new_from_parts(config, storage, state_machine, superblock);
+        if !replica.load_checkpoint() {
+            if config.replica_count == 1 {
+                return Err(OpenError::CheckpointLost);
+            }
+            replica.sync_required = Some(superblock.checkpoint_op);
+        }
         replica.recover();
         replica.check_invariants();
         Ok(replica)
@@ -73,7 +83,20 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
             replica_count: config.replica_count,
         };
         let t = config.timeouts;
-        let journal = Journal::recover(&storage, &ctx);
+        // The journal's window starts at the superblock's checkpoint. Its header comes from the
+        // checkpoint (load_checkpoint); until then a stand-in at the same op, which links to
+        // nothing, so nothing is proven by it.
+        let anchor = if sb.checkpoint_op == 0 {
+            root_prepare(config.cluster).header
+        } else {
+            let mut stand_in = root_prepare(config.cluster).header;
+            if let Command::Prepare(p) = &mut stand_in.command {
+                p.op = sb.checkpoint_op;
+            }
+            stand_in.seal(&[]);
+            stand_in
+        };
+        let journal = Journal::recover(&storage, &ctx, config.journal_slot_count, anchor);
         Replica {
             ctx,
             storage,
@@ -83,6 +106,12 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
             pipeline: Pipeline::new(config.pipeline_max, config.request_queue_max),
             prng: Prng::new(config.seed),
             superblock: sb,
+            checkpoint: None,
+            sync_required: None,
+            sync: None,
+            peer_checkpoint: [0; REPLICAS_MAX as usize],
+            repair_stalled: 0,
+            repair_commit_min: 0,
             status: Status::Recovering,
             view: sb.view,
             log_view: sb.log_view,
@@ -114,16 +143,23 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
         }
     }
 
+    /// Replays the log from the checkpoint, then takes the status the durable view state
+    /// allows. A replica that lost its checkpoint stays recovering until a state transfer.
     fn recover(&mut self) {
-        let root = root_prepare(self.config.cluster);
-        if self.journal.checksum(0) != Some(root.header.checksum) {
-            self.journal.write_prepare(&mut self.storage, &root);
-        }
-        self.op = self.journal.op_max().expect("root is in the journal");
-        self.commit_max = self.superblock.commit_max;
+        self.commit_min = self.journal.checkpoint_op();
+        self.op = self.journal.op_max();
+        self.commit_max = self.superblock.commit_max.max(self.commit_min);
         self.timestamp_last = self.head_timestamp();
         self.timeout_ping.start(&mut self.prng);
         self.timeout_repair.start(&mut self.prng);
+        if self.sync_required.is_none() {
+            self.resume_after_recovery();
+        }
+    }
+
+    /// The status a recovered replica resumes in (also after a state transfer that ended a
+    /// recovery).
+    pub(super) fn resume_after_recovery(&mut self) {
         if self.config.replica_count == 1 {
             // A solo replica's log is committed as soon as it is written; it bumps its view on
             // every restart so a rewritten op never shares a view with the old one (R4).

@@ -8,7 +8,11 @@ use crate::wire::{encode_header_list, RequestHeaders, RequestPrepare, HEADERS_MA
 impl<S: Storage, M: StateMachine> Replica<S, M> {
     /// Runs on the repair timeout: asks peers for what the log lacks.
     pub(super) fn repair(&mut self) {
-        if self.status == Status::Recovering || self.config.replica_count == 1 {
+        if self.config.replica_count == 1 {
+            return;
+        }
+        self.sync_tick();
+        if self.status == Status::Recovering {
             return;
         }
         self.repair_head();
@@ -103,6 +107,9 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
         let Command::RequestHeaders(r) = message.header.command else {
             unreachable!("dispatched on command");
         };
+        if self.sync_required.is_some() {
+            return;
+        }
         let headers: Vec<Header> = self
             .journal
             .headers_desc(r.op_min, r.op_max)
@@ -147,7 +154,7 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
     /// or if it links into the proven chain just below its floor.
     fn repair_header(&mut self, header: &Header) -> bool {
         let op = header.prepare().op;
-        if op <= self.commit_min || op > self.config.op_max {
+        if op <= self.commit_min || op > self.config.op_max || op > self.journal.window_max() {
             return false;
         }
         let vouched_head = self.status == Status::Normal

@@ -274,6 +274,13 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
             // Undecidable from these records: let the view change time out.
             return;
         };
+        if selection.head > self.journal.window_max() {
+            // This primary is too far behind to hold the chosen log: the view change times
+            // out and the next primary takes over. It must not learn the commit point here:
+            // its own log is not yet the chosen one, and executing it up to that commit
+            // would execute ops of an abandoned log (seed 2037).
+            return;
+        }
         if !self.install_chain(&selection.chain, selection.head) {
             return;
         }
@@ -296,7 +303,7 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
         let forks = head < self.commit_min
             || chain
                 .range(..=self.commit_min)
-                .any(|(&op, h)| self.journal.checksum(op) != Some(h.checksum));
+                .any(|(&op, h)| self.journal.contradicts(op, h.checksum));
         if forks {
             self.stats.forks_detected += 1;
             return false;
@@ -402,18 +409,25 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
         let forks = sv.op < self.commit_min
             || chained.iter().any(|h| {
                 let op = h.prepare().op;
-                op <= self.commit_min && self.journal.checksum(op) != Some(h.checksum)
+                op <= self.commit_min && self.journal.contradicts(op, h.checksum)
             });
         if forks {
             // The new view's log contradicts what this replica executed.
             self.stats.forks_detected += 1;
             return;
         }
-        for header in chained.iter().filter(|h| h.prepare().op > self.commit_min) {
+        // A replica too far behind to hold the new head takes the part of the log its ring
+        // can hold, like a backup that missed the newest prepares, and catches up by state
+        // transfer.
+        let head = sv.op.min(self.journal.window_max());
+        for header in chained
+            .iter()
+            .filter(|h| (self.commit_min + 1..=head).contains(&h.prepare().op))
+        {
             self.journal.write_header(&mut self.storage, header);
         }
-        self.journal.truncate_after(&mut self.storage, sv.op);
-        self.op = sv.op;
+        self.journal.truncate_after(&mut self.storage, head);
+        self.op = head;
         self.view = view;
         self.log_view = view;
         self.commit_max = self.commit_max.max(sv.commit);

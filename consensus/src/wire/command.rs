@@ -97,6 +97,8 @@ pub struct Commit {
     pub commit: u64,
     /// The primary's tick count: a heartbeat proves liveness only if newer (N9).
     pub timestamp_monotonic: u64,
+    /// The primary's newest durable checkpoint, so a lagging backup knows whom to sync from.
+    pub checkpoint_op: u64,
 }
 
 /// A replica's log, sent to the new primary of `view` (the body carries headers).
@@ -149,7 +151,32 @@ pub struct Eviction {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Ping {
     pub timestamp_monotonic: u64,
+    /// The sender's newest durable checkpoint (advertised for state transfer).
+    pub checkpoint_op: u64,
 }
+
+/// Asks a peer for its checkpoint (state transfer), from byte `offset` of the checkpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RequestSyncCheckpoint {
+    /// Only a checkpoint at this op or newer is of use to the sender.
+    pub checkpoint_op_min: u64,
+    pub offset: u64,
+}
+
+/// One chunk of a checkpoint (the body), answering request_sync_checkpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SyncCheckpoint {
+    /// Checksum of the whole checkpoint, verified once every chunk has arrived.
+    pub checkpoint_checksum: u128,
+    pub checkpoint_op: u64,
+    /// Size of the whole checkpoint.
+    pub size: u64,
+    /// Where this chunk starts.
+    pub offset: u64,
+}
+
+/// Largest checkpoint a replica sends or accepts in a state transfer.
+pub const CHECKPOINT_SIZE_MAX: u64 = 64 * 1024 * 1024;
 
 /// A command and its command-specific header fields.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -169,10 +196,12 @@ pub enum Command {
     Headers,
     RequestPrepare(RequestPrepare),
     Eviction(Eviction),
+    RequestSyncCheckpoint(RequestSyncCheckpoint),
+    SyncCheckpoint(SyncCheckpoint),
 }
 
 /// Number of distinct command codes (1..=COMMAND_COUNT).
-pub const COMMAND_COUNT: u8 = 15;
+pub const COMMAND_COUNT: u8 = 17;
 
 impl Command {
     /// The command byte on the wire.
@@ -193,6 +222,8 @@ impl Command {
             Command::Headers => 13,
             Command::RequestPrepare(_) => 14,
             Command::Eviction(_) => 15,
+            Command::RequestSyncCheckpoint(_) => 16,
+            Command::SyncCheckpoint(_) => 17,
         }
     }
 
@@ -214,6 +245,8 @@ impl Command {
             Command::Headers => "headers",
             Command::RequestPrepare(_) => "request_prepare",
             Command::Eviction(_) => "eviction",
+            Command::RequestSyncCheckpoint(_) => "request_sync_checkpoint",
+            Command::SyncCheckpoint(_) => "sync_checkpoint",
         }
     }
 
@@ -240,7 +273,8 @@ impl Command {
         match self {
             Command::Ping(p) | Command::Pong(p) => {
                 put_u64(r, 0, p.timestamp_monotonic);
-                8
+                put_u64(r, 8, p.checkpoint_op);
+                16
             }
             Command::Request(q) => {
                 put_u128(r, 0, q.client);
@@ -271,7 +305,8 @@ impl Command {
                 put_u128(r, 0, c.commit_checksum);
                 put_u64(r, 16, c.commit);
                 put_u64(r, 24, c.timestamp_monotonic);
-                32
+                put_u64(r, 32, c.checkpoint_op);
+                40
             }
             Command::StartViewChange | Command::Headers => 0,
             Command::DoViewChange(d) => {
@@ -306,6 +341,18 @@ impl Command {
                 put_u8(r, 16, e.reason as u8);
                 17
             }
+            Command::RequestSyncCheckpoint(q) => {
+                put_u64(r, 0, q.checkpoint_op_min);
+                put_u64(r, 8, q.offset);
+                16
+            }
+            Command::SyncCheckpoint(c) => {
+                put_u128(r, 0, c.checkpoint_checksum);
+                put_u64(r, 16, c.checkpoint_op);
+                put_u64(r, 24, c.size);
+                put_u64(r, 32, c.offset);
+                40
+            }
         }
     }
 
@@ -317,10 +364,11 @@ impl Command {
             |at| Operation::from_u8(get_u8(r, at)).ok_or(DecodeError::Field("unknown operation"));
         let ping = || Ping {
             timestamp_monotonic: get_u64(r, 0),
+            checkpoint_op: get_u64(r, 8),
         };
         Ok(match code {
-            1 => (Command::Ping(ping()), 8),
-            2 => (Command::Pong(ping()), 8),
+            1 => (Command::Ping(ping()), 16),
+            2 => (Command::Pong(ping()), 16),
             3 => (
                 Command::Request(Request {
                     client: get_u128(r, 0),
@@ -357,8 +405,9 @@ impl Command {
                     commit_checksum: get_u128(r, 0),
                     commit: get_u64(r, 16),
                     timestamp_monotonic: get_u64(r, 24),
+                    checkpoint_op: get_u64(r, 32),
                 }),
-                32,
+                40,
             ),
             8 => (Command::StartViewChange, 0),
             9 => (
@@ -413,6 +462,22 @@ impl Command {
                     17,
                 )
             }
+            16 => (
+                Command::RequestSyncCheckpoint(RequestSyncCheckpoint {
+                    checkpoint_op_min: get_u64(r, 0),
+                    offset: get_u64(r, 8),
+                }),
+                16,
+            ),
+            17 => (
+                Command::SyncCheckpoint(SyncCheckpoint {
+                    checkpoint_checksum: get_u128(r, 0),
+                    checkpoint_op: get_u64(r, 16),
+                    size: get_u64(r, 24),
+                    offset: get_u64(r, 32),
+                }),
+                40,
+            ),
             other => return Err(DecodeError::UnknownCommand(other)),
         })
     }

@@ -2,7 +2,7 @@
 
 use super::bytes_le::*;
 use super::checksum::{checksum, DOMAIN_BODY, DOMAIN_HEADER};
-use super::command::{Command, Operation};
+use super::command::{Command, Operation, CHECKPOINT_SIZE_MAX};
 use super::error::DecodeError;
 use super::{DecodeContext, HEADERS_MAX, HEADER_SIZE, MESSAGE_SIZE_MAX, RELEASE};
 
@@ -211,12 +211,28 @@ impl Header {
             Command::Eviction(e) if e.client == 0 => {
                 return fail("eviction of client zero");
             }
+            Command::Commit(c) if c.checkpoint_op > c.commit => {
+                return fail("commit checkpoint_op > commit");
+            }
+            Command::RequestSyncCheckpoint(q) if q.checkpoint_op_min == 0 => {
+                return fail("request_sync_checkpoint of the root");
+            }
+            Command::SyncCheckpoint(c) => {
+                if c.checkpoint_op == 0 || c.size == 0 || c.size > CHECKPOINT_SIZE_MAX {
+                    return fail("sync_checkpoint op or size out of range");
+                }
+                let end = c.offset.checked_add(body_size as u64);
+                if body_size == 0 || end.is_none_or(|end| end > c.size) {
+                    return fail("sync_checkpoint chunk outside the checkpoint");
+                }
+            }
             _ => {}
         }
         let body_allowed = matches!(
             self.command,
             Command::Request(_) | Command::Prepare(_) | Command::Reply(_)
-        ) || self.command.carries_headers();
+        ) || matches!(self.command, Command::SyncCheckpoint(_))
+            || self.command.carries_headers();
         if body_size > 0 && !body_allowed {
             return Err(DecodeError::Body("this command has no body"));
         }

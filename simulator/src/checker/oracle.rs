@@ -36,6 +36,8 @@ pub struct Oracle {
     commit_seen: Vec<u64>,
     /// Digest of the replicated state after every STATE_DIGEST_INTERVAL-th op.
     state_digests: BTreeMap<u64, u128>,
+    /// Checksum of the checkpoint each replica took (or installed) at each checkpoint op.
+    checkpoints: BTreeMap<u64, (u128, u8)>,
     pub requests_committed: u64,
 }
 
@@ -63,6 +65,7 @@ impl Oracle {
             clients_max,
             commit_seen: vec![0; replica_count as usize],
             state_digests: BTreeMap::new(),
+            checkpoints: BTreeMap::new(),
             requests_committed: 0,
         }
     }
@@ -76,7 +79,8 @@ impl Oracle {
         self.canonical.get(op as usize).copied()
     }
 
-    /// A replica restarted: it replays from its durable checkpoint (op 0 today).
+    /// A replica restarted: it replays from its durable checkpoint (whose ops were checked
+    /// when first executed; the checkpoint itself is checked by `check_checkpoint`).
     pub fn on_restart(&mut self, replica: u8) {
         self.commit_seen[replica as usize] = 0;
     }
@@ -103,6 +107,11 @@ impl Oracle {
         }
         for op in seen + 1..=commit {
             let Some(header) = replica.header(op) else {
+                // Ops below a checkpoint installed by state transfer were never executed
+                // here: the checkpoint stands for them (checked above).
+                if op < replica.checkpoint_op() && (op as usize) < self.canonical.len() {
+                    continue;
+                }
                 let message = format!("executed op {op} has no header");
                 return Err(fail("agreement", tick, Some(r), message));
             };
@@ -123,11 +132,44 @@ impl Oracle {
             );
             self.extend_canonical(tick, r, replica, op)?;
         }
+        self.check_checkpoint(tick, r, replica)?;
         if commit > seen && commit.is_multiple_of(STATE_DIGEST_INTERVAL) {
             self.check_state(tick, r, replica, commit)?;
         }
         self.commit_seen[r as usize] = commit;
         Ok(())
+    }
+
+    /// Replicas hold identical checkpoints: the same bytes (state machine, client table and
+    /// the header of the op) at the same op, and that op is the cluster's committed one.
+    fn check_checkpoint(
+        &mut self,
+        tick: u64,
+        r: u8,
+        replica: &SimReplica,
+    ) -> Result<(), Violation> {
+        let op = replica.checkpoint_op();
+        if op == 0 || replica.status() == consensus::Status::Recovering {
+            return Ok(());
+        }
+        let checksum = replica.checkpoint_checksum();
+        let (expected, by) = *self.checkpoints.entry(op).or_insert((checksum, r));
+        if expected != checksum {
+            let message = format!(
+                "checkpoint at op {op} is {checksum:032x}, replica {by} checkpointed {expected:032x}"
+            );
+            return Err(fail("checkpoint_divergence", tick, Some(r), message));
+        }
+        let header = replica.header(op).map(|h| h.checksum);
+        match self.canonical.get(op as usize) {
+            Some(&canonical) if Some(canonical) == header => Ok(()),
+            canonical => {
+                let message = format!(
+                    "checkpoint at op {op} anchors {header:x?}, the cluster committed {canonical:x?}"
+                );
+                Err(fail("checkpoint_divergence", tick, Some(r), message))
+            }
+        }
     }
 
     /// Replicas that executed the same ops hold the same state: the state machine and the
