@@ -79,10 +79,15 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
         true
     }
 
-    /// Installs a checkpoint received from a peer: newer than anything executed here, and
-    /// committed (a replica checkpoints only ops it executed). The journal above it is kept;
-    /// what does not chain to the checkpoint's header is repaired as usual.
-    pub(super) fn install_synced_checkpoint(&mut self, checkpoint: Checkpoint) -> bool {
+    /// Installs a checkpoint received from a peer in `view`: newer than anything executed
+    /// here, and committed (a replica checkpoints only ops it executed). The journal above it
+    /// is kept as far as it chains to the checkpoint's header; the rest is from a log the
+    /// cluster abandoned (the checkpoint's op may have been committed in a later view than
+    /// this replica's log_view), never committed, and is truncated.
+    ///
+    /// The op may have been committed in a view as late as `view`, so the replica moves up to
+    /// that view: start_views of earlier views may predate what it now holds.
+    pub(super) fn install_synced_checkpoint(&mut self, checkpoint: Checkpoint, view: u32) -> bool {
         let Some(header) = checkpoint.parts(&self.ctx).map(|p| p.header) else {
             return false;
         };
@@ -96,9 +101,21 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
         self.commit_min = op;
         self.commit_max = self.commit_max.max(op);
         self.journal.forget_through(op);
-        if self.op < op {
-            self.journal.truncate_after(&mut self.storage, op);
-            self.op = op;
+        self.journal.set_checkpoint(header);
+        let mut chained = op;
+        while chained < self.op
+            && self.journal.header(chained + 1).is_some_and(|h| {
+                h.prepare().parent == self.journal.checksum(chained).expect("chained")
+            })
+        {
+            chained += 1;
+        }
+        self.stats.ops_truncated += self.op.saturating_sub(chained);
+        self.journal.truncate_after(&mut self.storage, chained);
+        self.op = chained;
+        let recovering = self.sync_required.is_some();
+        if recovering && view > self.view {
+            self.view = view;
         }
         self.persist_checkpoint(checkpoint, header);
         self.timestamp_last = self.timestamp_last.max(self.head_timestamp());
@@ -107,6 +124,8 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
         self.repair_stalled = 0;
         if self.sync_required.take().is_some() {
             self.resume_after_recovery();
+        } else if view > self.view {
+            self.transition_to_view_change(view);
         } else {
             self.commit_journal();
             self.backup_send_prepare_oks(None);

@@ -188,7 +188,7 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
         let checkpoint = Checkpoint::from_blob(bytes::Bytes::from(progress.bytes));
         let intact = checkpoint.checksum == progress.checksum
             && checkpoint.op(&self.ctx) == Some(progress.op);
-        if !intact || !self.install_synced_checkpoint(checkpoint) {
+        if !intact || !self.install_synced_checkpoint(checkpoint, message.header.view) {
             self.stats.state_syncs_rejected += 1;
         }
     }

@@ -395,6 +395,12 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
         {
             return;
         }
+        if sv.op < self.commit_min {
+            // A start_view that predates what this replica executed: possible only when that
+            // came from a state transfer (the op committed after this start_view was sent).
+            // A current one is asked for when the primary is next heard from.
+            return;
+        }
         // Only headers that chain from the start_view's head are installed.
         let headers = message.body_headers(&self.ctx);
         let mut expected = headers[0].checksum;
@@ -406,11 +412,10 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
                 links
             })
             .collect();
-        let forks = sv.op < self.commit_min
-            || chained.iter().any(|h| {
-                let op = h.prepare().op;
-                op <= self.commit_min && self.journal.contradicts(op, h.checksum)
-            });
+        let forks = chained.iter().any(|h| {
+            let op = h.prepare().op;
+            op <= self.commit_min && self.journal.contradicts(op, h.checksum)
+        });
         if forks {
             // The new view's log contradicts what this replica executed.
             self.stats.forks_detected += 1;

@@ -99,6 +99,11 @@ impl Oracle {
             );
             return Err(fail("fork_detected", tick, Some(r), message));
         }
+        if replica.status() == consensus::Status::Recovering {
+            // Nothing executed yet in this incarnation (or its checkpoint was lost and it
+            // waits for a state transfer): nothing to check.
+            return Ok(());
+        }
         let seen = self.commit_seen[r as usize];
         let commit = replica.commit_min();
         if commit < seen {
