@@ -10,6 +10,8 @@ pub struct PipelineEntry {
     pub message: Message,
     /// Bit r set: replica r has the prepare durably (acks from this view only, N4).
     pub ok_from: u64,
+    /// The primary's own copy is durable once this many writes are (its self-ack waits).
+    pub durable_at: u64,
 }
 
 impl PipelineEntry {

@@ -1,8 +1,12 @@
-//! The storage a replica persists through. Writes are durable when `write` returns; reads hand
-//! back the bytes as stored, which the caller verifies by checksum (a read is never trusted).
+//! The storage a replica persists through. A write (or erase) is submitted when the call
+//! returns and durable only once the host says so through `Replica::on_storage_done`, in
+//! submission order; until then a crash may lose it. Reads see every submitted write (the
+//! host's cache) and hand back the bytes as stored, which the caller verifies by checksum (a
+//! read is never trusted).
 //!
-//! The simulator implements this trait over a faulty disk; `MemoryStorage` is the plain
-//! in-memory implementation (no faults) used by tests and by hosts that need no durability.
+//! The simulator implements this trait over a faulty disk with write latency; `MemoryStorage`
+//! is the plain in-memory implementation (no faults) used by tests and by hosts that need no
+//! durability.
 
 use bytes::Bytes;
 use std::collections::BTreeMap;
@@ -28,6 +32,35 @@ pub trait Storage {
     fn erase(&mut self, zone: Zone, index: u64);
     /// Every index written in `zone` and not erased, ascending. Used by recovery.
     fn indices(&self, zone: Zone) -> Vec<u64>;
+}
+
+/// The replica's handle on its storage: counts submitted writes, so that nothing the replica
+/// says leaves before the writes it depends on are durable.
+#[derive(Debug, Clone, Default)]
+pub struct Disk<S> {
+    pub inner: S,
+    /// Writes and erases submitted since this replica opened the storage.
+    pub submitted: u64,
+}
+
+impl<S: Storage> Storage for Disk<S> {
+    fn read(&self, zone: Zone, index: u64) -> Option<Bytes> {
+        self.inner.read(zone, index)
+    }
+
+    fn write(&mut self, zone: Zone, index: u64, data: Bytes) {
+        self.submitted += 1;
+        self.inner.write(zone, index, data);
+    }
+
+    fn erase(&mut self, zone: Zone, index: u64) {
+        self.submitted += 1;
+        self.inner.erase(zone, index);
+    }
+
+    fn indices(&self, zone: Zone) -> Vec<u64> {
+        self.inner.indices(zone)
+    }
 }
 
 /// Fault-free storage in memory.

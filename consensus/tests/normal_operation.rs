@@ -284,3 +284,68 @@ fn full_client_table_evicts_the_oldest_session() {
         assert!(r.client_table().get(first).is_none());
     }
 }
+
+#[test]
+fn nothing_leaves_before_the_writes_it_depends_on_are_durable() {
+    let mut router = Router::new(3);
+    let session = register(&mut router, 7);
+    router.synchronous_disk = false;
+    let primary = router.primary();
+    let backups: Vec<u8> = (0..3).filter(|&r| r != primary).collect();
+    let put = KvOp::Put {
+        key: "k".into(),
+        value: "v".into(),
+    };
+    let replies_before = router.replies[&7].len();
+    router.send_request(primary, &request(7, session, 1, Some(&put)));
+    router.deliver_all(100);
+    // The primary journaled the prepare; until that write is durable nothing leaves it.
+    assert!(
+        router.queue.is_empty(),
+        "sent before its prepare was durable"
+    );
+    assert_eq!(router.replica(primary).commit_max(), 1);
+    router.complete_writes(primary);
+    // The prepares reach the backups, which journal them; their acks wait for the disk.
+    router.deliver_all(100);
+    assert!(
+        router.queue.is_empty(),
+        "a backup acked before its write was durable"
+    );
+    assert_eq!(
+        router.replica(primary).commit_max(),
+        1,
+        "nothing committed yet"
+    );
+    router.complete_writes(backups[0]);
+    router.deliver_all(100);
+    // One durable backup and the durable primary: a quorum of three.
+    assert_eq!(router.replica(primary).commit_max(), 2);
+    assert_eq!(router.replies[&7].len(), replies_before + 1);
+}
+
+#[test]
+fn a_primary_does_not_count_its_own_ack_until_its_write_is_durable() {
+    // A solo replica is its own quorum: it must not commit (and reply) on a write a crash
+    // could still lose.
+    let mut router = Router::new(1);
+    let session = register(&mut router, 7);
+    router.synchronous_disk = false;
+    let put = KvOp::Put {
+        key: "k".into(),
+        value: "v".into(),
+    };
+    let commit = router.replica(0).commit_max();
+    router.send_request(0, &request(7, session, 1, Some(&put)));
+    router.deliver_all(100);
+    assert_eq!(router.replica(0).op(), commit + 1);
+    assert_eq!(
+        router.replica(0).commit_max(),
+        commit,
+        "committed a volatile write"
+    );
+    router.complete_writes(0);
+    assert_eq!(router.replica(0).commit_max(), commit + 1);
+    router.deliver_all(100);
+    assert_eq!(reply_output(router.last_reply(7).unwrap()), KvOutput::Ok);
+}

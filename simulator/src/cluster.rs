@@ -60,6 +60,7 @@ impl Cluster {
         replica_count: u8,
         clients_max: usize,
         journal_slot_count: u64,
+        write_latency_max: u64,
         seed: u64,
     ) -> Cluster {
         let mut cluster = Cluster {
@@ -71,8 +72,10 @@ impl Cluster {
         };
         for r in 0..replica_count {
             let config = cluster.config(r, 0);
-            let mut storage = FaultyStorage::new();
+            let disk = crate::prng::Prng::stream(seed, &format!("disk{r}"));
+            let mut storage = FaultyStorage::with_latency(write_latency_max, disk);
             SimReplica::format(&config, &mut storage);
+            storage.flush();
             let replica =
                 SimReplica::open(config, storage, KvMachine::new()).expect("fresh storage opens");
             cluster.slots.push(ReplicaSlot {

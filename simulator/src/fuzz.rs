@@ -240,6 +240,10 @@ impl ReplicaDriver {
         let from = (me + u.int_in_range(1..=count - 1)?) % count;
         match u.int_in_range(0u8..=11)? {
             0 | 1 => {
+                // Time passes: the disk completes what was submitted (in between, messages
+                // arrive while writes are in flight).
+                self.replica
+                    .on_storage_done(self.replica.writes_submitted());
                 for _ in 0..u.int_in_range(1..=50)? {
                     self.replica.on_tick();
                 }

@@ -53,6 +53,9 @@ pub struct Options {
     /// Sessions the replicas' client table holds; below client_count, registrations evict
     /// the oldest sessions and clients must register again.
     pub clients_max: u32,
+    /// Ticks a write may take beyond the tick it was submitted in (uniform, in order of
+    /// submission). Messages that depend on a write wait for it; a crash loses writes in flight.
+    pub write_latency_max_ticks: u64,
     /// Slots of each replica's journal ring (a checkpoint every half of it). Small rings
     /// wrap many times per run, so checkpoints, slot reuse and state transfer get exercised.
     pub journal_slot_count: u64,
@@ -99,6 +102,12 @@ impl Options {
                 prng.range_u64(1, client_count as u64) as u32
             } else {
                 32
+            },
+            // Half the seeds run with a slow disk.
+            write_latency_max_ticks: if prng.chance(0.5) {
+                prng.range_u64(1, 12)
+            } else {
+                0
             },
             // Half the seeds run with a small ring (32, 64 or 128 slots).
             journal_slot_count: if prng.chance(0.5) {
@@ -192,6 +201,12 @@ impl Options {
             return Err(format!(
                 "clients_max must be 1..=1024, got {}",
                 self.clients_max
+            ));
+        }
+        if self.write_latency_max_ticks > 1_000 {
+            return Err(format!(
+                "write_latency_max_ticks must be at most 1000, got {}",
+                self.write_latency_max_ticks
             ));
         }
         // The ring must hold a pipeline (8) beyond an interval of half the ring.

@@ -79,9 +79,6 @@ pub struct Simulation {
     prng_faults: Prng,
     prng_workload: Prng,
     ctx: DecodeContext,
-    /// Per replica, the packets it sent this tick: they leave at the start of the next tick,
-    /// so a crash in between loses them together with the tick's (torn) writes.
-    held: Vec<Vec<(usize, Bytes)>>,
     incarnations: u64,
     deliveries: Vec<(usize, usize, Bytes)>,
     ops_issued: u64,
@@ -101,6 +98,7 @@ impl Simulation {
             replica_count,
             options.clients_max as usize,
             options.journal_slot_count,
+            options.write_latency_max_ticks,
             seed,
         );
         let root = consensus::replica::root_prepare(CLUSTER).header.checksum;
@@ -128,7 +126,6 @@ impl Simulation {
                 cluster: CLUSTER,
                 replica_count,
             },
-            held: vec![Vec::new(); replica_count as usize],
             incarnations: 0,
             deliveries: Vec::new(),
             ops_issued: 0,
@@ -145,7 +142,7 @@ impl Simulation {
         if self.faults_enabled && self.phase == Phase::Safety {
             self.process_faults();
         }
-        self.release_held();
+        self.complete_writes();
         self.restart_due();
         self.network.tick(self.tick);
         for r in 0..self.options.replica_count {
@@ -185,13 +182,16 @@ impl Simulation {
         }
     }
 
-    /// Sends what each replica produced last tick, and makes last tick's writes durable.
-    fn release_held(&mut self) {
+    /// The disks complete the writes due before this tick; each replica learns which, and
+    /// sends what waited for them.
+    fn complete_writes(&mut self) {
         for r in 0..self.options.replica_count {
-            for (to, bytes) in std::mem::take(&mut self.held[r as usize]) {
-                self.network.submit(r as usize, to, bytes, self.tick);
+            let tick = self.tick;
+            if let Some(replica) = self.cluster.replica_mut(r) {
+                let done = replica.storage_mut().advance(tick);
+                let result = cluster::catch(|| replica.on_storage_done(done));
+                self.after_replica_step(r, result);
             }
-            self.cluster.storage_mut(r).flush();
         }
     }
 
@@ -273,16 +273,11 @@ impl Simulation {
         }
         self.cluster.crash(r, restart_tick);
         self.network.drop_packets_to(r as usize);
-        // The crash lands mid-tick: what the replica sent in its last tick never left, and
-        // some of that tick's writes may be torn.
-        self.held[r as usize].clear();
-        let storage = self.cluster.storage_mut(r);
-        let recent = storage.recent_writes();
-        // A solo replica commits on its own write, in the same step: with synchronous writes
-        // its commit point is the write returning, so tearing it would break the storage
-        // contract rather than test the replica (found by the scenario fuzzer, seed 121).
-        let solo = self.options.replica_count == 1;
-        if recent > 0 && !solo && self.prng_faults.chance(self.options.torn_write_probability) {
+        // Writes in flight may be lost (what waited for them in the replica's outbox is gone
+        // with the replica). A solo replica too: it commits only once its write is durable
+        // (seed 121 was found when its writes were synchronous and could not be torn).
+        let recent = self.cluster.storage_mut(r).recent_writes();
+        if recent > 0 && self.prng_faults.chance(self.options.torn_write_probability) {
             let count = self.prng_faults.range_u64(1, recent as u64) as usize;
             let torn = self.cluster.storage_mut(r).tear(count) as u64;
             self.counters.writes_torn += torn;
@@ -352,13 +347,16 @@ impl Simulation {
         for action in actions {
             match action {
                 Action::Send { to, message } => {
-                    self.held[r as usize].push((to as usize, message.encode()));
+                    let bytes = message.encode();
+                    self.network
+                        .submit(r as usize, to as usize, bytes, self.tick);
                 }
                 Action::Reply { client, message } => {
                     let index = workload::client_index(client);
                     if let Some(index) = index.filter(|&i| i < self.options.client_count) {
                         let node = self.options.replica_count as usize + index as usize;
-                        self.held[r as usize].push((node, message.encode()));
+                        let bytes = message.encode();
+                        self.network.submit(r as usize, node, bytes, self.tick);
                     }
                 }
             }

@@ -1,29 +1,69 @@
 //! The simulated disk of one replica: storage that remembers what it was asked to write, and
 //! faults injected by the world.
 //!
+//! - Write latency: a write completes (becomes durable) some ticks after it is submitted, in
+//!   submission order; the world reports completions to the replica (`on_storage_done`),
+//!   which holds back every message that depends on them.
+//! - Crashes: writes still in flight may be lost (the newest first: the disk is ordered).
 //! - Latent read faults: a faulty location reads back corrupted until it is rewritten.
-//! - Torn writes: on a crash, the writes of the replica's last tick may be lost (reverted).
-//!   The world also drops the messages the replica sent in that tick, so a torn write is one
-//!   whose acknowledgement never left: the replica may safely treat it as never written.
 //!
 //! Which locations may be faulty is the world's decision (the fault atlas, in simulation.rs).
 
+use crate::prng::Prng;
 use bytes::Bytes;
 use consensus::storage::{MemoryStorage, Storage, Zone};
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, VecDeque};
 
-#[derive(Debug, Clone, Default)]
+/// A submitted write that is not durable yet.
+#[derive(Debug, Clone)]
+struct Pending {
+    zone: Zone,
+    index: u64,
+    /// What the location held before, so a crash can revert the write.
+    previous: Option<Bytes>,
+    /// The tick at whose end the write is durable.
+    due: u64,
+}
+
+#[derive(Debug, Clone)]
 pub struct FaultyStorage {
     inner: MemoryStorage,
     /// Locations that read back corrupted until rewritten.
     faulty: BTreeSet<(Zone, u64)>,
-    /// Writes since the last flush, with what each replaced, so a crash can revert them.
-    recent: Vec<(Zone, u64, Option<Bytes>)>,
+    /// Writes in flight, oldest first.
+    pending: VecDeque<Pending>,
+    /// Writes submitted and completed since the replica last opened this storage.
+    submitted: u64,
+    completed: u64,
+    now: u64,
+    latency_max: u64,
+    prng: Prng,
+}
+
+impl Default for FaultyStorage {
+    fn default() -> FaultyStorage {
+        FaultyStorage::new()
+    }
 }
 
 impl FaultyStorage {
+    /// A disk whose writes complete at the end of the tick they were submitted in.
     pub fn new() -> FaultyStorage {
-        FaultyStorage::default()
+        FaultyStorage::with_latency(0, Prng::from_seed(0))
+    }
+
+    /// A disk whose writes take up to `latency_max` extra ticks, drawn from `prng`.
+    pub fn with_latency(latency_max: u64, prng: Prng) -> FaultyStorage {
+        FaultyStorage {
+            inner: MemoryStorage::new(),
+            faulty: BTreeSet::new(),
+            pending: VecDeque::new(),
+            submitted: 0,
+            completed: 0,
+            now: 0,
+            latency_max,
+            prng,
+        }
     }
 
     /// Makes `(zone, index)` read back corrupted, if something is stored there.
@@ -46,37 +86,64 @@ impl FaultyStorage {
             .map(|&(_, slot)| slot)
     }
 
-    /// The tick ended: its writes are durable and can no longer be torn.
-    pub fn flush(&mut self) {
-        self.recent.clear();
+    /// A new tick starts: the writes due before it are durable. Returns how many writes
+    /// (since the replica opened this storage) are durable, for `on_storage_done`.
+    pub fn advance(&mut self, now: u64) -> u64 {
+        self.now = now;
+        while self.pending.front().is_some_and(|w| w.due < now) {
+            self.pending.pop_front();
+            self.completed += 1;
+        }
+        self.completed
     }
 
-    /// A crash: the last `count` writes since the flush are lost (newest first). Returns how
+    /// Every write in flight completes, and counting starts over (the storage is handed to a
+    /// new incarnation of the replica, or was just formatted).
+    pub fn flush(&mut self) {
+        self.pending.clear();
+        self.submitted = 0;
+        self.completed = 0;
+    }
+
+    /// A crash: the newest `count` writes in flight are lost. The rest complete. Returns how
     /// many were reverted.
     pub fn tear(&mut self, count: usize) -> usize {
         let mut reverted = 0;
         while reverted < count {
-            let Some((zone, index, previous)) = self.recent.pop() else {
+            let Some(write) = self.pending.pop_back() else {
                 break;
             };
-            match previous {
-                Some(bytes) => self.inner.write(zone, index, bytes),
-                None => self.inner.erase(zone, index),
+            match write.previous {
+                Some(bytes) => self.inner.write(write.zone, write.index, bytes),
+                None => self.inner.erase(write.zone, write.index),
             }
-            self.faulty.remove(&(zone, index));
+            self.faulty.remove(&(write.zone, write.index));
             reverted += 1;
         }
-        self.recent.clear();
+        self.flush();
         reverted
     }
 
+    /// Writes in flight (submitted, not yet durable).
     pub fn recent_writes(&self) -> usize {
-        self.recent.len()
+        self.pending.len()
     }
 
     fn remember(&mut self, zone: Zone, index: u64) {
         let previous = self.inner.read(zone, index);
-        self.recent.push((zone, index, previous));
+        let latency = match self.latency_max {
+            0 => 0,
+            max => self.prng.range_u64(0, max),
+        };
+        // Completion is in submission order.
+        let due = (self.now + latency).max(self.pending.back().map_or(0, |w| w.due));
+        self.pending.push_back(Pending {
+            zone,
+            index,
+            previous,
+            due,
+        });
+        self.submitted += 1;
     }
 }
 
@@ -127,6 +194,7 @@ mod tests {
     fn faults_persist_until_rewritten_and_tears_revert() {
         let mut s = FaultyStorage::new();
         s.write(Zone::WalPrepares, 1, Bytes::from_static(b"abcd"));
+        assert_eq!(s.advance(1), 1, "a write completes at the end of its tick");
         s.flush();
         assert!(s.corrupt(Zone::WalPrepares, 1));
         assert_ne!(
@@ -147,5 +215,27 @@ mod tests {
         );
         assert_eq!(s.read(Zone::WalPrepares, 2), None);
         assert!(!s.corrupt(Zone::WalPrepares, 9), "nothing stored there");
+    }
+
+    #[test]
+    fn writes_complete_in_order_after_their_latency() {
+        let mut s = FaultyStorage::with_latency(5, Prng::from_seed(7));
+        let mut dues = Vec::new();
+        for i in 0..20 {
+            s.advance(10 + i / 4);
+            s.write(Zone::WalHeaders, i, Bytes::from_static(b"x"));
+            dues.push(s.pending.back().unwrap().due);
+        }
+        assert!(dues.windows(2).all(|w| w[0] <= w[1]), "{dues:?}");
+        assert!(dues.iter().any(|&d| d > 14), "some writes wait: {dues:?}");
+        let mut done = 0;
+        for now in 14..40 {
+            let completed = s.advance(now);
+            assert!(completed >= done);
+            let due_before = dues.iter().filter(|&&d| d < now).count() as u64;
+            assert_eq!(completed, due_before, "at tick {now}");
+            done = completed;
+        }
+        assert_eq!(done, 20);
     }
 }

@@ -1,6 +1,11 @@
-//! The VSR replica: a sans-I/O state machine. Messages and ticks go in; sends and replies come
-//! out through `outbox`. It persists through a `Storage` it owns and executes committed ops on
-//! a `StateMachine`.
+//! The VSR replica: a sans-I/O state machine. Messages, ticks and storage completions go in;
+//! sends and replies come out through `outbox`. It persists through a `Storage` it owns and
+//! executes committed ops on a `StateMachine`.
+//!
+//! Writes are asynchronous: an action leaves the outbox only once every write submitted before
+//! it is durable (`on_storage_done`). So a prepare_ok never precedes its prepare's write, and
+//! no message of a new view precedes the superblock that records the view (V1, V2), while the
+//! replica itself goes on working against its cache.
 //!
 //! Files: `normal.rs` (requests, prepares, acks, commits), `execute.rs` (executing committed
 //! ops, replies), `view_change.rs` (SVC/DVC/SV, log selection), `repair.rs` (hash-chain
@@ -26,7 +31,7 @@ use crate::journal::Journal;
 use crate::pipeline::Pipeline;
 use crate::prng::Prng;
 use crate::state_machine::StateMachine;
-use crate::storage::Storage;
+use crate::storage::{Disk, Storage};
 use crate::superblock::SuperBlock;
 use crate::timeout::Timeout;
 use crate::wire::{Command, DecodeContext, Header, Message};
@@ -94,7 +99,7 @@ struct DvcRecord {
 pub struct Replica<S: Storage, M: StateMachine> {
     config: Config,
     ctx: DecodeContext,
-    storage: S,
+    storage: Disk<S>,
     journal: Journal,
     state_machine: M,
     client_table: ClientTable,
@@ -155,7 +160,11 @@ pub struct Replica<S: Storage, M: StateMachine> {
     timeout_ping: Timeout,
     timeout_repair: Timeout,
 
-    outbox: Vec<Action>,
+    /// Actions waiting for the writes submitted before them (by count) to be durable.
+    outbox: std::collections::VecDeque<(u64, Action)>,
+    outbox_ready: Vec<Action>,
+    /// Writes the host reported durable (a prefix of those submitted, in order).
+    writes_done: u64,
     stats: Stats,
 }
 
@@ -201,25 +210,59 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
         self.check_invariants();
     }
 
-    /// Takes what the replica asked the host to do since the last call.
+    /// The host reports that the first `writes` writes this replica submitted (since it
+    /// opened) are durable. Releases the actions that waited for them.
+    pub fn on_storage_done(&mut self, writes: u64) {
+        assert!(
+            writes <= self.storage.submitted,
+            "storage reported {writes} writes done of {} submitted",
+            self.storage.submitted
+        );
+        if writes <= self.writes_done {
+            return;
+        }
+        self.writes_done = writes;
+        self.primary_self_ack();
+        self.check_invariants();
+    }
+
+    /// Writes submitted since this replica opened its storage (hosts that complete writes
+    /// synchronously pass this straight to `on_storage_done`).
+    pub fn writes_submitted(&self) -> u64 {
+        self.storage.submitted
+    }
+
+    /// Writes the host reported durable.
+    pub fn writes_done(&self) -> u64 {
+        self.writes_done
+    }
+
+    /// Takes what the replica asked the host to do whose writes are durable.
     pub fn drain_outbox(&mut self) -> std::vec::Drain<'_, Action> {
-        self.outbox.drain(..)
+        while let Some((barrier, _)) = self.outbox.front() {
+            if *barrier > self.writes_done {
+                break;
+            }
+            let (_, action) = self.outbox.pop_front().expect("front exists");
+            self.outbox_ready.push(action);
+        }
+        self.outbox_ready.drain(..)
     }
 
     /// The storage, for hosts that inspect it.
     pub fn storage(&self) -> &S {
-        &self.storage
+        &self.storage.inner
     }
 
     /// The storage, for hosts that simulate disk faults underneath a running replica (the
     /// replica verifies every read, so it notices when it next reads).
     pub fn storage_mut(&mut self) -> &mut S {
-        &mut self.storage
+        &mut self.storage.inner
     }
 
     /// Gives the storage back (the host keeps it across a crash).
     pub fn into_storage(self) -> S {
-        self.storage
+        self.storage.inner
     }
 
     // ----- Read-only view for hosts and checkers -----
@@ -337,10 +380,15 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
         Header::new(self.config.cluster, self.view, self.config.replica, command)
     }
 
+    /// Queues an action behind every write submitted so far.
+    fn emit(&mut self, action: Action) {
+        self.outbox.push_back((self.storage.submitted, action));
+    }
+
     fn send(&mut self, to: u8, command: Command, body: bytes::Bytes) {
         assert_ne!(to, self.config.replica);
         let message = Message::new(self.header_for(command), body);
-        self.outbox.push(Action::Send { to, message });
+        self.emit(Action::Send { to, message });
     }
 
     /// The checkpoint op to advertise (0 while this replica has lost its own).
@@ -354,13 +402,13 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
 
     fn send_message(&mut self, to: u8, message: Message) {
         assert_ne!(to, self.config.replica);
-        self.outbox.push(Action::Send { to, message });
+        self.emit(Action::Send { to, message });
     }
 
     fn broadcast(&mut self, command: Command, body: bytes::Bytes) {
         let message = Message::new(self.header_for(command), body);
         for r in self.other_replicas() {
-            self.outbox.push(Action::Send {
+            self.emit(Action::Send {
                 to: r,
                 message: message.clone(),
             });

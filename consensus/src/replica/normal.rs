@@ -92,7 +92,7 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
     }
 
     pub(super) fn reply_to(&mut self, client: u128, message: Message) {
-        self.outbox.push(Action::Reply { client, message });
+        self.emit(Action::Reply { client, message });
     }
 
     /// Assigns the next op, journals it, and sends it to the backups.
@@ -124,9 +124,12 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
         self.journal.write_prepare(&mut self.storage, &message);
         self.op += 1;
         self.timestamp_last = timestamp;
+        // The primary's own ack counts once its write is durable (`primary_self_ack`), so a
+        // quorum never includes a copy a crash could still lose.
         self.pipeline.push_prepare(PipelineEntry {
             message: message.clone(),
-            ok_from: 1 << self.config.replica,
+            ok_from: 0,
+            durable_at: self.storage.submitted,
         });
         for r in self.other_replicas().collect::<Vec<_>>() {
             self.send_message(r, message.clone());
@@ -183,6 +186,24 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
             self.timeout_prepare.stop();
         }
         self.primary_pipeline_next_request();
+    }
+
+    /// Counts the primary's own ack for every pipeline prepare whose write is now durable.
+    pub(super) fn primary_self_ack(&mut self) {
+        if self.status != Status::Normal || !self.is_primary() {
+            return;
+        }
+        let (me, done) = (1u64 << self.config.replica, self.writes_done);
+        let mut acked = false;
+        for entry in self.pipeline.prepares.iter_mut() {
+            if entry.durable_at <= done && entry.ok_from & me == 0 {
+                entry.ok_from |= me;
+                acked = true;
+            }
+        }
+        if acked {
+            self.primary_commit_pipeline();
+        }
     }
 
     fn on_prepare_timeout(&mut self) {

@@ -97,6 +97,10 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
             stand_in
         };
         let journal = Journal::recover(&storage, &ctx, config.journal_slot_count, anchor);
+        let storage = crate::storage::Disk {
+            inner: storage,
+            submitted: 0,
+        };
         Replica {
             ctx,
             storage,
@@ -137,7 +141,9 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
             timeout_view_change_message: Timeout::new("view_change_message", t.view_change_message),
             timeout_ping: Timeout::new("ping", t.ping),
             timeout_repair: Timeout::new("repair", t.repair),
-            outbox: Vec::new(),
+            outbox: std::collections::VecDeque::new(),
+            outbox_ready: Vec::new(),
+            writes_done: 0,
             stats: Stats::default(),
             config,
         }

@@ -347,7 +347,8 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
         for message in uncommitted {
             self.pipeline.push_prepare(crate::pipeline::PipelineEntry {
                 message,
-                ok_from: 1 << self.config.replica,
+                ok_from: 0,
+                durable_at: self.storage.submitted,
             });
         }
         self.transition_to_normal_primary();
@@ -358,6 +359,7 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
         if !self.pipeline.prepares.is_empty() {
             self.timeout_prepare.start(&mut self.prng);
         }
+        self.primary_self_ack();
         self.primary_commit_pipeline();
     }
 

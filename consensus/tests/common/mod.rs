@@ -28,6 +28,8 @@ pub struct Router {
     pub filter: Filter,
     pub replies: BTreeMap<u128, Vec<Message>>,
     pub ticks: u64,
+    /// Writes are durable as soon as the replica is polled (else only on `complete_writes`).
+    pub synchronous_disk: bool,
 }
 
 impl Router {
@@ -52,6 +54,7 @@ impl Router {
             filter: Box::new(|_, _, _| true),
             replies: BTreeMap::new(),
             ticks: 0,
+            synchronous_disk: true,
         }
     }
 
@@ -102,6 +105,13 @@ impl Router {
         let Some(replica) = self.replicas[r as usize].as_mut() else {
             return;
         };
+        if self.synchronous_disk {
+            // Every write is durable by the time the replica is polled (completing them may
+            // commit, and so write, again).
+            while replica.writes_submitted() > replica.writes_done() {
+                replica.on_storage_done(replica.writes_submitted());
+            }
+        }
         let actions: Vec<Action> = replica.drain_outbox().collect();
         for action in actions {
             match action {
@@ -116,6 +126,13 @@ impl Router {
                 }),
             }
         }
+    }
+
+    /// The disk of replica `r` completes every write submitted so far.
+    pub fn complete_writes(&mut self, r: u8) {
+        let replica = self.replicas[r as usize].as_mut().expect("up");
+        replica.on_storage_done(replica.writes_submitted());
+        self.collect(r);
     }
 
     /// Delivers every queued packet (and those they cause) until the queue is empty or `max`.
