@@ -34,6 +34,7 @@ pub struct Counters {
     /// Latent disk faults injected plus writes torn by crashes.
     pub storage_faults: u64,
     pub writes_torn: u64,
+    pub writes_misdirected: u64,
     /// Restarts refused because every superblock copy was lost (beyond the atlas only).
     pub unopenable: u64,
     /// Replica counters (repairs, checkpoints, state transfers) of incarnations that crashed.
@@ -214,6 +215,7 @@ impl Simulation {
                 let copies = consensus::checkpoint::CHECKPOINT_COPIES;
                 self.corrupt_one_copy(r, Zone::Checkpoint, area * copies, copies, copies - 1)
             }
+            2 => self.misdirect_write(r),
             _ => {
                 if commit == 0 {
                     return false;
@@ -236,6 +238,28 @@ impl Simulation {
             self.counters.storage_faults += 1;
         }
         injected
+    }
+
+    /// Misdirects replica `r`'s newest journal write in flight to another slot, if the atlas
+    /// allows a fault at both slots.
+    fn misdirect_write(&mut self, r: u8) -> bool {
+        use consensus::storage::Zone;
+        let Some((zone, from)) = self.cluster.storage(r).newest_pending() else {
+            return false;
+        };
+        if !matches!(zone, Zone::WalHeaders | Zone::WalPrepares) {
+            return false;
+        }
+        let to = self
+            .prng_faults
+            .range_u64(0, self.options.journal_slot_count - 1);
+        let beyond = self.options.storage_faults_beyond_atlas;
+        let allowed = beyond || (self.atlas_allows(r, from) && self.atlas_allows(r, to));
+        let misdirected = allowed && self.cluster.storage_mut(r).misdirect_newest(to);
+        if misdirected {
+            self.counters.writes_misdirected += 1;
+        }
+        misdirected
     }
 
     /// Corrupts one of `copies` copies stored at `first..first + copies`, unless `allowed`

@@ -6,6 +6,8 @@
 //!   which holds back every message that depends on them.
 //! - Crashes: writes still in flight may be lost (the newest first: the disk is ordered).
 //! - Latent read faults: a faulty location reads back corrupted until it is rewritten.
+//! - Misdirected writes: a write in flight lands on another location of its zone, which is
+//!   clobbered, while its own location keeps what it held before.
 //!
 //! Which locations may be faulty is the world's decision (the fault atlas, in simulation.rs).
 
@@ -30,6 +32,8 @@ pub struct FaultyStorage {
     inner: MemoryStorage,
     /// Locations that read back corrupted until rewritten.
     faulty: BTreeSet<(Zone, u64)>,
+    /// Locations that hold the wrong data because of a misdirected write, until rewritten.
+    misdirected: BTreeSet<(Zone, u64)>,
     /// Writes in flight, oldest first.
     pending: VecDeque<Pending>,
     /// Writes submitted and completed since the replica last opened this storage.
@@ -57,6 +61,7 @@ impl FaultyStorage {
         FaultyStorage {
             inner: MemoryStorage::new(),
             faulty: BTreeSet::new(),
+            misdirected: BTreeSet::new(),
             pending: VecDeque::new(),
             submitted: 0,
             completed: 0,
@@ -78,12 +83,46 @@ impl FaultyStorage {
         self.faulty.contains(&(zone, index))
     }
 
-    /// Journal slots with a fault in either journal zone.
+    /// Journal slots with a fault (latent or misdirected) in either journal zone.
     pub fn faulty_slots(&self) -> impl Iterator<Item = u64> + '_ {
         self.faulty
             .iter()
+            .chain(self.misdirected.iter())
             .filter(|(zone, _)| matches!(zone, Zone::WalHeaders | Zone::WalPrepares))
             .map(|&(_, slot)| slot)
+    }
+
+    /// The location of the newest write in flight, if it is in `zone`.
+    pub fn newest_pending(&self) -> Option<(Zone, u64)> {
+        self.pending.back().map(|w| (w.zone, w.index))
+    }
+
+    /// Misdirects the newest write in flight to `to` (same zone): its own location gets back
+    /// what it held, `to` is clobbered with its data. A later crash may still lose it (then
+    /// `to` is restored). False if there is no such write or nothing was written.
+    pub fn misdirect_newest(&mut self, to: u64) -> bool {
+        let Some(write) = self.pending.back() else {
+            return false;
+        };
+        let (zone, from) = (write.zone, write.index);
+        let Some(data) = self.inner.read(zone, from) else {
+            return false;
+        };
+        if to == from {
+            return false;
+        }
+        match write.previous.clone() {
+            Some(bytes) => self.inner.write(zone, from, bytes),
+            None => self.inner.erase(zone, from),
+        }
+        let previous = self.inner.read(zone, to);
+        self.inner.write(zone, to, data);
+        let write = self.pending.back_mut().expect("checked");
+        write.index = to;
+        write.previous = previous;
+        self.misdirected.insert((zone, from));
+        self.misdirected.insert((zone, to));
+        true
     }
 
     /// A new tick starts: the writes due before it are durable. Returns how many writes
@@ -118,6 +157,7 @@ impl FaultyStorage {
                 None => self.inner.erase(write.zone, write.index),
             }
             self.faulty.remove(&(write.zone, write.index));
+            self.misdirected.remove(&(write.zone, write.index));
             reverted += 1;
         }
         self.flush();
@@ -173,12 +213,14 @@ impl Storage for FaultyStorage {
         self.remember(zone, index);
         self.inner.write(zone, index, data);
         self.faulty.remove(&(zone, index));
+        self.misdirected.remove(&(zone, index));
     }
 
     fn erase(&mut self, zone: Zone, index: u64) {
         self.remember(zone, index);
         self.inner.erase(zone, index);
         self.faulty.remove(&(zone, index));
+        self.misdirected.remove(&(zone, index));
     }
 
     fn indices(&self, zone: Zone) -> Vec<u64> {
@@ -215,6 +257,33 @@ mod tests {
         );
         assert_eq!(s.read(Zone::WalPrepares, 2), None);
         assert!(!s.corrupt(Zone::WalPrepares, 9), "nothing stored there");
+    }
+
+    #[test]
+    fn a_misdirected_write_clobbers_another_location_and_misses_its_own() {
+        let mut s = FaultyStorage::new();
+        s.write(Zone::WalPrepares, 1, Bytes::from_static(b"old1"));
+        s.write(Zone::WalPrepares, 2, Bytes::from_static(b"old2"));
+        s.advance(1);
+        s.flush();
+        s.write(Zone::WalPrepares, 1, Bytes::from_static(b"new1"));
+        assert_eq!(s.newest_pending(), Some((Zone::WalPrepares, 1)));
+        assert!(s.misdirect_newest(2));
+        assert_eq!(s.read(Zone::WalPrepares, 1).unwrap(), "old1");
+        assert_eq!(s.read(Zone::WalPrepares, 2).unwrap(), "new1");
+        let mut slots: Vec<u64> = s.faulty_slots().collect();
+        slots.sort();
+        assert_eq!(slots, vec![1, 2]);
+        // A crash before it completes loses it: the clobbered location comes back.
+        assert_eq!(s.tear(1), 1);
+        assert_eq!(s.read(Zone::WalPrepares, 2).unwrap(), "old2");
+        assert_eq!(
+            s.faulty_slots().count(),
+            1,
+            "its own location still holds stale data"
+        );
+        s.write(Zone::WalPrepares, 1, Bytes::from_static(b"again"));
+        assert_eq!(s.faulty_slots().count(), 0, "rewritten");
     }
 
     #[test]
