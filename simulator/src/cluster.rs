@@ -141,9 +141,23 @@ impl Cluster {
             return Err(RestartError::Unopenable);
         }
         let storage = slot.storage.take().expect("checked");
-        let replica = catch(|| SimReplica::open(config, storage, KvMachine::new()))
-            .map_err(RestartError::Panicked)?
-            .map_err(|e| RestartError::Panicked(format!("replica {r} could not open: {e:?}")))?;
+        let reopen = storage.clone();
+        let opened = catch(|| SimReplica::open(config, storage, KvMachine::new()))
+            .map_err(RestartError::Panicked)?;
+        let replica = match opened {
+            Ok(replica) => replica,
+            Err(consensus::replica::OpenError::CheckpointLost) => {
+                // A solo replica lost every copy of its checkpoint (beyond the atlas only):
+                // there is no peer to fetch it from, so it stays down.
+                slot.storage = Some(reopen);
+                slot.restart_tick = None;
+                return Err(RestartError::Unopenable);
+            }
+            Err(e) => {
+                let message = format!("replica {r} could not open: {e:?}");
+                return Err(RestartError::Panicked(message));
+            }
+        };
         slot.observed = (replica.view(), replica.status());
         slot.commit_observed = 0;
         slot.replica = Some(replica);
