@@ -35,6 +35,7 @@ pub struct Counters {
     pub storage_faults: u64,
     pub writes_torn: u64,
     pub writes_misdirected: u64,
+    pub writes_lost: u64,
     /// Restarts refused because every superblock copy was lost (beyond the atlas only).
     pub unopenable: u64,
     /// Replica counters (repairs, checkpoints, state transfers) of incarnations that crashed.
@@ -215,7 +216,8 @@ impl Simulation {
                 let copies = consensus::checkpoint::CHECKPOINT_COPIES;
                 self.corrupt_one_copy(r, Zone::Checkpoint, area * copies, copies, copies - 1)
             }
-            2 => self.misdirect_write(r),
+            2 => self.misdirect_write(r, true),
+            3 => self.misdirect_write(r, false),
             _ => {
                 if commit == 0 {
                     return false;
@@ -240,9 +242,9 @@ impl Simulation {
         injected
     }
 
-    /// Misdirects replica `r`'s newest journal write in flight to another slot, if the atlas
-    /// allows a fault at both slots.
-    fn misdirect_write(&mut self, r: u8) -> bool {
+    /// Misdirects replica `r`'s newest journal write in flight to another slot (or, without
+    /// `elsewhere`, loses it), if the atlas allows a fault at every slot it touches.
+    fn misdirect_write(&mut self, r: u8, elsewhere: bool) -> bool {
         use consensus::storage::Zone;
         let Some((zone, from)) = self.cluster.storage(r).newest_pending() else {
             return false;
@@ -254,12 +256,21 @@ impl Simulation {
             .prng_faults
             .range_u64(0, self.options.journal_slot_count - 1);
         let beyond = self.options.storage_faults_beyond_atlas;
-        let allowed = beyond || (self.atlas_allows(r, from) && self.atlas_allows(r, to));
-        let misdirected = allowed && self.cluster.storage_mut(r).misdirect_newest(to);
-        if misdirected {
-            self.counters.writes_misdirected += 1;
+        let allowed =
+            beyond || (self.atlas_allows(r, from) && (!elsewhere || self.atlas_allows(r, to)));
+        if !allowed {
+            return false;
         }
-        misdirected
+        let storage = self.cluster.storage_mut(r);
+        if elsewhere {
+            let misdirected = storage.misdirect_newest(to);
+            self.counters.writes_misdirected += misdirected as u64;
+            misdirected
+        } else {
+            let lost = storage.lose_newest();
+            self.counters.writes_lost += lost as u64;
+            lost
+        }
     }
 
     /// Corrupts one of `copies` copies stored at `first..first + copies`, unless `allowed`

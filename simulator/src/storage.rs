@@ -8,6 +8,7 @@
 //! - Latent read faults: a faulty location reads back corrupted until it is rewritten.
 //! - Misdirected writes: a write in flight lands on another location of its zone, which is
 //!   clobbered, while its own location keeps what it held before.
+//! - Lost writes (write faults): a write in flight silently never lands.
 //!
 //! Which locations may be faulty is the world's decision (the fault atlas, in simulation.rs).
 
@@ -95,6 +96,20 @@ impl FaultyStorage {
     /// The location of the newest write in flight, if it is in `zone`.
     pub fn newest_pending(&self) -> Option<(Zone, u64)> {
         self.pending.back().map(|w| (w.zone, w.index))
+    }
+
+    /// The newest write in flight silently never lands: its location keeps what it held.
+    pub fn lose_newest(&mut self) -> bool {
+        let Some(write) = self.pending.back() else {
+            return false;
+        };
+        let (zone, index, previous) = (write.zone, write.index, write.previous.clone());
+        match previous {
+            Some(bytes) => self.inner.write(zone, index, bytes),
+            None => self.inner.erase(zone, index),
+        }
+        self.misdirected.insert((zone, index));
+        true
     }
 
     /// Misdirects the newest write in flight to `to` (same zone): its own location gets back
@@ -284,6 +299,23 @@ mod tests {
         );
         s.write(Zone::WalPrepares, 1, Bytes::from_static(b"again"));
         assert_eq!(s.faulty_slots().count(), 0, "rewritten");
+    }
+
+    #[test]
+    fn a_lost_write_leaves_its_location_as_it_was() {
+        let mut s = FaultyStorage::new();
+        s.write(Zone::WalHeaders, 3, Bytes::from_static(b"old"));
+        s.advance(1);
+        s.flush();
+        s.write(Zone::WalHeaders, 3, Bytes::from_static(b"new"));
+        assert!(s.lose_newest());
+        assert_eq!(s.read(Zone::WalHeaders, 3).unwrap(), "old");
+        assert_eq!(s.faulty_slots().collect::<Vec<_>>(), vec![3]);
+        assert_eq!(
+            s.advance(2),
+            1,
+            "it still completes, as far as the replica knows"
+        );
     }
 
     #[test]
