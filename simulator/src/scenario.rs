@@ -34,6 +34,8 @@ impl Scenario {
         options.network.one_way_delay_min_ticks = 1;
         options.network.one_way_delay_mean_ticks = 3;
         options.network.path_capacity_max = 64;
+        // Every client keeps its session: evictions happen only where a script asks for them.
+        options.clients_max = 32;
         Scenario::with_options(seed, options)
     }
 
@@ -150,6 +152,13 @@ impl Scenario {
     pub fn stop_clients(&mut self) {
         for c in &mut self.sim.clients {
             c.draining = true;
+        }
+    }
+
+    /// Lets clients issue requests again after `stop_clients`.
+    pub fn resume_clients(&mut self) {
+        for c in &mut self.sim.clients {
+            c.draining = false;
         }
     }
 

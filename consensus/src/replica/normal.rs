@@ -267,6 +267,10 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
             if p.op > self.op {
                 // Ops between the old head and this one are now gaps for repair to fill.
                 self.op = p.op;
+            } else if self.journal.checksum(p.op) == Some(message.header.checksum) {
+                // A known op whose prepare was missing or faulty here: the primary's answer
+                // to a repair request (or its retransmission) fills it.
+                self.stats.prepares_repaired += 1;
             }
             self.journal.write_prepare(&mut self.storage, &message);
         }
