@@ -44,6 +44,11 @@ const RECORD_DOMAIN: u64 = 0x5741_4c48_4452_5243; // "WALHDRRC"
 pub struct Journal {
     slots: Vec<Option<Entry>>,
     checkpoint: Header,
+    /// Ops of the window whose slot held something unreadable at recovery: this replica may
+    /// have acknowledged them without knowing even their header. Until each is written again
+    /// (or a start_view or checkpoint passes it) the replica must not take part in choosing a
+    /// log, where a missing header would count as a nack.
+    unknown: std::collections::BTreeSet<u64>,
     /// Entries found faulty (at recovery or on a read), for the storage_faults counters.
     faults_found: u64,
 }
@@ -77,6 +82,7 @@ impl Journal {
         Journal {
             slots: vec![None; usize::try_from(slot_count).expect("slot count fits in memory")],
             checkpoint,
+            unknown: std::collections::BTreeSet::new(),
             faults_found: 0,
         }
     }
@@ -97,6 +103,13 @@ impl Journal {
         slots.dedup();
         for slot in slots.into_iter().filter(|&s| s < slot_count) {
             let Some(entry) = recover_entry(storage, ctx, slot_count, slot) else {
+                // Something was written here and nothing of it can be read: had it been the
+                // window's op for this slot, this replica may have acked it.
+                let op = journal.window_op(slot);
+                if op <= journal.window_max() {
+                    journal.unknown.insert(op);
+                    journal.faults_found += 1;
+                }
                 continue;
             };
             let op = entry.header.prepare().op;
@@ -113,6 +126,25 @@ impl Journal {
 
     pub fn slot_count(&self) -> u64 {
         self.slots.len() as u64
+    }
+
+    /// The op after the checkpoint that lives in `slot`.
+    fn window_op(&self, slot: u64) -> u64 {
+        let first = self.checkpoint_op() + 1;
+        let count = self.slot_count();
+        first + (slot + count - first % count) % count
+    }
+
+    /// Whether some op above `op` may have been acknowledged here without its header being
+    /// known (see `unknown`).
+    pub fn has_unknown_above(&self, op: u64) -> bool {
+        self.unknown.range(op + 1..).next().is_some()
+    }
+
+    /// A start_view's log ends at `op`: ops above it were not committed by the quorum that
+    /// chose that log (which this replica was not part of), so they no longer matter.
+    pub fn clear_unknown_above(&mut self, op: u64) {
+        self.unknown.retain(|&k| k <= op);
     }
 
     fn slot(&self, op: u64) -> usize {
@@ -137,11 +169,14 @@ impl Journal {
             "checkpoints only move forward"
         );
         self.checkpoint = header;
+        let op = self.checkpoint_op();
+        self.unknown.retain(|&k| k > op);
     }
 
     /// Drops (from the index only) every entry at or below `op`: after a state transfer to a
     /// checkpoint at `op`, what this replica held below it may be from an abandoned log.
     pub fn forget_through(&mut self, op: u64) {
+        self.unknown.retain(|&k| k > op);
         for slot in self.slots.iter_mut() {
             if slot.is_some_and(|e| e.header.prepare().op <= op) {
                 *slot = None;
@@ -199,6 +234,7 @@ impl Journal {
     /// Only the rest may be nacked.
     pub fn may_have_acked(&self, op: u64) -> bool {
         op == self.checkpoint_op()
+            || self.unknown.contains(&op)
             || matches!(self.entry(op), Some(e) if e.state != PrepareState::Missing)
     }
 
@@ -230,6 +266,7 @@ impl Journal {
             state: PrepareState::Present,
         };
         self.set(op, entry);
+        self.unknown.remove(&op);
         let slot = self.slot(op) as u64;
         storage.write(Zone::WalPrepares, slot, message.encode());
         storage.write(Zone::WalHeaders, slot, encode_record(&message.header, true));
@@ -242,11 +279,20 @@ impl Journal {
         if self.checksum(op) == Some(header.checksum) {
             return;
         }
-        let entry = Entry {
-            header: *header,
-            state: PrepareState::Missing,
+        // An op that may have been acked here before its slot became unreadable is faulty,
+        // not missing: it must never be nacked.
+        let state = if self.unknown.remove(&op) {
+            PrepareState::Faulty
+        } else {
+            PrepareState::Missing
         };
-        self.set(op, entry);
+        self.set(
+            op,
+            Entry {
+                header: *header,
+                state,
+            },
+        );
         let slot = self.slot(op) as u64;
         storage.erase(Zone::WalPrepares, slot);
         storage.write(Zone::WalHeaders, slot, encode_record(header, false));
@@ -341,7 +387,13 @@ fn recover_entry(
         (Some((header, _)), Some(m)) if m.header.checksum == header.checksum => {
             entry(header, PrepareState::Present)
         }
-        // The header record is the newer write when the two disagree.
+        // A slot's ops only grow, so a prepare of a later op than the record is the newer
+        // write (the record's write was lost): its header is verified, and it is here.
+        (Some((header, _)), Some(m)) if m.header.prepare().op > header.prepare().op => {
+            entry(m.header, PrepareState::Present)
+        }
+        // Otherwise the header record is the newer write (a header that replaced the prepare
+        // at the same op, or a prepare left over from an earlier wrap).
         (Some((header, written)), Some(_)) => entry(header, faulty_or_missing(written)),
         (Some((header, written)), None) => {
             // A prepare slot that exists but does not decode was written here.
@@ -350,7 +402,7 @@ fn recover_entry(
         }
         // The header record is lost, but the prepare carries its own header.
         (None, Some(m)) => entry(m.header, PrepareState::Present),
-        // Neither readable: nothing to index. The op is a gap that repair fills by hash chain.
+        // Neither readable: nothing to index (see `Journal::unknown`).
         (None, None) => None,
     }
 }
@@ -372,4 +424,135 @@ fn read_prepare(
     let bytes = storage.read(Zone::WalPrepares, slot)?;
     let message = wire::decode(&bytes, ctx).ok()?;
     (message.header.checksum == checksum).then_some(message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::replica::root_prepare;
+    use crate::storage::MemoryStorage;
+    use crate::wire::{Command, Operation, Prepare};
+
+    const CLUSTER: u128 = 9;
+    const SLOTS: u64 = 8;
+
+    fn ctx() -> DecodeContext {
+        DecodeContext {
+            cluster: CLUSTER,
+            replica_count: 3,
+        }
+    }
+
+    /// Prepares 1..=count chained from the root.
+    fn chain(count: u64) -> Vec<Message> {
+        let mut parent = root_prepare(CLUSTER).header.checksum;
+        (1..=count)
+            .map(|op| {
+                let p = Prepare {
+                    parent,
+                    client: 1,
+                    request_checksum: 0,
+                    op,
+                    commit: op - 1,
+                    timestamp: op,
+                    session: 1,
+                    request: op as u32,
+                    operation: Operation::StateMachine,
+                };
+                let m = Message::new(
+                    Header::new(CLUSTER, 0, 0, Command::Prepare(p)),
+                    Bytes::new(),
+                );
+                parent = m.header.checksum;
+                m
+            })
+            .collect()
+    }
+
+    fn journal_with(storage: &mut MemoryStorage, prepares: &[Message]) -> Journal {
+        let mut journal = Journal::new(SLOTS, root_prepare(CLUSTER).header);
+        for m in prepares {
+            journal.write_prepare(storage, m);
+        }
+        journal
+    }
+
+    fn recover(storage: &MemoryStorage) -> Journal {
+        Journal::recover(storage, &ctx(), SLOTS, root_prepare(CLUSTER).header)
+    }
+
+    #[test]
+    fn recovery_classifies_slots() {
+        let prepares = chain(5);
+        let mut storage = MemoryStorage::new();
+        journal_with(&mut storage, &prepares);
+        // Op 2: its header record reads back corrupt, its prepare is intact.
+        storage.write(Zone::WalHeaders, 2, Bytes::from_static(b"garbage"));
+        // Op 3: its prepare is corrupt, its record says it was written here.
+        storage.write(Zone::WalPrepares, 3, Bytes::from_static(b"garbage"));
+        // Op 4: nothing readable at all.
+        storage.write(Zone::WalHeaders, 4, Bytes::from_static(b"garbage"));
+        storage.write(Zone::WalPrepares, 4, Bytes::from_static(b"garbage"));
+        let mut journal = recover(&storage);
+        assert_eq!(journal.state(1), Some(PrepareState::Present));
+        assert_eq!(journal.state(2), Some(PrepareState::Present));
+        assert_eq!(journal.state(3), Some(PrepareState::Faulty));
+        assert!(journal.may_have_acked(3));
+        assert_eq!(journal.header(4), None);
+        assert!(
+            journal.may_have_acked(4),
+            "an unreadable slot may hold an acked op"
+        );
+        assert!(journal.has_unknown_above(3));
+        assert!(!journal.has_unknown_above(4));
+        assert_eq!(journal.state(5), Some(PrepareState::Present));
+        assert_eq!(journal.faults_found(), 2);
+        // Repair brings op 4's header back: faulty (never nacked), not missing.
+        journal.write_header(&mut storage, &prepares[3].header);
+        assert_eq!(journal.state(4), Some(PrepareState::Faulty));
+        assert!(!journal.has_unknown_above(0));
+    }
+
+    #[test]
+    fn a_lost_header_record_write_leaves_the_newer_prepare_in_charge() {
+        // Op 9 reuses op 1's slot; its prepare landed but its header record write was lost,
+        // so the slot's record still names op 1 (stale from the earlier wrap).
+        let prepares = chain(9);
+        let mut storage = MemoryStorage::new();
+        let mut journal = journal_with(&mut storage, &prepares[..7]);
+        let stale_record = storage.read(Zone::WalHeaders, 1).unwrap();
+        journal.set_checkpoint(prepares[3].header);
+        journal.write_prepare(&mut storage, &prepares[7]);
+        journal.write_prepare(&mut storage, &prepares[8]);
+        storage.write(Zone::WalHeaders, 1, stale_record);
+        let recovered = Journal::recover(&storage, &ctx(), SLOTS, prepares[3].header);
+        assert_eq!(recovered.state(9), Some(PrepareState::Present));
+        assert_eq!(recovered.checksum(9), Some(prepares[8].header.checksum));
+        assert_eq!(recovered.op_max(), 9);
+    }
+
+    #[test]
+    fn the_ring_never_writes_beyond_its_window() {
+        let prepares = chain(9);
+        let mut storage = MemoryStorage::new();
+        let mut journal = journal_with(&mut storage, &prepares[..7]);
+        assert_eq!(journal.window_max(), SLOTS - 1);
+        let overflow = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let mut j = journal.clone();
+            let mut s = storage.clone();
+            j.write_prepare(&mut s, &prepares[7]);
+        }));
+        assert!(overflow.is_err(), "op 8 would reuse the checkpoint's slot");
+        journal.set_checkpoint(prepares[0].header);
+        journal.write_prepare(&mut storage, &prepares[7]);
+        assert_eq!(
+            journal.header(8).map(|h| h.checksum),
+            Some(prepares[7].header.checksum)
+        );
+        assert_eq!(journal.header(0), None, "slot 0 now holds op 8");
+        assert!(storage
+            .indices(Zone::WalPrepares)
+            .iter()
+            .all(|&s| s < SLOTS));
+    }
 }

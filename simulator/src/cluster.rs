@@ -146,9 +146,13 @@ impl Cluster {
             .map_err(RestartError::Panicked)?;
         let replica = match opened {
             Ok(replica) => replica,
-            Err(consensus::replica::OpenError::CheckpointLost) => {
-                // A solo replica lost every copy of its checkpoint (beyond the atlas only):
-                // there is no peer to fetch it from, so it stays down.
+            Err(
+                consensus::replica::OpenError::CheckpointLost
+                | consensus::replica::OpenError::JournalCorrupt,
+            ) => {
+                // A solo replica lost every copy of its checkpoint, or every copy of a journal
+                // entry (beyond the atlas only): there is no peer to recover it from, so it
+                // stays down.
                 slot.storage = Some(reopen);
                 slot.restart_tick = None;
                 return Err(RestartError::Unopenable);

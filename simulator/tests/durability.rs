@@ -132,3 +132,47 @@ fn faults_beyond_the_atlas_never_end_in_correctness() {
     }
     assert!(faults > 100, "faults were injected: {faults}");
 }
+
+#[test]
+fn a_backup_that_lost_every_copy_of_an_acked_op_does_not_nack_it() {
+    // The primary commits op x with the ack of one backup only (the other is cut off), then
+    // crashes. The acking backup restarts with both the header record and the prepare of x
+    // unreadable (beyond the atlas). With the cut-off backup it is a quorum, but it must not
+    // offer a log that lacks x: a view change without x would lose a committed op.
+    let mut s = Scenario::new(41, 3, 1);
+    commit_more(&mut s, 5, 10_000);
+    let primary = s.primary().unwrap();
+    let (acker, cut_off) = ((primary + 1) % 3, (primary + 2) % 3);
+    s.partition(&[&[primary, acker], &[cut_off]]);
+    commit_more(&mut s, 1, 10_000);
+    s.stop_clients();
+    s.run(100).unwrap();
+    let x = s.commit_max();
+    assert!(
+        s.replica(cut_off).op() < x,
+        "the cut-off backup never saw op {x}"
+    );
+    let view = s.replica(primary).view();
+    s.crash(primary);
+    s.crash(acker);
+    assert!(s.corrupt_header(acker, x) && s.corrupt_prepare(acker, x));
+    s.heal();
+    s.restart(acker);
+    assert!(s.replica(acker).storage_faults_found() >= 1);
+    s.run(4_000).unwrap();
+    // No view could start without the old primary: the acker held back its log.
+    for r in [acker, cut_off] {
+        let replica = s.replica(r);
+        assert!(
+            replica.status() != consensus::Status::Normal || replica.view() == view,
+            "{}",
+            replica.describe()
+        );
+    }
+    s.restart(primary);
+    s.resume_clients();
+    commit_more(&mut s, 5, 20_000);
+    for r in 0..3 {
+        catch_up(&mut s, r, 20_000);
+    }
+}

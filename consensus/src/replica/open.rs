@@ -13,6 +13,9 @@ pub enum OpenError {
     WrongIdentity,
     /// A solo replica's checkpoint is unreadable: there is no peer to fetch it from.
     CheckpointLost,
+    /// A solo replica's journal has a slot it cannot read at all, so an op it may have
+    /// committed (and answered) is unknown: there is no peer to learn it from.
+    JournalCorrupt,
 }
 
 /// The root prepare (op 0) of `cluster`: the anchor of every log's hash chain.
@@ -71,6 +74,9 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
                 return Err(OpenError::CheckpointLost);
             }
             replica.sync_required = Some(superblock.checkpoint_op);
+        }
+        if config.replica_count == 1 && replica.journal.has_unknown_above(0) {
+            return Err(OpenError::JournalCorrupt);
         }
         replica.recover();
         replica.check_invariants();

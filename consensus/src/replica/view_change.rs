@@ -164,6 +164,11 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
         if self.status != Status::ViewChange || self.votes() < self.quorum() {
             return;
         }
+        if !self.may_offer_log() {
+            // Its log may lack the header of an op it acknowledged: it would count as a nack.
+            // Like a replica that is down, it leaves the choice to the others.
+            return;
+        }
         let record = self.own_dvc_record();
         if self.is_primary() {
             self.dvc_from.entry(self.config.replica).or_insert(record);
@@ -187,6 +192,13 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
             Command::DoViewChange(dvc),
             encode_header_list(&headers),
         );
+    }
+
+    /// Whether this replica's log may be offered to a view change: not if some op above what
+    /// it executed may have been acknowledged here and is now unknown (protocol-aware
+    /// recovery: a replica that lost acknowledged state does not vote on the log).
+    fn may_offer_log(&self) -> bool {
+        !self.journal.has_unknown_above(self.commit_min)
     }
 
     /// This replica's log suffix: the newest headers it has (up to HEADERS_MAX ops back from
@@ -238,8 +250,10 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
         self.dvc_from
             .entry(message.header.replica)
             .or_insert(record);
-        let own = self.own_dvc_record();
-        self.dvc_from.entry(self.config.replica).or_insert(own);
+        if self.may_offer_log() {
+            let own = self.own_dvc_record();
+            self.dvc_from.entry(self.config.replica).or_insert(own);
+        }
         self.primary_maybe_set_log();
     }
 
@@ -315,6 +329,7 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
             self.journal.write_header(&mut self.storage, header);
         }
         self.journal.truncate_after(&mut self.storage, head);
+        self.journal.clear_unknown_above(head);
         self.op = head;
         assert!(self.journal.header(head).is_some(), "the new head is known");
         true
@@ -434,6 +449,9 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
             self.journal.write_header(&mut self.storage, header);
         }
         self.journal.truncate_after(&mut self.storage, head);
+        if head == sv.op {
+            self.journal.clear_unknown_above(head);
+        }
         self.op = head;
         self.view = view;
         self.log_view = view;
