@@ -103,10 +103,15 @@ impl Journal {
         slots.dedup();
         for slot in slots.into_iter().filter(|&s| s < slot_count) {
             let Some(entry) = recover_entry(storage, ctx, slot_count, slot) else {
-                // Something was written here and nothing of it can be read: had it been the
-                // window's op for this slot, this replica may have acked it.
+                // Neither zone is readable as this slot's. If both hold something, a prepare
+                // and its header record were written here and both are lost: had they been
+                // the window's op for this slot, this replica may have acked it. (With one zone
+                // empty, no prepare of the current op was ever durable here: a header-only
+                // entry, or a misdirected write into an unused slot.)
                 let op = journal.window_op(slot);
-                if op <= journal.window_max() {
+                let both_written = storage.read(Zone::WalHeaders, slot).is_some()
+                    && storage.read(Zone::WalPrepares, slot).is_some();
+                if both_written && op <= journal.window_max() {
                     journal.unknown.insert(op);
                     journal.faults_found += 1;
                 }

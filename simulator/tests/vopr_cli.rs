@@ -77,6 +77,8 @@ fn json_has_every_contract_field() {
         "packets_duplicated",
         "storage_faults",
         "repairs",
+        "checkpoints",
+        "state_syncs",
         "violation",
         "trace_hash",
         "ticks_per_s",
@@ -85,6 +87,40 @@ fn json_has_every_contract_field() {
         assert!(v.get(field).is_some(), "missing {field}");
     }
     assert!(v["ops_committed"].as_u64().unwrap() > 0);
+}
+
+#[test]
+fn a_small_ring_checkpoints_and_a_slow_faulty_disk_is_repaired() {
+    let o = vopr(&[
+        "--seed",
+        "5",
+        "--json",
+        "--ticks",
+        "20000",
+        "--set",
+        "journal_slot_count=32",
+        "--set",
+        "write_latency_max_ticks=8",
+        "--set",
+        "storage_fault_probability=0.002",
+        "--set",
+        "crash_probability=0.0002",
+        "--set",
+        "network.packet_loss_probability=0.01",
+        "--set",
+        "network.partition_probability=0",
+        "--set",
+        "request_probability=0.3",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(stdout(&o).lines().last().unwrap()).unwrap();
+    assert_eq!(v["outcome"], "pass", "{v}");
+    let ops = v["ops_committed"].as_u64().unwrap();
+    assert!(ops > 64, "{v}");
+    // Every replica checkpoints every 16 ops.
+    assert!(v["checkpoints"].as_u64().unwrap() >= ops / 16, "{v}");
+    assert!(v["storage_faults"].as_u64().unwrap() > 0, "{v}");
+    assert!(v["repairs"].as_u64().unwrap() > 0, "{v}");
+    assert_eq!(v["options"]["journal_slot_count"], 32);
 }
 
 #[test]
