@@ -77,8 +77,9 @@ pub fn replica_messages(data: &[u8]) -> Depth {
     }
 }
 
-/// A small cluster through view changes with the fuzzer choosing crashes, restarts,
-/// partitions, message drops and ticks; every oracle on. Panics on any violation.
+/// A small cluster through view changes with the fuzzer choosing crashes (some tearing the
+/// writes in flight), restarts, partitions, message drops, disk faults (within the atlas) and
+/// ticks; every oracle on. Panics on any violation.
 pub fn view_change(data: &[u8]) -> Depth {
     let mut u = Unstructured::new(data);
     let replicas = u.int_in_range(3..=5).unwrap_or(3);
@@ -103,6 +104,12 @@ pub fn view_change(data: &[u8]) -> Depth {
             3 => s.heal(),
             4 => s.drop_command(pick_command(&mut u)),
             5 => s.clear_drops(),
+            6 => {
+                s.sim.inject_storage_fault(r);
+            }
+            7 if s.sim.cluster.is_up(r) => {
+                s.crash_tearing(r);
+            }
             _ => {}
         }
         if let Err(violation) = s.run(ticks) {
@@ -127,7 +134,7 @@ pub fn view_change(data: &[u8]) -> Depth {
 }
 
 fn pick_command(u: &mut Unstructured) -> &'static str {
-    const NAMES: [&str; 8] = [
+    const NAMES: [&str; 10] = [
         "prepare",
         "prepare_ok",
         "commit",
@@ -136,6 +143,8 @@ fn pick_command(u: &mut Unstructured) -> &'static str {
         "start_view",
         "headers",
         "request_start_view",
+        "request_sync_checkpoint",
+        "sync_checkpoint",
     ];
     NAMES[u.int_in_range(0..=NAMES.len() - 1).unwrap_or(0)]
 }
@@ -200,6 +209,8 @@ fn fuzz_options(u: &mut Unstructured, seed: u64) -> arbitrary::Result<Options> {
     o.crash_stability_ticks = u.int_in_range(0..=1_000)?;
     o.request_probability = u.int_in_range(1..=100)? as f64 / 100.0;
     o.key_count = u.int_in_range(1..=4)?;
+    o.journal_slot_count = 32 << u.int_in_range(0..=5)?;
+    o.write_latency_max_ticks = u.int_in_range(0..=12)?;
     Ok(o)
 }
 
