@@ -25,6 +25,17 @@ impl Scenario {
     /// A fault-free cluster of `replicas` with `clients` issuing requests steadily; faults
     /// come only from the script.
     pub fn new(seed: u64, replicas: u8, clients: u8) -> Scenario {
+        Scenario::configured(seed, replicas, clients, |_| {})
+    }
+
+    /// `new`, with the options adjusted by `configure` before the cluster is formatted (for
+    /// instance a small journal ring or a slow disk).
+    pub fn configured(
+        seed: u64,
+        replicas: u8,
+        clients: u8,
+        configure: impl FnOnce(&mut Options),
+    ) -> Scenario {
         let mut options = Options::from_seed(seed).without_faults();
         options.replica_count = replicas;
         options.client_count = clients;
@@ -36,6 +47,7 @@ impl Scenario {
         options.network.path_capacity_max = 64;
         // Every client keeps its session: evictions happen only where a script asks for them.
         options.clients_max = 32;
+        configure(&mut options);
         Scenario::with_options(seed, options)
     }
 
@@ -160,6 +172,23 @@ impl Scenario {
         for c in &mut self.sim.clients {
             c.draining = false;
         }
+    }
+
+    /// Runs until `ops` more ops are committed (within `max` ticks).
+    pub fn commit_more(&mut self, ops: u64, max: u64) -> Result<(), String> {
+        let target = self.commit_max() + ops;
+        self.run_until(max, |s| s.commit_max() >= target)
+    }
+
+    /// Runs until replica `r` has executed everything committed when called (within `max`).
+    pub fn catch_up(&mut self, r: u8, max: u64) -> Result<(), String> {
+        let target = self.commit_max();
+        self.run_until(max, |s| {
+            s.sim
+                .cluster
+                .replica(r)
+                .is_some_and(|x| x.commit_min() >= target)
+        })
     }
 
     pub fn run(&mut self, ticks: u64) -> Result<(), String> {

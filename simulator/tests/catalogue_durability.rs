@@ -7,7 +7,6 @@
 
 use consensus::wire::{Command, Message};
 use consensus::Status;
-use simulator::options::Options;
 use simulator::scenario::Scenario;
 
 /// Ring slots: a checkpoint every 16 ops, the ring wraps every 32.
@@ -20,29 +19,10 @@ const PIPELINE: u64 = 8;
 /// A fault-free cluster with the small ring and a disk whose writes complete within
 /// `latency` ticks.
 fn scenario(seed: u64, replicas: u8, clients: u8, latency: u64) -> Scenario {
-    let mut s = Scenario::new(seed, replicas, clients);
-    s.sim.options.journal_slot_count = SLOTS;
-    s.sim.options.write_latency_max_ticks = latency;
-    // Options are read when the cluster is formatted: rebuild.
-    let options: Options = s.sim.options.clone();
-    Scenario::with_options(seed, options)
-}
-
-fn commit_more(s: &mut Scenario, ops: u64, max: u64) {
-    let target = s.commit_max() + ops;
-    s.run_until(max, |s| s.commit_max() >= target).unwrap();
-}
-
-/// Runs until replica `r` has executed everything the cluster committed when called.
-fn catch_up(s: &mut Scenario, r: u8, max: u64) {
-    let target = s.commit_max();
-    s.run_until(max, |s| {
-        s.sim
-            .cluster
-            .replica(r)
-            .is_some_and(|x| x.commit_min() >= target)
+    Scenario::configured(seed, replicas, clients, |o| {
+        o.journal_slot_count = SLOTS;
+        o.write_latency_max_ticks = latency;
     })
-    .unwrap();
 }
 
 fn up(s: &Scenario) -> Vec<u8> {
@@ -187,7 +167,7 @@ fn c15_prepare_beyond_checkpoint_trigger_slow_disk() {
 /// the view change, before choosing the log; a stalled view change moves on to B2's view.)
 fn lagging_new_primary(seed: u64, latency: u64, checkpoints: u64) -> (Scenario, u8) {
     let mut s = scenario(seed, 3, 3, latency);
-    commit_more(&mut s, 2, 5_000);
+    s.commit_more(2, 5_000).unwrap();
     let a0 = s.primary().unwrap();
     let b1 = (a0 + 1) % 3;
     let b2 = (a0 + 2) % 3;
@@ -206,11 +186,11 @@ fn lagging_new_primary(seed: u64, latency: u64, checkpoints: u64) -> (Scenario, 
         s.primary().is_some_and(|p| p != a0) && s.commit_max() >= commit + 10
     })
     .unwrap();
-    catch_up(&mut s, b1, 30_000);
+    s.catch_up(b1, 30_000).unwrap();
     let x = s.replica(b1);
     assert!(x.checkpoint_op() >= target, "{}", x.describe());
     s.heal();
-    commit_more(&mut s, 10, 20_000);
+    s.commit_more(10, 20_000).unwrap();
     quiesce(&mut s, 30_000);
     (s, b1)
 }
@@ -281,7 +261,7 @@ fn corrupt_checkpoint_to_head(seed: u64, latency: u64) {
     // R1 stops: R0 and R2 alone must go on, which needs R0's repaired log.
     let r1 = (r0 + 1) % 3;
     s.crash(r1);
-    commit_more(&mut s, 20, 20_000);
+    s.commit_more(20, 20_000).unwrap();
     s.restart(r1);
     quiesce(&mut s, 20_000);
 }
@@ -305,7 +285,7 @@ fn backup_fast_forward_one_checkpoint(seed: u64, latency: u64, from: u64) {
     let mut s = scenario(seed, 3, 3, latency);
     let b2 = (s.primary().unwrap() + 2) % 3;
     if from == 0 {
-        commit_more(&mut s, 3, 5_000);
+        s.commit_more(3, 5_000).unwrap();
     } else {
         s.run_until(20_000, |s| s.replica(b2).checkpoint_op() == from)
             .unwrap();
@@ -324,7 +304,7 @@ fn backup_fast_forward_one_checkpoint(seed: u64, latency: u64, from: u64) {
         assert_eq!(s.replica(r).checkpoint_op(), next);
     }
     s.restart(b2);
-    catch_up(&mut s, b2, 20_000);
+    s.catch_up(b2, 20_000).unwrap();
     let x = s.replica(b2);
     assert_eq!(
         x.stats().state_syncs,
@@ -342,7 +322,7 @@ fn backup_fast_forward_one_checkpoint(seed: u64, latency: u64, from: u64) {
         );
     }
     s.resume_clients();
-    commit_more(&mut s, 10, 10_000);
+    s.commit_more(10, 10_000).unwrap();
     quiesce(&mut s, 10_000);
 }
 
@@ -368,7 +348,7 @@ fn c38_backup_fast_forwards_one_checkpoint_slow_disk() {
 /// prepares on alone. B1 restarts, repairs from A0, and both commit the same ops.
 fn backup_crash_before_checkpoint(seed: u64, replicas: u8, n: u64, latency: u64) {
     let mut s = scenario(seed, replicas, 8, latency);
-    commit_more(&mut s, 2, 5_000);
+    s.commit_more(2, 5_000).unwrap();
     let a0 = s.primary().unwrap();
     let b1 = (a0 + 1) % replicas;
     if replicas == 3 {
@@ -445,7 +425,7 @@ fn c43_two_replicas_slow_disk() {
 /// converges, and the whole cluster takes the next checkpoint.
 fn partition_lag_sync(seed: u64, latency: u64, idle: bool) {
     let mut s = scenario(seed, 3, 3, latency);
-    commit_more(&mut s, 3, 5_000);
+    s.commit_more(3, 5_000).unwrap();
     let r2 = (s.primary().unwrap() + 2) % 3;
     let others: Vec<u8> = (0..3).filter(|&r| r != r2).collect();
     s.partition(&[&[r2], &others]);
@@ -462,7 +442,7 @@ fn partition_lag_sync(seed: u64, latency: u64, idle: bool) {
         s.run(500).unwrap();
     }
     s.heal();
-    catch_up(&mut s, r2, 20_000);
+    s.catch_up(r2, 20_000).unwrap();
     let x = s.replica(r2);
     assert!(x.stats().state_syncs >= 1, "{}", x.describe());
     assert!(x.checkpoint_op() >= 2 * INTERVAL);
@@ -502,7 +482,7 @@ fn c45_partition_lag_sync_from_idle_slow_disk() {
 /// are majorities, so two lagging replicas need five: three ahead and idle, two syncing.
 fn two_lagging_sync(seed: u64, latency: u64) {
     let mut s = scenario(seed, 5, 4, latency);
-    commit_more(&mut s, 3, 5_000);
+    s.commit_more(3, 5_000).unwrap();
     let a0 = s.primary().unwrap();
     let lagging = [(a0 + 3) % 5, (a0 + 4) % 5];
     for r in lagging {
@@ -547,7 +527,7 @@ fn c46_five_replicas_two_lagging_both_sync_slow_disk() {
 /// forms and nothing commits; then B2 syncs, the view forms without A0 and commits go on.
 fn view_change_with_lagging_replica(seed: u64, latency: u64) {
     let mut s = scenario(seed, 3, 3, latency);
-    commit_more(&mut s, 3, 5_000);
+    s.commit_more(3, 5_000).unwrap();
     let a0 = s.primary().unwrap();
     let b1 = (a0 + 1) % 3;
     let b2 = (a0 + 2) % 3;
@@ -578,11 +558,11 @@ fn view_change_with_lagging_replica(seed: u64, latency: u64) {
         s.primary().is_some_and(|p| p != a0) && s.commit_max() >= commit + 10
     })
     .unwrap();
-    catch_up(&mut s, b2, 20_000);
+    s.catch_up(b2, 20_000).unwrap();
     let x = s.replica(b2);
     assert!(x.stats().state_syncs >= 1, "{}", x.describe());
     s.heal();
-    commit_more(&mut s, 10, 20_000);
+    s.commit_more(10, 20_000).unwrap();
     quiesce(&mut s, 20_000);
 }
 
@@ -603,7 +583,7 @@ fn c47_view_change_with_lagging_replica_slow_disk() {
 /// for a prepare nobody can send.
 fn slightly_lagging_replica(seed: u64, latency: u64) {
     let mut s = scenario(seed, 3, 3, latency);
-    commit_more(&mut s, 3, 5_000);
+    s.commit_more(3, 5_000).unwrap();
     let b2 = (s.primary().unwrap() + 2) % 3;
     s.crash(b2);
     let others: Vec<u8> = (0..3).filter(|&r| r != b2).collect();
@@ -621,12 +601,12 @@ fn slightly_lagging_replica(seed: u64, latency: u64) {
         assert!(s.corrupt_prepare(r, INTERVAL));
     }
     s.restart(b2);
-    catch_up(&mut s, b2, 20_000);
+    s.catch_up(b2, 20_000).unwrap();
     let x = s.replica(b2);
     assert!(x.stats().state_syncs >= 1, "{}", x.describe());
     assert_eq!(x.checkpoint_op(), INTERVAL);
     s.resume_clients();
-    commit_more(&mut s, 2 * INTERVAL, 30_000);
+    s.commit_more(2 * INTERVAL, 30_000).unwrap();
     quiesce(&mut s, 20_000);
 }
 
@@ -722,7 +702,7 @@ fn checkpoint_from_newer_view(seed: u64, latency: u64, lost_checkpoint: bool) {
             "the abandoned ops are there"
         );
     }
-    catch_up(&mut s, b1, 20_000);
+    s.catch_up(b1, 20_000).unwrap();
     let x = s.replica(b1);
     assert!(x.stats().state_syncs >= 1, "{}", x.describe());
     if lost_checkpoint {
@@ -739,10 +719,10 @@ fn checkpoint_from_newer_view(seed: u64, latency: u64, lost_checkpoint: bool) {
     let x = s.replica(b1);
     assert_eq!(x.checkpoint_op(), target);
     assert_ne!(x.status(), Status::Recovering);
-    catch_up(&mut s, b1, 20_000);
+    s.catch_up(b1, 20_000).unwrap();
     s.heal();
     s.resume_clients();
-    commit_more(&mut s, INTERVAL, 30_000);
+    s.commit_more(INTERVAL, 30_000).unwrap();
     quiesce(&mut s, 30_000);
 }
 

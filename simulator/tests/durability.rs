@@ -2,27 +2,10 @@
 
 use simulator::scenario::Scenario;
 
-fn commit_more(s: &mut Scenario, ops: u64, max: u64) {
-    let target = s.commit_max() + ops;
-    s.run_until(max, |s| s.commit_max() >= target).unwrap();
-}
-
-/// Runs until replica `r` has executed everything the cluster committed when called.
-fn catch_up(s: &mut Scenario, r: u8, max: u64) {
-    let target = s.commit_max();
-    s.run_until(max, |s| {
-        s.sim
-            .cluster
-            .replica(r)
-            .is_some_and(|x| x.commit_min() >= target)
-    })
-    .unwrap();
-}
-
 #[test]
 fn corrupt_prepare_on_one_replica_is_repaired_after_restart() {
     let mut s = Scenario::new(21, 3, 2);
-    commit_more(&mut s, 30, 10_000);
+    s.commit_more(30, 10_000).unwrap();
     let backup = (s.primary().unwrap() + 1) % 3;
     s.crash(backup);
     for op in [3, 10, 20] {
@@ -31,8 +14,8 @@ fn corrupt_prepare_on_one_replica_is_repaired_after_restart() {
     s.restart(backup);
     assert!(s.replica(backup).storage_faults_found() >= 3);
     // Replaying past ops 3, 10 and 20 needs their prepares back from a peer.
-    catch_up(&mut s, backup, 10_000);
-    commit_more(&mut s, 10, 10_000);
+    s.catch_up(backup, 10_000).unwrap();
+    s.commit_more(10, 10_000).unwrap();
 }
 
 #[test]
@@ -40,7 +23,7 @@ fn all_copies_of_a_header_corrupt_but_one() {
     // Op 7's header record and prepare are unreadable on two of three replicas (beyond the
     // atlas); all restart. The intact copy repairs the others by hash chain.
     let mut s = Scenario::new(22, 3, 2);
-    commit_more(&mut s, 20, 10_000);
+    s.commit_more(20, 10_000).unwrap();
     s.stop_clients();
     s.run(500).unwrap();
     let intact = s.primary().unwrap();
@@ -51,22 +34,22 @@ fn all_copies_of_a_header_corrupt_but_one() {
         s.restart(r);
     }
     for r in 0..3 {
-        catch_up(&mut s, r, 20_000);
+        s.catch_up(r, 20_000).unwrap();
     }
 }
 
 #[test]
 fn torn_superblock_copies_recover_from_the_newest_intact_copy() {
     let mut s = Scenario::new(23, 3, 2);
-    commit_more(&mut s, 10, 10_000);
+    s.commit_more(10, 10_000).unwrap();
     let r = (s.primary().unwrap() + 2) % 3;
     s.crash(r);
     for copy in 0..3 {
         assert!(s.corrupt_superblock(r, copy));
     }
     s.restart(r);
-    catch_up(&mut s, r, 10_000);
-    commit_more(&mut s, 10, 10_000);
+    s.catch_up(r, 10_000).unwrap();
+    s.commit_more(10, 10_000).unwrap();
 }
 
 #[test]
@@ -75,7 +58,7 @@ fn crash_between_a_prepares_write_and_its_prepare_ok() {
     // writes are torn. It must come back without claiming those prepares, and the cluster
     // must not lose or fork anything.
     let mut s = Scenario::new(24, 3, 4);
-    commit_more(&mut s, 10, 10_000);
+    s.commit_more(10, 10_000).unwrap();
     let backup = (s.primary().unwrap() + 1) % 3;
     let mut torn = 0;
     for _ in 0..200 {
@@ -87,8 +70,8 @@ fn crash_between_a_prepares_write_and_its_prepare_ok() {
     }
     assert!(torn > 0, "the backup wrote something in its last tick");
     s.restart(backup);
-    commit_more(&mut s, 20, 10_000);
-    catch_up(&mut s, backup, 10_000);
+    s.commit_more(20, 10_000).unwrap();
+    s.catch_up(backup, 10_000).unwrap();
 }
 
 #[test]
@@ -140,11 +123,11 @@ fn a_backup_that_lost_every_copy_of_an_acked_op_does_not_nack_it() {
     // unreadable (beyond the atlas). With the cut-off backup it is a quorum, but it must not
     // offer a log that lacks x: a view change without x would lose a committed op.
     let mut s = Scenario::new(41, 3, 1);
-    commit_more(&mut s, 5, 10_000);
+    s.commit_more(5, 10_000).unwrap();
     let primary = s.primary().unwrap();
     let (acker, cut_off) = ((primary + 1) % 3, (primary + 2) % 3);
     s.partition(&[&[primary, acker], &[cut_off]]);
-    commit_more(&mut s, 1, 10_000);
+    s.commit_more(1, 10_000).unwrap();
     s.stop_clients();
     s.run(100).unwrap();
     let x = s.commit_max();
@@ -171,8 +154,8 @@ fn a_backup_that_lost_every_copy_of_an_acked_op_does_not_nack_it() {
     }
     s.restart(primary);
     s.resume_clients();
-    commit_more(&mut s, 5, 20_000);
+    s.commit_more(5, 20_000).unwrap();
     for r in 0..3 {
-        catch_up(&mut s, r, 20_000);
+        s.catch_up(r, 20_000).unwrap();
     }
 }

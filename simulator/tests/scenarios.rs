@@ -7,16 +7,10 @@ fn views_of(s: &Scenario) -> Vec<u32> {
     s.sim.cluster.up().map(|(_, r)| r.view()).collect()
 }
 
-/// Runs until `ops` more ops commit than now.
-fn commit_more(s: &mut Scenario, ops: u64, max: u64) {
-    let target = s.commit_max() + ops;
-    s.run_until(max, |s| s.commit_max() >= target).unwrap();
-}
-
 #[test]
 fn view_change_after_primary_crash_five_replicas() {
     let mut s = Scenario::new(11, 5, 3);
-    commit_more(&mut s, 20, 5_000);
+    s.commit_more(20, 5_000).unwrap();
     let old = s.primary().unwrap();
     let old_view = s.replica(old).view();
     s.crash(old);
@@ -24,7 +18,7 @@ fn view_change_after_primary_crash_five_replicas() {
         .unwrap();
     let new = s.primary().unwrap();
     assert!(s.replica(new).view() > old_view);
-    commit_more(&mut s, 20, 5_000);
+    s.commit_more(20, 5_000).unwrap();
     s.restart(old);
     // The old primary rejoins as a backup of the new view and catches up.
     let view = s.replica(new).view();
@@ -38,12 +32,12 @@ fn view_change_after_primary_crash_five_replicas() {
 #[test]
 fn view_change_after_primary_crash_three_replicas() {
     let mut s = Scenario::new(12, 3, 2);
-    commit_more(&mut s, 10, 5_000);
+    s.commit_more(10, 5_000).unwrap();
     let old = s.primary().unwrap();
     s.crash(old);
     s.run_until(5_000, |s| s.primary().is_some_and(|p| p != old))
         .unwrap();
-    commit_more(&mut s, 10, 5_000);
+    s.commit_more(10, 5_000).unwrap();
 }
 
 #[test]
@@ -51,23 +45,23 @@ fn backup_that_is_behind_becomes_primary() {
     // Replica 1 is the primary of view 1. Cut it off while 0 and 2 commit, then crash 0:
     // replica 1 must catch up from 2 (repair) before it can serve as primary.
     let mut s = Scenario::new(13, 3, 2);
-    commit_more(&mut s, 5, 5_000);
+    s.commit_more(5, 5_000).unwrap();
     assert_eq!(s.primary(), Some(0));
     s.partition(&[&[1], &[0, 2]]);
-    commit_more(&mut s, 30, 10_000);
+    s.commit_more(30, 10_000).unwrap();
     let behind = s.replica(1).commit_min();
     assert!(behind + 30 <= s.commit_max(), "replica 1 must be behind");
     s.heal();
     s.crash(0);
     s.run_until(10_000, |s| s.primary() == Some(1)).unwrap();
-    commit_more(&mut s, 10, 10_000);
+    s.commit_more(10, 10_000).unwrap();
     assert!(s.replica(1).commit_min() > behind + 30);
 }
 
 #[test]
 fn isolated_primary_cannot_commit_in_its_old_view() {
     let mut s = Scenario::new(14, 5, 3);
-    commit_more(&mut s, 10, 5_000);
+    s.commit_more(10, 5_000).unwrap();
     let old = s.primary().unwrap();
     let others: Vec<u8> = (0..5).filter(|&r| r != old).collect();
     s.partition(&[&[old], &others]);
@@ -76,7 +70,7 @@ fn isolated_primary_cannot_commit_in_its_old_view() {
     s.run_until(10_000, |s| s.primary().is_some_and(|p| p != old))
         .unwrap();
     let commit_old_side = s.replica(old).commit_min();
-    commit_more(&mut s, 20, 10_000);
+    s.commit_more(20, 10_000).unwrap();
     assert_eq!(s.replica(old).commit_min(), commit_old_side);
     s.heal();
     let view = s.replica(s.primary().unwrap()).view();
@@ -90,7 +84,7 @@ fn isolated_primary_cannot_commit_in_its_old_view() {
 #[test]
 fn view_change_with_a_full_pipeline() {
     let mut s = Scenario::new(15, 3, 8);
-    commit_more(&mut s, 10, 5_000);
+    s.commit_more(10, 5_000).unwrap();
     let old = s.primary().unwrap();
     s.drop_command("prepare_ok");
     s.run_until(5_000, |s| {
@@ -101,14 +95,14 @@ fn view_change_with_a_full_pipeline() {
     s.crash(old);
     s.run_until(10_000, |s| s.primary().is_some_and(|p| p != old))
         .unwrap();
-    commit_more(&mut s, 20, 10_000);
+    s.commit_more(20, 10_000).unwrap();
 }
 
 #[test]
 fn concurrent_view_changes_converge() {
     // Heartbeats never arrive, so every backup starts voting at about the same time.
     let mut s = Scenario::new(16, 5, 2);
-    commit_more(&mut s, 5, 5_000);
+    s.commit_more(5, 5_000).unwrap();
     s.drop_command("commit");
     s.run_until(10_000, |s| views_of(s).iter().all(|&v| v >= 1))
         .unwrap();
@@ -118,13 +112,13 @@ fn concurrent_view_changes_converge() {
         s.primary().is_some() && views.iter().all(|&v| v == views[0])
     })
     .unwrap();
-    commit_more(&mut s, 10, 10_000);
+    s.commit_more(10, 10_000).unwrap();
 }
 
 #[test]
 fn lost_start_view_is_recovered_by_request_start_view() {
     let mut s = Scenario::new(17, 3, 2);
-    commit_more(&mut s, 5, 5_000);
+    s.commit_more(5, 5_000).unwrap();
     s.drop_command("start_view");
     let old = s.primary().unwrap();
     s.crash(old);
@@ -132,24 +126,24 @@ fn lost_start_view_is_recovered_by_request_start_view() {
     s.clear_drops();
     s.run_until(10_000, |s| s.primary().is_some_and(|p| p != old))
         .unwrap();
-    commit_more(&mut s, 10, 10_000);
+    s.commit_more(10, 10_000).unwrap();
 }
 
 #[test]
 fn restarted_replicas_replay_their_journal() {
     let mut s = Scenario::new(18, 3, 2);
-    commit_more(&mut s, 30, 10_000);
+    s.commit_more(30, 10_000).unwrap();
     for r in 0..3 {
         s.crash(r);
         s.restart(r);
         s.run(200).unwrap();
     }
-    commit_more(&mut s, 10, 10_000);
+    s.commit_more(10, 10_000).unwrap();
 }
 
 #[test]
 fn scenario_time_really_passes() {
     let mut s = Scenario::new(19, 3, 2);
-    commit_more(&mut s, 50, 20_000);
+    s.commit_more(50, 20_000).unwrap();
     assert!(s.sim.tick > 100, "ticks {}", s.sim.tick);
 }
