@@ -5,12 +5,12 @@
 //! with the highest sequence, so a torn or corrupt copy never loses the last good state.
 
 use crate::storage::{Storage, Zone};
-use crate::wire::checksum;
+use crate::wire::{checksum, Command, DecodeContext, Header, HEADER_SIZE};
 use bytes::Bytes;
 
 /// Copies written on every update.
 pub const SUPERBLOCK_COPIES: u64 = 4;
-const SIZE: usize = 16 + 8 + 16 + 4 + 4 + 8 + 1 + 1 + 8 + 16 + 8 + 1;
+const SIZE: usize = 16 + 8 + 16 + 4 + 4 + 8 + 1 + 1 + 8 + 16 + 8 + 1 + 1 + HEADER_SIZE;
 const DOMAIN: u64 = 0x5355_5045_5242_4c4b; // "SUPERBLK"
 
 /// What a replica must remember across a crash to vote safely.
@@ -29,6 +29,10 @@ pub struct SuperBlock {
     pub checkpoint_checksum: u128,
     pub checkpoint_size: u64,
     pub checkpoint_area: u8,
+    /// The head of the log installed by the last view change (start_view, or the new
+    /// primary's choice): recovery puts it back if its journal entry was lost, so entries
+    /// below it that the view change did not replace are never taken for the view's log.
+    pub view_head: Option<Header>,
 }
 
 impl SuperBlock {
@@ -46,6 +50,8 @@ impl SuperBlock {
         b.extend_from_slice(&self.checkpoint_checksum.to_le_bytes());
         b.extend_from_slice(&self.checkpoint_size.to_le_bytes());
         b.push(self.checkpoint_area);
+        b.push(self.view_head.is_some() as u8);
+        b.extend_from_slice(&self.view_head.map_or([0; HEADER_SIZE], |h| h.encode()));
         let sum = checksum(&b[16..], DOMAIN);
         b[..16].copy_from_slice(&sum.to_le_bytes());
         Bytes::from(b)
@@ -73,6 +79,19 @@ impl SuperBlock {
             checkpoint_checksum: u128::from_le_bytes(b[66..82].try_into().ok()?),
             checkpoint_size: u64_at(82),
             checkpoint_area: b[90],
+            view_head: match b[91] {
+                0 => None,
+                1 => {
+                    let ctx = DecodeContext {
+                        cluster: u128::from_le_bytes(b[24..40].try_into().ok()?),
+                        replica_count: b[57],
+                    };
+                    let header = Header::decode(&b[92..92 + HEADER_SIZE], &ctx).ok()?;
+                    matches!(header.command, Command::Prepare(_)).then_some(header)?;
+                    Some(header)
+                }
+                _ => return None,
+            },
         };
         let valid = sb.log_view <= sb.view
             && sb.checkpoint_op <= sb.commit_max

@@ -113,6 +113,14 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
         self.stats.ops_truncated += self.op.saturating_sub(chained);
         self.journal.truncate_after(&mut self.storage, chained);
         self.op = chained;
+        if self
+            .superblock
+            .view_head
+            .is_some_and(|h| h.prepare().op > chained || h.prepare().op <= op)
+        {
+            // Truncated with the abandoned log, or covered by the checkpoint.
+            self.superblock.view_head = None;
+        }
         let recovering = self.sync_required.is_some();
         if recovering && view > self.view {
             self.view = view;

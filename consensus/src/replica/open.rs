@@ -53,6 +53,7 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
             checkpoint_checksum: 0,
             checkpoint_size: 0,
             checkpoint_area: 0,
+            view_head: None,
         };
         superblock.write(storage);
     }
@@ -159,6 +160,7 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
     /// allows. A replica that lost its checkpoint stays recovering until a state transfer.
     fn recover(&mut self) {
         self.commit_min = self.journal.checkpoint_op();
+        self.restore_view_head();
         self.op = self.journal.op_max();
         self.commit_max = self.superblock.commit_max.max(self.commit_min);
         self.timestamp_last = self.head_timestamp();
@@ -166,6 +168,20 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
         self.timeout_repair.start(&mut self.prng);
         if self.sync_required.is_none() {
             self.resume_after_recovery();
+        }
+    }
+
+    /// Puts back the head of the log the last view change installed, if its journal entry was
+    /// lost (a header-only entry has a single copy). Without it, older entries below a gap
+    /// the view change left would pass for the view's log, and be executed.
+    fn restore_view_head(&mut self) {
+        let Some(head) = self.superblock.view_head else {
+            return;
+        };
+        let op = head.prepare().op;
+        let in_window = op > self.journal.checkpoint_op() && op <= self.journal.window_max();
+        if in_window && self.journal.checksum(op) != Some(head.checksum) {
+            self.journal.write_header(&mut self.storage, &head);
         }
     }
 

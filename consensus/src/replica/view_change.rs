@@ -332,6 +332,8 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
         self.journal.clear_unknown_above(head);
         self.op = head;
         assert!(self.journal.header(head).is_some(), "the new head is known");
+        // Made durable with log_view when the view starts.
+        self.superblock.view_head = self.journal.header(head).copied();
         true
     }
 
@@ -440,12 +442,18 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
         }
         // A replica too far behind to hold the new head takes the part of the log its ring
         // can hold, like a backup that missed the newest prepares, and catches up by state
-        // transfer.
-        let head = sv.op.min(self.journal.window_max());
-        for header in chained
+        // transfer. Its head must be a header of the new log (or its executed op): anything
+        // else above what it executed may be from an abandoned log (seed-independent; found
+        // by the view_change fuzzer).
+        let window = self.commit_min + 1..=self.journal.window_max();
+        let installable: Vec<&Header> = chained
             .iter()
-            .filter(|h| (self.commit_min + 1..=head).contains(&h.prepare().op))
-        {
+            .filter(|h| window.contains(&h.prepare().op))
+            .collect();
+        let head = installable
+            .first()
+            .map_or(self.commit_min, |h| h.prepare().op);
+        for header in installable {
             self.journal.write_header(&mut self.storage, header);
         }
         self.journal.truncate_after(&mut self.storage, head);
@@ -453,6 +461,7 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
             self.journal.clear_unknown_above(head);
         }
         self.op = head;
+        self.superblock.view_head = self.journal.header(head).copied();
         self.view = view;
         self.log_view = view;
         self.commit_max = self.commit_max.max(sv.commit);
