@@ -103,3 +103,37 @@ fn messages_from_old_views_are_ignored() {
     );
     router.run_until(2_000, |r| r.replies[&c].len() >= 2);
 }
+
+#[test]
+fn recovery_puts_back_the_head_a_start_view_installed() {
+    // Replica 2 installs a start_view's log (headers only: it has none of the prepares), then
+    // crashes, and the single copy of the head's header record is lost. The superblock still
+    // knows the head: recovery puts it back, so the log's head never falls onto older entries.
+    let mut router = Router::new(3);
+    let chain = fake_chain(3, 1);
+    let headers: Vec<Header> = chain[1..].iter().rev().copied().collect();
+    let sv = StartView {
+        nonce: 0,
+        op: 3,
+        commit: 0,
+    };
+    let m = Message::new(
+        Header::new(CLUSTER, 1, 1, Command::StartView(sv)),
+        encode_header_list(&headers),
+    );
+    let m = decode(&m.encode(), &router.ctx).expect("well formed");
+    router.replicas[2]
+        .as_mut()
+        .unwrap()
+        .on_message(Peer::Replica(1), m);
+    assert_eq!(router.replica(2).op(), 3);
+    assert_eq!(router.replica(2).log_view(), 1);
+    router.crash(2);
+    let storage = router.storages[2].as_mut().unwrap();
+    use consensus::storage::{Storage, Zone};
+    storage.write(Zone::WalHeaders, 3, Bytes::from_static(b"torn"));
+    router.restart(2);
+    let r2 = router.replica(2);
+    assert_eq!(r2.op(), 3, "{}", r2.describe());
+    assert_eq!(r2.header(3).map(|h| h.checksum), Some(chain[3].checksum));
+}
