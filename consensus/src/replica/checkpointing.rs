@@ -128,6 +128,7 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
         self.persist_checkpoint(checkpoint, header);
         self.timestamp_last = self.timestamp_last.max(self.head_timestamp());
         self.stats.state_syncs += 1;
+        self.sv_beyond_ring = false;
         self.sync = None;
         self.repair_stalled = 0;
         if self.sync_required.take().is_some() {

@@ -115,6 +115,8 @@ pub struct Replica<S: Storage, M: StateMachine> {
     sync: Option<sync::SyncProgress>,
     /// Newest checkpoint op each peer advertised.
     peer_checkpoint: [u64; REPLICAS_MAX as usize],
+    /// A start_view came whose head this replica's ring cannot hold: it must sync first.
+    sv_beyond_ring: bool,
     /// Repair rounds in a row that executed nothing while behind, and commit_min at the last.
     repair_stalled: u32,
     repair_commit_min: u64,

@@ -43,6 +43,9 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
         if self.is_primary() && (self.status == Status::Normal || self.dvc_log_set) {
             return false;
         }
+        if self.sv_beyond_ring {
+            return true;
+        }
         // A peer checkpointed beyond this replica's ring: the ops this replica needs next may
         // be overwritten on every peer that far ahead.
         let window_max = self.journal.window_max();

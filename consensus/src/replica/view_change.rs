@@ -441,19 +441,27 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
             return;
         }
         // A replica too far behind to hold the new head takes the part of the log its ring
-        // can hold, like a backup that missed the newest prepares, and catches up by state
-        // transfer. Its head must be a header of the new log (or its executed op): anything
-        // else above what it executed may be from an abandoned log (seed-independent; found
-        // by the view_change fuzzer).
-        let window = self.commit_min + 1..=self.journal.window_max();
-        let installable: Vec<&Header> = chained
+        // can hold, like a backup that missed the newest prepares, if the start_view carries
+        // the header at the end of its ring: its head must be a header of the new log. Else
+        // it does not join yet: it catches up by state transfer first. (A head without a
+        // header let older entries below pass for the view's log after a restart; found by
+        // the view_change fuzzer. Dropping those entries instead could nack an op this
+        // replica acked.)
+        let head = sv.op.min(self.journal.window_max());
+        if !chained.iter().any(|h| h.prepare().op == head) && head > self.commit_min {
+            // It leaves its older view (a stale primary must stop leading) and waits in the
+            // new one, in view change status, until its state transfer is done.
+            self.sv_beyond_ring = true;
+            if view > self.view {
+                self.transition_to_view_change(view);
+            }
+            return;
+        }
+        self.sv_beyond_ring = false;
+        for header in chained
             .iter()
-            .filter(|h| window.contains(&h.prepare().op))
-            .collect();
-        let head = installable
-            .first()
-            .map_or(self.commit_min, |h| h.prepare().op);
-        for header in installable {
+            .filter(|h| (self.commit_min + 1..=head).contains(&h.prepare().op))
+        {
             self.journal.write_header(&mut self.storage, header);
         }
         self.journal.truncate_after(&mut self.storage, head);
