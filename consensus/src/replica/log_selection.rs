@@ -1,25 +1,34 @@
-//! The new primary's choice of log from a quorum of do_view_change messages (V4, V5, V7, V8).
+//! The new primary's choice of log from a quorum of do_view_change records (V4, V5, V7, V8).
 //!
-//! Pure functions over the records, so the rules can be read (and tested) in one place:
-//! 1. The best log is the one of the highest log_view, then the highest op (V4). Its head is
-//!    trusted; walking down from it by parent checksum gives the best log's chain.
-//! 2. Where that walk stops (no record holds the header it needs), the chain is continued
-//!    upward from the new primary's own executed op: at each op, among the headers the
-//!    records hold that link to the op below, the one prepared in the highest view. A
-//!    committed prepare is the newest prepare ever made at its op, so this finds every
-//!    committed op; the two walks must meet, else nothing above the upward walk committed.
-//! 3. commit_max is derived conservatively from the quorum (V8).
-//! 4. Above commit_max, an op a nack quorum lacks cannot have committed, nor anything after
-//!    it: the log is truncated there (V7).
+//! Pure functions over the records, so the rules can be read (and tested) in one place.
+//!
+//! What is committed at an op is what the log of the highest log_view holds there (V4), never
+//! what the highest *header* view says: a primary that re-proposes an inherited prepare sends
+//! the original message, whose header keeps the view it was created in. So:
+//! 1. The canonical records are those of the highest log_view; the best is the canonical one
+//!    with the highest op. Every canonical record's head belongs to that view's log.
+//! 2. The chain is walked down from the best head by parent checksum. A header from any
+//!    record (or the new primary's own journal) is taken only where its checksum is the one
+//!    the op above names, so lower-ranked logs contribute only what hash-chains (V8).
+//! 3. Where the walk breaks (no record holds the header the op above names), the op's
+//!    checksum is still known; below it, the walk resumes from the header of the
+//!    highest-ranked canonical record (log_view, then op), but only at ops at or above the
+//!    quorum's commit_max: there a canonical record holds nothing but that view's log. Below
+//!    commit_max nothing is guessed; the primary's repair fills the gaps by hash chain.
+//! 4. commit_max is derived conservatively from the quorum (V8).
+//! 5. Above commit_max, an op a nack quorum lacks cannot have committed, nor anything after
+//!    it: the log is truncated there (V7). An op a record's headers do not cover, or whose
+//!    checksum is unknown, is never counted as nacked.
 
 use super::DvcRecord;
-use crate::wire::Header;
+use crate::wire::{Header, HEADERS_MAX};
 use std::collections::BTreeMap;
 
 /// What the new primary installs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Selection {
-    /// The chosen log from the base up to `head`, by op.
+    /// The chosen log up to `head`, by op. Ops missing here (gaps) are repaired by hash
+    /// chain before the view starts; `chain[head]` is always present.
     pub chain: BTreeMap<u64, Header>,
     pub head: u64,
     pub commit_max: u64,
@@ -44,31 +53,67 @@ pub fn select(
     commit_max_own: u64,
     q: Quorums,
 ) -> Option<Selection> {
+    assert!(records.len() >= q.quorum, "selection needs a quorum of records");
+    assert!(q.quorum <= q.replica_count && 2 * q.quorum > q.replica_count);
     let best = records.iter().max_by_key(|r| (r.log_view, r.op))?;
-    let down = walk_down(records, own, best);
-    let down_min = down.keys().next().copied().unwrap_or(best.op + 1);
-    let mut chain = walk_up(records, own, base, down_min);
-    let up_top = chain.keys().next_back().copied().expect("base");
-    // The best log continues the upward chain only if its op just above links to it.
-    let linked = down
-        .get(&(up_top + 1))
-        .is_some_and(|h| h.prepare().parent == chain[&up_top].checksum);
-    if linked {
-        chain.extend(down.range(up_top + 1..).map(|(&op, h)| (op, *h)));
-    }
-    let top = chain.keys().next_back().copied().expect("base");
-    let commit_max = quorum_commit_max(records, best, commit_max_own, q);
-    if top < commit_max {
+    if best.headers.first().map(|(h, _)| h.prepare().op) != Some(best.op) {
+        // A record whose newest header is not its head says nothing trustworthy about it.
         return None;
     }
-    let head = head_after_nacks(records, &chain, commit_max, top, q);
+    let commit_max = quorum_commit_max(records, best, commit_max_own, q);
+    if best.op < commit_max {
+        return None;
+    }
+    let walk = walk_down(records, own, best, base.prepare().op, commit_max);
+    let head = head_after_nacks(records, &walk, commit_max, best.op, q);
+    let mut chain = walk.chain;
+    if head == base.prepare().op {
+        chain.entry(head).or_insert(*base);
+    }
+    if !chain.contains_key(&head) {
+        // The head must be a header of the chosen log, and none is known: undecidable here.
+        return None;
+    }
     chain.retain(|&op, _| op <= head);
+    check_selection(&chain, head, commit_max);
     Some(Selection {
         chain,
         head,
         commit_max,
-        truncated: best.op.saturating_sub(head),
+        truncated: best.op - head,
     })
+}
+
+/// The selection's own invariants, checked on the way out (paired with the walk).
+fn check_selection(chain: &BTreeMap<u64, Header>, head: u64, commit_max: u64) {
+    assert!(head >= commit_max, "the head never drops a committed op");
+    assert_eq!(chain.keys().next_back(), Some(&head), "the head is the top");
+    for (op, header) in chain {
+        assert_eq!(header.prepare().op, *op, "a header sits at its own op");
+        if let Some(below) = op.checked_sub(1).and_then(|b| chain.get(&b)) {
+            assert_eq!(
+                header.prepare().parent,
+                below.checksum,
+                "adjacent ops of the chosen log hash-chain"
+            );
+        }
+    }
+}
+
+/// The chosen log as far as the records prove it: headers by op, and the checksums of ops
+/// whose header no record holds (named by the op above).
+struct Walk {
+    chain: BTreeMap<u64, Header>,
+    proven: BTreeMap<u64, u128>,
+}
+
+impl Walk {
+    fn checksum(&self, op: u64) -> Option<u128> {
+        self.chain
+            .get(&op)
+            .map(|h| h.checksum)
+            .or_else(|| self.proven.get(&op).copied())
+    }
 }
 
 /// Every header the quorum (and the new primary's own journal) holds, by checksum.
@@ -81,58 +126,58 @@ fn by_checksum<'a>(records: &'a [DvcRecord], own: &'a [Header]) -> BTreeMap<u128
         .collect()
 }
 
-/// The best log's chain, from its head down while the quorum holds each parent.
-fn walk_down(records: &[DvcRecord], own: &[Header], best: &DvcRecord) -> BTreeMap<u64, Header> {
-    let known = by_checksum(records, own);
-    let mut chain = BTreeMap::new();
-    let Some((head, _)) = best.headers.first() else {
-        return chain;
-    };
-    let mut header = *head;
-    loop {
-        let p = *header.prepare();
-        chain.insert(p.op, header);
-        match known.get(&p.parent) {
-            Some(parent) if p.op > 0 && parent.prepare().op + 1 == p.op => header = **parent,
-            _ => break,
+/// The canonical records' headers by op, each from the highest-ranked canonical record
+/// holding one (log_view is equal among them, so by op).
+fn canonical_headers(records: &[DvcRecord], best: &DvcRecord) -> BTreeMap<u64, Header> {
+    let mut canonical: Vec<&DvcRecord> = records
+        .iter()
+        .filter(|r| r.log_view == best.log_view)
+        .collect();
+    canonical.sort_by_key(|r| std::cmp::Reverse(r.op));
+    let mut by_op = BTreeMap::new();
+    for record in canonical {
+        for (h, _) in &record.headers {
+            by_op.entry(h.prepare().op).or_insert(*h);
         }
     }
-    chain
+    by_op
 }
 
-/// From the base (an executed, hence committed, op) up to `below`: at each op, the linking
-/// header prepared in the highest view.
-fn walk_up(
+/// Walks the chosen log down from the best head to `floor` (see the module comment).
+fn walk_down(
     records: &[DvcRecord],
     own: &[Header],
-    base: &Header,
-    below: u64,
-) -> BTreeMap<u64, Header> {
-    let mut at_op: BTreeMap<u64, Vec<&Header>> = BTreeMap::new();
-    for h in records
-        .iter()
-        .flat_map(|r| r.headers.iter().map(|(h, _)| h))
-        .chain(own.iter())
-    {
-        at_op.entry(h.prepare().op).or_default().push(h);
+    best: &DvcRecord,
+    floor: u64,
+    commit_max: u64,
+) -> Walk {
+    let known = by_checksum(records, own);
+    let canonical = canonical_headers(records, best);
+    let mut walk = Walk {
+        chain: BTreeMap::new(),
+        proven: BTreeMap::new(),
+    };
+    let mut next = Some((best.op, best.headers[0].0));
+    while let Some((op, header)) = next {
+        walk.chain.insert(op, header);
+        if op <= floor || op == 0 {
+            break;
+        }
+        let parent = header.prepare().parent;
+        next = match known.get(&parent) {
+            Some(h) if h.prepare().op + 1 == op => Some((op - 1, **h)),
+            _ => {
+                walk.proven.insert(op - 1, parent);
+                // Resume below the break from a canonical header at or above commit_max.
+                let lowest = commit_max.max(floor);
+                (lowest + 1 < op)
+                    .then(|| canonical.range(lowest..op - 1).next_back())
+                    .flatten()
+                    .map(|(&o, h)| (o, *h))
+            }
+        };
     }
-    let mut chain = BTreeMap::new();
-    chain.insert(base.prepare().op, *base);
-    let mut last = *base;
-    while last.prepare().op + 1 < below {
-        let op = last.prepare().op + 1;
-        let next = at_op.get(&op).and_then(|candidates| {
-            candidates
-                .iter()
-                .filter(|h| h.prepare().parent == last.checksum)
-                .max_by_key(|h| (h.view, h.checksum))
-                .copied()
-        });
-        let Some(next) = next else { break };
-        chain.insert(op, *next);
-        last = *next;
-    }
-    chain
+    walk
 }
 
 /// Highest op the quorum proves committed: any commit_min, any head's own commit, and
@@ -149,11 +194,11 @@ fn quorum_commit_max(records: &[DvcRecord], best: &DvcRecord, own: u64, q: Quoru
 }
 
 /// The highest op such that every op from commit_max up to it may have been acknowledged by
-/// a replication quorum: an op held by too few records (a nack quorum lacks it) cannot have
-/// committed, and nor can anything after it (V7).
+/// a replication quorum: an op a nack quorum lacks cannot have committed, and nor can
+/// anything after it (V7).
 fn head_after_nacks(
     records: &[DvcRecord],
-    chain: &BTreeMap<u64, Header>,
+    walk: &Walk,
     commit_max: u64,
     top: u64,
     q: Quorums,
@@ -161,21 +206,33 @@ fn head_after_nacks(
     let nack_quorum = q.replica_count - q.quorum + 1;
     let mut head = commit_max;
     for op in commit_max + 1..=top {
-        let checksum = chain[&op].checksum;
-        let maybe_acked = records
-            .iter()
-            .filter(|r| {
-                r.headers
-                    .iter()
-                    .any(|(h, present)| *present && h.checksum == checksum)
-            })
-            .count();
-        if records.len() - maybe_acked >= nack_quorum {
+        let checksum = walk.checksum(op);
+        let nacks = records.iter().filter(|r| nacks(r, op, checksum)).count();
+        if nacks >= nack_quorum {
             break;
         }
         head = op;
     }
     head
+}
+
+/// Whether `record` proves its sender never acknowledged the chosen prepare at `op`: its
+/// log ends below `op`, or `op` is within the window of headers it sends (the newest
+/// HEADERS_MAX ops) and none there is a durable copy of that prepare (of any prepare at
+/// `op`, when the chosen checksum is unknown).
+fn nacks(record: &DvcRecord, op: u64, checksum: Option<u128>) -> bool {
+    if op > record.op {
+        return true;
+    }
+    if record.op - op >= HEADERS_MAX as u64 {
+        // Beyond what the record shows: it may hold (and have acked) the prepare.
+        return false;
+    }
+    !record.headers.iter().any(|(h, present)| {
+        *present
+            && h.prepare().op == op
+            && checksum.is_none_or(|checksum| h.checksum == checksum)
+    })
 }
 
 #[cfg(test)]
@@ -261,9 +318,9 @@ mod tests {
     }
 
     #[test]
-    fn the_upward_walk_prefers_the_newest_prepare() {
-        // Two prepares at op 3 link to op 2: one from view 1 (stale), one from view 4. The best
-        // log's head needs the view-4 one; the records lack op 4, so the upward walk decides.
+    fn the_best_log_wins_over_an_older_log_at_its_head() {
+        // Two prepares at op 3 link to op 2: one from a view-1 log, one from the view-4 log.
+        // The view-4 log is the best: its head is taken.
         let c = chain(2, 1, 0);
         let stale = header(3, c[2].checksum, 1, 1);
         let newer = header(3, c[2].checksum, 4, 2);
@@ -285,5 +342,76 @@ mod tests {
         let s = select(&[a, b, own], &c[2], &[], 2, Q5).unwrap();
         assert_eq!(s.commit_max, 9);
         assert_eq!(s.head, 12);
+    }
+
+    const Q3: Quorums = Quorums {
+        replica_count: 3,
+        quorum: 2,
+        pipeline_max: 8,
+    };
+
+    #[test]
+    fn a_re_proposed_prepare_keeps_its_old_header_view_and_still_wins() {
+        // Ops 1..5 committed. View 1: R1 prepared A at op 6 (R1 only). View 2: R2 prepared B at
+        // op 6 (R2 only). View 3: R0 re-proposed A (header view still 1), R1 acked, A
+        // committed; R1 missed op 7 and took op 8 (commit 6). View 4 (R0 down): R1 leads with
+        // R2's record. B's header view (2) beats A's (1), but R1's log (log_view 3) holds A:
+        // A was committed and must survive.
+        let c = chain(5, 1, 0);
+        let a = header(6, c[5].checksum, 1, 1);
+        let op7 = header(7, a.checksum, 3, 3);
+        let op8 = header(8, op7.checksum, 3, 3);
+        let b = header(6, c[5].checksum, 2, 2);
+        let r1 = record(3, 5, &[(&op8, true), (&a, true), (&c[5], true), (&c[4], true)]);
+        let r2 = record(2, 5, &[(&b, true), (&c[5], true), (&c[4], true)]);
+        let s = select(&[r1, r2], &c[5], &[op8, a], 6, Q3).unwrap();
+        assert_eq!(s.commit_max, 6);
+        assert_eq!(s.chain[&6].checksum, a.checksum, "the committed A, not B");
+        assert_eq!(s.head, 6, "op 7 (held by nobody) is truncated, and op 8 with it");
+    }
+
+    #[test]
+    fn a_lower_ranked_header_the_best_log_does_not_name_is_never_adopted() {
+        // The best log (log_view 3) names c4 at op 4 but nobody holds it; a view-2 record holds
+        // another op 4 (X) that links to op 3. X is not the best log's: it stays out, and op 4
+        // (lacked by a nack quorum) is truncated with everything above it.
+        let c = chain(5, 3, 0);
+        let x = header(4, c[3].checksum, 2, 9);
+        let a = record(3, 3, &[(&c[5], true), (&c[3], true)]);
+        let b = record(3, 3, &[(&c[5], true), (&c[3], true)]);
+        let low = record(2, 3, &[(&x, true), (&c[3], true)]);
+        let s = select(&[a, b, low], &c[3], &[], 3, Q5).unwrap();
+        assert_eq!(s.head, 3);
+        assert!(s.chain.values().all(|h| h.checksum != x.checksum));
+    }
+
+    #[test]
+    fn below_commit_max_a_break_is_left_for_repair_not_guessed() {
+        // Op 8 is named by op 9 but held by nobody; op 7 of a canonical record is below
+        // commit_max (9): it may be a stale entry, so it is not taken; repair fills 7 and 8.
+        let c = chain(10, 4, 0);
+        let stale = header(7, c[6].checksum, 2, 5);
+        let heads = [(&c[10], true), (&c[9], true), (&stale, true), (&c[6], true)];
+        let a = record(4, 6, &heads);
+        let b = record(4, 6, &heads);
+        let own = record(4, 6, &[(&c[6], true)]);
+        let mut q = Q5;
+        q.pipeline_max = 1;
+        let s = select(&[a, b, own], &c[6], &[], 6, q).unwrap();
+        assert_eq!(s.commit_max, 9);
+        assert_eq!(s.head, 10);
+        assert!(s.chain.get(&7).is_none() && s.chain.get(&8).is_none());
+    }
+
+    #[test]
+    fn only_a_record_whose_window_shows_an_op_can_nack_it() {
+        let c = chain(70, 1, 0);
+        let window: Vec<(&Header, bool)> = (7..=70).rev().map(|op| (&c[op], op != 9)).collect();
+        let r = record(1, 7, &window);
+        assert!(nacks(&r, 71, None), "beyond its head");
+        assert!(nacks(&r, 9, Some(c[9].checksum)), "held without its prepare");
+        assert!(!nacks(&r, 10, Some(c[10].checksum)), "held with its prepare");
+        assert!(nacks(&r, 10, Some(c[9].checksum)), "another prepare at the op");
+        assert!(!nacks(&r, 6, Some(c[6].checksum)), "below the window it sends");
     }
 }

@@ -240,6 +240,18 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
             self.request_start_view(self.view);
         }
         let (op, checksum) = (p.op, message.header.checksum);
+        if self.status == Status::Normal
+            && !self.is_primary()
+            && message.header.view < self.view
+            && op > self.op
+        {
+            // A prepare of an older view above this backup's head: the primary retransmits
+            // an inherited prepare (its header keeps the view it was made in), and this
+            // backup's log stops below it (a start_view installed only as far as its ring
+            // held). It cannot tell the view's prepare from an abandoned one at that op, so
+            // it asks for the view's log again (seed 406979: it waited forever instead).
+            self.request_start_view(self.view);
+        }
         self.on_repair_prepare(message);
         // A prepare of an older view that the new primary retransmits from its inherited
         // pipeline: acknowledge it again, in this view.

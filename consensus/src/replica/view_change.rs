@@ -409,7 +409,7 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
             || self.status == Status::Recovering
             || self.primary_index(view) == self.config.replica
             || message.header.replica != self.primary_index(view)
-            || (view == self.view && self.status == Status::Normal)
+            || (view == self.view && self.status == Status::Normal && sv.op <= self.op)
             || sv.op > self.config.op_max
         {
             return;
@@ -458,6 +458,10 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
             return;
         }
         self.sv_beyond_ring = false;
+        // A backup already normal in this view takes a later start_view of the same view to
+        // extend its log (the primary only appends within a view, so the two agree).
+        let extends = view == self.view && self.status == Status::Normal;
+        assert!(!extends || head >= self.op, "a same-view start_view only extends");
         for header in chained
             .iter()
             .filter(|h| (self.commit_min + 1..=head).contains(&h.prepare().op))
@@ -475,8 +479,10 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
         self.commit_max = self.commit_max.max(sv.commit);
         self.commit_max_checksum = None;
         self.persist_view_state();
-        self.stats.view_changes += 1;
-        self.transition_to_normal_backup(view);
+        if !extends {
+            self.stats.view_changes += 1;
+            self.transition_to_normal_backup(view);
+        }
         self.commit_journal();
         self.backup_send_prepare_oks(None);
     }
