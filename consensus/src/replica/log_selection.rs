@@ -53,7 +53,10 @@ pub fn select(
     commit_max_own: u64,
     q: Quorums,
 ) -> Option<Selection> {
-    assert!(records.len() >= q.quorum, "selection needs a quorum of records");
+    assert!(
+        records.len() >= q.quorum,
+        "selection needs a quorum of records"
+    );
     assert!(q.quorum <= q.replica_count && 2 * q.quorum > q.replica_count);
     let best = records.iter().max_by_key(|r| (r.log_view, r.op))?;
     if best.headers.first().map(|(h, _)| h.prepare().op) != Some(best.op) {
@@ -229,9 +232,7 @@ fn nacks(record: &DvcRecord, op: u64, checksum: Option<u128>) -> bool {
         return false;
     }
     !record.headers.iter().any(|(h, present)| {
-        *present
-            && h.prepare().op == op
-            && checksum.is_none_or(|checksum| h.checksum == checksum)
+        *present && h.prepare().op == op && checksum.is_none_or(|checksum| h.checksum == checksum)
     })
 }
 
@@ -362,12 +363,19 @@ mod tests {
         let op7 = header(7, a.checksum, 3, 3);
         let op8 = header(8, op7.checksum, 3, 3);
         let b = header(6, c[5].checksum, 2, 2);
-        let r1 = record(3, 5, &[(&op8, true), (&a, true), (&c[5], true), (&c[4], true)]);
+        let r1 = record(
+            3,
+            5,
+            &[(&op8, true), (&a, true), (&c[5], true), (&c[4], true)],
+        );
         let r2 = record(2, 5, &[(&b, true), (&c[5], true), (&c[4], true)]);
         let s = select(&[r1, r2], &c[5], &[op8, a], 6, Q3).unwrap();
         assert_eq!(s.commit_max, 6);
         assert_eq!(s.chain[&6].checksum, a.checksum, "the committed A, not B");
-        assert_eq!(s.head, 6, "op 7 (held by nobody) is truncated, and op 8 with it");
+        assert_eq!(
+            s.head, 6,
+            "op 7 (held by nobody) is truncated, and op 8 with it"
+        );
     }
 
     #[test]
@@ -409,9 +417,21 @@ mod tests {
         let window: Vec<(&Header, bool)> = (7..=70).rev().map(|op| (&c[op], op != 9)).collect();
         let r = record(1, 7, &window);
         assert!(nacks(&r, 71, None), "beyond its head");
-        assert!(nacks(&r, 9, Some(c[9].checksum)), "held without its prepare");
-        assert!(!nacks(&r, 10, Some(c[10].checksum)), "held with its prepare");
-        assert!(nacks(&r, 10, Some(c[9].checksum)), "another prepare at the op");
-        assert!(!nacks(&r, 6, Some(c[6].checksum)), "below the window it sends");
+        assert!(
+            nacks(&r, 9, Some(c[9].checksum)),
+            "held without its prepare"
+        );
+        assert!(
+            !nacks(&r, 10, Some(c[10].checksum)),
+            "held with its prepare"
+        );
+        assert!(
+            nacks(&r, 10, Some(c[9].checksum)),
+            "another prepare at the op"
+        );
+        assert!(
+            !nacks(&r, 6, Some(c[6].checksum)),
+            "below the window it sends"
+        );
     }
 }

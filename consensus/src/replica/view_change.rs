@@ -461,7 +461,10 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
         // A backup already normal in this view takes a later start_view of the same view to
         // extend its log (the primary only appends within a view, so the two agree).
         let extends = view == self.view && self.status == Status::Normal;
-        assert!(!extends || head >= self.op, "a same-view start_view only extends");
+        assert!(
+            !extends || head >= self.op,
+            "a same-view start_view only extends"
+        );
         for header in chained
             .iter()
             .filter(|h| (self.commit_min + 1..=head).contains(&h.prepare().op))
