@@ -159,3 +159,45 @@ fn a_backup_that_lost_every_copy_of_an_acked_op_does_not_nack_it() {
         s.catch_up(r, 20_000).unwrap();
     }
 }
+
+#[test]
+fn a_solo_replica_with_a_faulty_prepare_refuses_to_open() {
+    // A solo replica commits (and answers) every op it writes durably. If one prepare no
+    // longer reads back, the op is lost with no peer to learn it from: opening would hang
+    // at it forever. It must refuse to open (and so stay down), as for a lost checkpoint.
+    let mut s = Scenario::new(71, 1, 2);
+    s.commit_more(12, 5_000).unwrap();
+    let op = s.replica(0).commit_min() - 3;
+    s.crash(0);
+    assert!(s.corrupt_prepare(0, op));
+    s.restart(0);
+    assert!(
+        s.sim.cluster.replica(0).is_none(),
+        "opened with op {op} lost: {}",
+        s.describe()
+    );
+    assert_eq!(s.sim.counters.unopenable, 1);
+}
+
+#[test]
+fn a_fresh_primary_with_an_unknown_slot_does_not_resume_as_primary() {
+    // The primary of view 0 commits its first ops, crashes, and finds every slot it wrote
+    // unreadable in both zones: its view, op and commit all look freshly formatted. Resuming
+    // as primary of view 0 would prepare new ops over committed ones, in the same view.
+    let mut s = Scenario::new(72, 3, 2);
+    s.run_until(5_000, |s| s.commit_max() >= 2).unwrap();
+    let p = s.primary().unwrap();
+    assert_eq!((p, s.replica(p).view()), (0, 0), "view 0's primary");
+    let op = s.replica(p).op();
+    s.crash(p);
+    for k in 1..=op {
+        assert!(s.corrupt_header(p, k) && s.corrupt_prepare(p, k));
+    }
+    s.restart(p);
+    assert_ne!(
+        s.replica(p).status(),
+        consensus::Status::Normal,
+        "resumed as primary over {op} unknown ops"
+    );
+    s.commit_more(10, 20_000).unwrap();
+}

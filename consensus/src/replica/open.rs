@@ -13,8 +13,9 @@ pub enum OpenError {
     WrongIdentity,
     /// A solo replica's checkpoint is unreadable: there is no peer to fetch it from.
     CheckpointLost,
-    /// A solo replica's journal has a slot it cannot read at all, so an op it may have
-    /// committed (and answered) is unknown: there is no peer to learn it from.
+    /// A solo replica's journal has a slot it cannot read at all, or a prepare whose header
+    /// says it was written but which no longer reads back, so an op it may have committed
+    /// (and answered) is lost: there is no peer to learn it from.
     JournalCorrupt,
 }
 
@@ -76,12 +77,22 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
             }
             replica.sync_required = Some(superblock.checkpoint_op);
         }
-        if config.replica_count == 1 && replica.journal.has_unknown_above(0) {
+        if config.replica_count == 1 && replica.solo_journal_lost_an_op() {
+            // Opening would hang at the lost op forever, silently.
             return Err(OpenError::JournalCorrupt);
         }
         replica.recover();
         replica.check_invariants();
         Ok(replica)
+    }
+
+    /// A solo replica commits every op it writes durably, so any op of its journal that is
+    /// unknown or whose prepare does not read back may have been committed and answered.
+    fn solo_journal_lost_an_op(&self) -> bool {
+        let checkpoint = self.journal.checkpoint_op();
+        self.journal.has_unknown_above(checkpoint)
+            || (checkpoint + 1..=self.journal.op_max())
+                .any(|op| self.journal.header(op).is_some() && !self.journal.is_present(op))
     }
 
     fn new_from_parts(config: Config, storage: S, state_machine: M, sb: SuperBlock) -> Self {
@@ -198,8 +209,15 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
             self.persist_view_state();
             self.commit_journal();
             self.transition_to_normal_primary();
-        } else if self.is_primary() && self.view == 0 && self.op == 0 && self.commit_max == 0 {
+        } else if self.is_primary()
+            && self.view == 0
+            && self.op == 0
+            && self.commit_max == 0
+            && !self.journal.has_unknown_above(0)
+        {
             // A freshly formatted cluster: nothing was ever prepared, so nothing can be lost.
+            // Not if a slot is unknown: an op may have been prepared (and acked) there, and
+            // a primary that resumed would overwrite it.
             self.transition_to_normal_primary();
         } else if self.log_view == self.view && self.is_primary() {
             // A restarted primary lost its pipeline; it must not resume as primary (R7).
