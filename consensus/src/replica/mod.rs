@@ -143,6 +143,9 @@ pub struct Replica<S: Storage, M: StateMachine> {
     /// View-change votes: the view voted for and a bitset of voters.
     svc_view: u32,
     svc_from: u64,
+    /// Per replica, the tick its vote was recorded: in normal status a vote counts only for
+    /// one timeout episode, so stale votes cannot combine with a later, unrelated one.
+    svc_tick: [u64; REPLICAS_MAX as usize],
     /// This replica wants a view change (its heartbeat timed out).
     svc_wanted: bool,
     /// New primary: do_view_change records by sender, for `view`.

@@ -73,11 +73,22 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
         }
         if view == self.svc_view {
             self.svc_from |= 1 << from;
+            self.svc_tick[from as usize] = self.ticks;
         }
     }
 
+    /// Votes for `svc_view`. In normal status only those of the current timeout episode
+    /// count (two heartbeat timeouts): a backup that missed one heartbeat long ago, and then
+    /// heard the primary again, no longer wants a view change.
     fn votes(&self) -> u32 {
-        self.svc_from.count_ones()
+        if self.status != Status::Normal {
+            return self.svc_from.count_ones();
+        }
+        let window = 2 * self.config.timeouts.normal_heartbeat;
+        (0..self.config.replica_count)
+            .filter(|&r| self.svc_from >> r & 1 == 1)
+            .filter(|&r| self.ticks - self.svc_tick[r as usize] <= window)
+            .count() as u32
     }
 
     fn maybe_join_view_change(&mut self) {

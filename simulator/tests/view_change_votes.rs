@@ -1,0 +1,46 @@
+//! View-change votes belong to one timeout episode (N11).
+
+use simulator::scenario::Scenario;
+
+/// Drops the primary's commit heartbeats to replica `b` for `ticks`, so `b` times out and
+/// votes for a view change while the primary stays healthy for everyone else.
+fn miss_heartbeats(s: &mut Scenario, b: u8, ticks: u64) {
+    s.drop_messages(move |_, to, m| to == b as usize && m.header.command.name() == "commit");
+    s.run(ticks).unwrap();
+    s.clear_drops();
+}
+
+#[test]
+fn stale_votes_do_not_combine_with_a_later_unrelated_timeout() {
+    // B1 misses heartbeats once and votes; then it hears the primary again. Much later B2
+    // misses heartbeats once and votes. Each time only one backup wants a view change, which
+    // is never a quorum: the healthy primary must stay. (With votes kept forever, B1's old
+    // vote and B2's new one made a quorum of 2 and deposed it.)
+    let mut s = Scenario::new(91, 3, 2);
+    s.commit_more(5, 5_000).unwrap();
+    let p = s.primary().unwrap();
+    let view = s.replica(p).view();
+    let (b1, b2) = ((p + 1) % 3, (p + 2) % 3);
+    miss_heartbeats(&mut s, b1, 500);
+    s.run(5_000).unwrap();
+    miss_heartbeats(&mut s, b2, 500);
+    s.commit_more(10, 5_000).unwrap();
+    for r in 0..3 {
+        assert_eq!(s.replica(r).view(), view, "{}", s.describe());
+    }
+}
+
+#[test]
+fn two_backups_that_lose_the_primary_still_change_view() {
+    // The other side of the same rule: votes of one episode still make a quorum.
+    let mut s = Scenario::new(92, 3, 2);
+    s.commit_more(5, 5_000).unwrap();
+    let p = s.primary().unwrap();
+    let view = s.replica(p).view();
+    s.drop_messages(move |from, _, _| from == p as usize);
+    s.run_until(5_000, |s| s.primary().is_some_and(|q| q != p))
+        .unwrap();
+    s.clear_drops();
+    s.commit_more(5, 10_000).unwrap();
+    assert!(s.replica(p).view() > view);
+}
