@@ -10,12 +10,13 @@
 //! s.run_until(10_000, |s| s.primary().is_some_and(|p| p != primary)).unwrap();
 //! ```
 
-use crate::cluster::SimReplica;
+use crate::cluster::{SimReplica, CLUSTER};
 use crate::options::Options;
 use crate::simulation::Simulation;
 use crate::trace::Trace;
+use crate::workload::ClientAction;
 use consensus::wire::Message;
-use consensus::Status;
+use consensus::{KvOp, Status};
 
 pub struct Scenario {
     pub sim: Simulation,
@@ -172,6 +173,48 @@ impl Scenario {
         for c in &mut self.sim.clients {
             c.draining = false;
         }
+    }
+
+    /// Client `client` (registered, nothing in flight) sends one request for `op` to replica
+    /// `to` now, even while clients are stopped. Like any request it is resent on timeout, to
+    /// the next replica in turn. Returns the request's checksum: the prepare of its op carries
+    /// it as `request_checksum`.
+    pub fn request(&mut self, client: u8, to: u8, op: KvOp) -> u128 {
+        let sim = &mut self.sim;
+        let (tick, timeout) = (sim.tick, sim.options.request_timeout_ticks);
+        let c = &mut sim.clients[client as usize];
+        assert!(
+            c.session != 0 && c.in_flight.is_none(),
+            "client {client} must be registered and idle"
+        );
+        c.target = to;
+        let action = c.start_request(CLUSTER, tick, Some(op), &mut sim.history, timeout);
+        let ClientAction::Send { message, .. } = &action;
+        let checksum = message.header.checksum;
+        sim.client_send(client as usize, action);
+        checksum
+    }
+
+    /// Whether no client has a request in flight.
+    pub fn clients_idle(&self) -> bool {
+        self.sim.clients.iter().all(|c| c.in_flight.is_none())
+    }
+
+    /// Whether the cluster is at rest: every replica up and normal in one view, with a log that
+    /// ends at the cluster's commit, all of it executed; and no client request in flight.
+    pub fn settled(&self) -> bool {
+        let commit = self.commit_max();
+        let view = self.sim.cluster.view_max();
+        self.clients_idle()
+            && (0..self.sim.options.replica_count).all(|r| {
+                self.sim.cluster.replica(r).is_some_and(|x| {
+                    x.status() == Status::Normal
+                        && x.view() == view
+                        && x.commit_min() == commit
+                        && x.commit_max() == commit
+                        && x.op() == commit
+                })
+            })
     }
 
     /// Runs until `ops` more ops are committed (within `max` ticks).

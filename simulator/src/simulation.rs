@@ -538,7 +538,8 @@ impl Simulation {
         self.prng_workload.chance(o.request_probability)
     }
 
-    fn client_send(&mut self, i: usize, action: ClientAction) {
+    /// Sends a client's request into the network, traced.
+    pub(crate) fn client_send(&mut self, i: usize, action: ClientAction) {
         let ClientAction::Send { to, message } = action;
         let request = match message.header.command {
             wire::Command::Request(r) => r.request,
