@@ -4,7 +4,7 @@ mod common;
 
 use common::*;
 use consensus::wire::{self, Command, EvictionReason};
-use consensus::{KvMachine, KvOp, KvOutput, Peer, StateMachine};
+use consensus::{KvMachine, KvOp, KvOutput, Peer, StateMachine, Status};
 
 fn put(k: &str, v: &str) -> KvOp {
     KvOp::Put {
@@ -348,4 +348,28 @@ fn a_primary_does_not_count_its_own_ack_until_its_write_is_durable() {
     assert_eq!(router.replica(0).commit_max(), commit + 1);
     router.deliver_all(100);
     assert_eq!(reply_output(router.last_reply(7).unwrap()), KvOutput::Ok);
+}
+
+#[test]
+fn heartbeats_do_not_wait_behind_unrelated_writes() {
+    // The primary's disk is stuck on a prepare write. Its commit heartbeats and pings depend
+    // only on the superblock of its view, long durable: they must still reach the backups,
+    // or a slow disk alone makes them depose a healthy primary.
+    let mut router = Router::new(3);
+    let session = register(&mut router, 7);
+    router.synchronous_disk = false;
+    let primary = router.primary();
+    let view = router.replica(primary).view();
+    router.send_request(primary, &request(7, session, 1, Some(&put("k", "v"))));
+    router.tick(1_000);
+    assert!(router.replica(primary).writes_done() < router.replica(primary).writes_submitted());
+    for r in 0..3 {
+        let replica = router.replica(r);
+        assert_eq!(
+            (replica.view(), replica.status()),
+            (view, Status::Normal),
+            "replica {r}: {}",
+            replica.describe()
+        );
+    }
 }

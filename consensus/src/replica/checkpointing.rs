@@ -34,6 +34,7 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
         self.superblock.checkpoint_size = checkpoint.blob.len() as u64;
         self.superblock.checkpoint_area = area;
         self.persist_view_state();
+        self.checkpoint_pending = Some((self.storage.submitted, op));
         self.journal.set_checkpoint(header);
         self.checkpoint = Some(checkpoint);
     }

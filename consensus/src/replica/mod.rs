@@ -165,8 +165,16 @@ pub struct Replica<S: Storage, M: StateMachine> {
     timeout_ping: Timeout,
     timeout_repair: Timeout,
 
-    /// Actions waiting for the writes submitted before them (by count) to be durable.
+    /// Actions waiting for the writes they depend on (a count of submitted writes) to be
+    /// durable, in the order they were emitted.
     outbox: std::collections::VecDeque<(u64, Action)>,
+    /// Writes submitted up to the superblock that records the current view and log_view:
+    /// all that heartbeats depend on (V1, V2).
+    view_barrier: u64,
+    /// The newest checkpoint whose superblock is submitted but not yet durable (barrier, op),
+    /// and the newest durable one: only a durable checkpoint is advertised to peers.
+    checkpoint_pending: Option<(u64, u64)>,
+    checkpoint_durable: u64,
     outbox_ready: Vec<Action>,
     /// Writes the host reported durable (a prefix of those submitted, in order).
     writes_done: u64,
@@ -227,6 +235,12 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
             return;
         }
         self.writes_done = writes;
+        if let Some((barrier, op)) = self.checkpoint_pending {
+            if barrier <= writes {
+                self.checkpoint_durable = op;
+                self.checkpoint_pending = None;
+            }
+        }
         self.primary_self_ack();
         self.check_invariants();
     }
@@ -242,15 +256,19 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
         self.writes_done
     }
 
-    /// Takes what the replica asked the host to do whose writes are durable.
+    /// Takes what the replica asked the host to do whose writes are durable (in the order
+    /// emitted; an action that waits for fewer writes may overtake one that waits for more).
     pub fn drain_outbox(&mut self) -> std::vec::Drain<'_, Action> {
-        while let Some((barrier, _)) = self.outbox.front() {
-            if *barrier > self.writes_done {
-                break;
+        let done = self.writes_done;
+        let mut waiting = std::collections::VecDeque::with_capacity(self.outbox.len());
+        for (barrier, action) in self.outbox.drain(..) {
+            if barrier <= done {
+                self.outbox_ready.push(action);
+            } else {
+                waiting.push_back((barrier, action));
             }
-            let (_, action) = self.outbox.pop_front().expect("front exists");
-            self.outbox_ready.push(action);
         }
+        self.outbox = waiting;
         self.outbox_ready.drain(..)
     }
 
@@ -390,6 +408,21 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
         self.outbox.push_back((self.storage.submitted, action));
     }
 
+    /// Queues a heartbeat (ping, pong, commit): it depends only on the superblock of the
+    /// current view, so it never waits behind prepares or checkpoints on a slow disk.
+    fn send_heartbeat(&mut self, to: u8, command: Command) {
+        assert_ne!(to, self.config.replica);
+        let message = Message::new(self.header_for(command), bytes::Bytes::new());
+        self.outbox
+            .push_back((self.view_barrier, Action::Send { to, message }));
+    }
+
+    fn broadcast_heartbeat(&mut self, command: Command) {
+        for r in self.other_replicas().collect::<Vec<_>>() {
+            self.send_heartbeat(r, command);
+        }
+    }
+
     fn send(&mut self, to: u8, command: Command, body: bytes::Bytes) {
         assert_ne!(to, self.config.replica);
         let message = Message::new(self.header_for(command), body);
@@ -401,23 +434,13 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
         if self.sync_required.is_some() {
             0
         } else {
-            self.superblock.checkpoint_op
+            self.checkpoint_durable
         }
     }
 
     fn send_message(&mut self, to: u8, message: Message) {
         assert_ne!(to, self.config.replica);
         self.emit(Action::Send { to, message });
-    }
-
-    fn broadcast(&mut self, command: Command, body: bytes::Bytes) {
-        let message = Message::new(self.header_for(command), body);
-        for r in self.other_replicas() {
-            self.emit(Action::Send {
-                to: r,
-                message: message.clone(),
-            });
-        }
     }
 
     fn other_replicas(&self) -> impl Iterator<Item = u8> {
@@ -427,10 +450,15 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
 
     /// Persists view, log_view and commit before the replica acts on them (V1, V2).
     fn persist_view_state(&mut self) {
+        let view_changed =
+            (self.superblock.view, self.superblock.log_view) != (self.view, self.log_view);
         self.superblock.view = self.view;
         self.superblock.log_view = self.log_view;
         self.superblock.commit_max = self.commit_max;
         self.superblock.write(&mut self.storage);
+        if view_changed {
+            self.view_barrier = self.storage.submitted;
+        }
     }
 
     /// The replica's own invariants, checked after every input, in every build.

@@ -393,7 +393,7 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
             timestamp_monotonic: self.ticks,
             checkpoint_op: self.advertised_checkpoint(),
         };
-        self.broadcast(Command::Commit(commit), bytes::Bytes::new());
+        self.broadcast_heartbeat(Command::Commit(commit));
     }
 
     fn primary_has_quorum_heard(&self) -> bool {
@@ -414,7 +414,7 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
                 timestamp_monotonic: ping.timestamp_monotonic,
                 checkpoint_op: self.advertised_checkpoint(),
             };
-            self.send(r, Command::Pong(pong), bytes::Bytes::new());
+            self.send_heartbeat(r, Command::Pong(pong));
         }
     }
 
@@ -436,7 +436,7 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
                 timestamp_monotonic: self.ticks,
                 checkpoint_op: self.advertised_checkpoint(),
             };
-            self.broadcast(Command::Ping(ping), bytes::Bytes::new());
+            self.broadcast_heartbeat(Command::Ping(ping));
             self.timeout_ping.start(&mut self.prng);
         }
         if self.timeout_prepare.tick() {
