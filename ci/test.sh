@@ -16,6 +16,9 @@ cargo clippy --workspace --all-targets -- -D warnings
 echo "== cargo test"
 cargo test --workspace
 
+echo "== fresh clone"
+ci/fresh-clone.sh
+
 echo "== build vopr (release)"
 cargo build --release --bin vopr
 vopr=target/release/vopr

@@ -7,7 +7,7 @@ use simulator::checker::linearizability::{check_kv, Budget};
 use simulator::history::parse_history;
 
 fn main() {
-    let default_dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/histories");
+    let default_dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/histories");
     let dir = std::env::args().nth(1).unwrap_or(default_dir.to_string());
     let mut files: Vec<_> = std::fs::read_dir(&dir)
         .expect("history folder")

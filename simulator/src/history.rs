@@ -1,4 +1,4 @@
-//! Client histories in the project's JSON-lines format (DESIGN.md §6, a contract).
+//! Client histories in the project's JSON-lines format (a contract with users' tools).
 //!
 //! One operation per line, for example
 //! `{"client":1,"op":"put","key":"k1","value":"v7","call":120,"return":135}`.

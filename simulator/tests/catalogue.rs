@@ -1,4 +1,4 @@
-//! Scenarios from the TigerBeetle catalogue (../shared/reference/scenario-catalogue.md) that
+//! Scenarios from the TigerBeetle catalogue (docs/scenario-catalogue.md) that
 //! this replica's mechanisms cover, numbered as there.
 
 use simulator::scenario::Scenario;

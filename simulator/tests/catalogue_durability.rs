@@ -1,4 +1,4 @@
-//! Scenarios from the TigerBeetle catalogue (../shared/reference/scenario-catalogue.md) about
+//! Scenarios from the TigerBeetle catalogue (docs/scenario-catalogue.md) about
 //! the journal ring, checkpoints, WAL repair and state transfer, numbered as there and adapted
 //! to this replica: the ring has 32 slots, so a checkpoint is taken at every multiple of 16
 //! executed ops (the checkpoint is its own trigger), and no op above checkpoint + 31 is ever

@@ -6,7 +6,7 @@ use simulator::checker::linearizability::{check_kv, Budget, CheckResult, Explana
 use simulator::checker::model::{KvModel, Model};
 use simulator::history::{parse_history, Op, Operation, Output};
 
-const HISTORIES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/histories");
+const HISTORIES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/histories");
 
 fn check(text: &str) -> CheckResult {
     let ops = parse_history(text).expect("test history parses");

@@ -180,7 +180,7 @@ fn overrides_reach_the_options() {
 
 #[test]
 fn check_history_verdicts_and_exit_codes() {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/histories");
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/histories");
     let ok = vopr(&["check-history", &format!("{dir}/kv_c01-ok.jsonl")]);
     assert_eq!(ok.status.code(), Some(0));
     assert!(stdout(&ok).starts_with("linearizable"));
