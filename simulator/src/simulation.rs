@@ -559,6 +559,8 @@ impl Simulation {
     fn deliver_to_client(&mut self, i: usize, message: Message) {
         let tick = self.tick;
         let client = &mut self.clients[i];
+        // An eviction starts a new incarnation: the oracle judges the session it ended.
+        let (id_before, session_before) = (client.id, client.session);
         let Some(event) = client.on_message(&message, tick, &mut self.history) else {
             return;
         };
@@ -591,7 +593,7 @@ impl Simulation {
                     tick,
                     client: i as u8,
                 });
-                Ok(())
+                self.oracle.check_eviction(tick, id_before, session_before)
             }
         };
         if let Err(v) = result {

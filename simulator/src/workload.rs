@@ -63,6 +63,9 @@ pub struct Client {
     pub requests_completed: u64,
     pub evictions: u64,
     pub incarnation: u32,
+    /// The highest view a reply or eviction came from: requests carry it, so a replica still
+    /// in an older view (a deposed primary) knows it is behind and does not answer.
+    pub view: u32,
 }
 
 impl Client {
@@ -79,6 +82,7 @@ impl Client {
             requests_completed: 0,
             evictions: 0,
             incarnation: 0,
+            view: 0,
         }
     }
 
@@ -94,7 +98,7 @@ impl Client {
             },
         });
         let body = op.map(|o| o.encode()).unwrap_or_default();
-        Message::new(Header::new(cluster, 0, 0, command), body)
+        Message::new(Header::new(cluster, self.view, 0, command), body)
     }
 
     /// Registers, or issues the next operation (recording its call in the history).
@@ -158,6 +162,12 @@ impl Client {
         tick: u64,
         history: &mut [HistoryRecord],
     ) -> Option<ClientEvent> {
+        if matches!(
+            message.header.command,
+            Command::Reply(_) | Command::Eviction(_)
+        ) {
+            self.view = self.view.max(message.header.view);
+        }
         match message.header.command {
             Command::Reply(reply) => {
                 if reply.client != self.id {

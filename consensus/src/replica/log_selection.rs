@@ -408,7 +408,7 @@ mod tests {
         let s = select(&[a, b, own], &c[6], &[], 6, q).unwrap();
         assert_eq!(s.commit_max, 9);
         assert_eq!(s.head, 10);
-        assert!(s.chain.get(&7).is_none() && s.chain.get(&8).is_none());
+        assert!(!s.chain.contains_key(&7) && !s.chain.contains_key(&8));
     }
 
     #[test]

@@ -486,6 +486,10 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
             "op beyond the journal ring"
         );
         if self.sync_required.is_none() {
+            assert!(
+                self.journal.header(self.commit_min).is_some(),
+                "the executed op's header is known"
+            );
             assert_eq!(self.superblock.checkpoint_op, self.journal.checkpoint_op());
             assert!(self.journal.checkpoint_op() <= self.commit_min);
             assert!(

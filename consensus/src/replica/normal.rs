@@ -16,6 +16,11 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
             // Clients try another replica on timeout; only the primary answers.
             return self.drop_request();
         }
+        if message.header.view > self.view {
+            // The client has heard from a newer view: this primary was deposed, and its
+            // client table may lack sessions registered since (C6).
+            return self.drop_request();
+        }
         if self.commit_min < self.commit_max {
             // Sessions are known only once every commit has executed (C5).
             return self.drop_request();
@@ -56,7 +61,11 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
                 false
             }
             (_, None) => {
-                self.send_eviction(request.client, EvictionReason::NoSession);
+                if self.may_evict(request.client) {
+                    self.send_eviction(request.client, EvictionReason::NoSession);
+                } else {
+                    self.drop_request();
+                }
                 false
             }
             (_, Some(s)) if request.session < s.session => {
@@ -83,6 +92,17 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
                 false
             }
         }
+    }
+
+    /// Whether "no session" is this primary's final word for `client` (C5): it heard a
+    /// quorum in its view lately (it is not a deposed primary that never executed the
+    /// client's register), and the client's register is not in its pipeline, uncommitted.
+    fn may_evict(&self, client: u128) -> bool {
+        let registering = self.pipeline.prepares.iter().any(|entry| {
+            let p = entry.message.header.prepare();
+            p.client == client && p.operation == Operation::Register
+        });
+        self.primary_has_quorum_heard() && !registering
     }
 
     fn send_eviction(&mut self, client: u128, reason: EvictionReason) {
@@ -284,7 +304,9 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
                 // to a repair request (or its retransmission) fills it.
                 self.stats.prepares_repaired += 1;
             }
+            let checksum = message.header.checksum;
             self.journal.write_prepare(&mut self.storage, &message);
+            assert!(self.journal.has_prepare(p.op, checksum) && p.op <= self.op);
         }
         self.advance_commit_max(p.commit, None);
         self.commit_journal();

@@ -130,6 +130,10 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
             return;
         }
         if let Some(prepare) = self.journal.prepare(&self.storage, &self.ctx, r.prepare_op) {
+            assert_eq!(
+                prepare.header.checksum, r.prepare_checksum,
+                "serves what was asked"
+            );
             self.send_message(message.header.replica, prepare);
         }
     }
@@ -177,6 +181,10 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
             return false;
         }
         self.journal.write_header(&mut self.storage, header);
+        assert!(
+            self.chain_floor() <= op,
+            "a repaired header extends the proven chain"
+        );
         self.stats.headers_repaired += 1;
         true
     }
@@ -197,7 +205,12 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
                 return;
             }
         }
+        let checksum = message.header.checksum;
         self.journal.write_prepare(&mut self.storage, &message);
+        assert!(
+            self.journal.has_prepare(op, checksum),
+            "a repaired prepare is held"
+        );
         self.stats.prepares_repaired += 1;
         self.after_repair();
     }

@@ -312,9 +312,15 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
         self.stats.ops_truncated += selection.truncated;
         self.commit_max = self.commit_max.max(selection.commit_max);
         self.commit_max_checksum = None;
+        // Timestamps strictly increase along the chain (N8), also across this failover: above
+        // everything the quorum, the chosen chain and this replica's own journal hold (a
+        // primary that abstained from its own do_view_change is in no record).
         let timestamp_max = records
             .iter()
-            .flat_map(|r| r.headers.iter().map(|(h, _)| h.prepare().timestamp))
+            .flat_map(|r| r.headers.iter().map(|(h, _)| h))
+            .chain(selection.chain.values())
+            .chain(own.iter())
+            .map(|h| h.prepare().timestamp)
             .max()
             .unwrap_or(0);
         self.timestamp_last = self.timestamp_last.max(timestamp_max);
@@ -342,7 +348,22 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
         self.journal.truncate_after(&mut self.storage, head);
         self.journal.clear_unknown_above(head);
         self.op = head;
-        assert!(self.journal.header(head).is_some(), "the new head is known");
+        // Paired with log_selection's own check: the journal now holds the chosen chain.
+        for (&op, header) in chain
+            .range(self.commit_min + 1..)
+            .filter(|(&op, _)| op <= head)
+        {
+            assert_eq!(
+                self.journal.checksum(op),
+                Some(header.checksum),
+                "installed op {op}"
+            );
+        }
+        assert_eq!(
+            self.journal.op_max().max(self.commit_min),
+            head,
+            "nothing above the head"
+        );
         // Made durable with log_view when the view starts.
         self.superblock.view_head = self.journal.header(head).copied();
         true
@@ -487,6 +508,13 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
             self.journal.clear_unknown_above(head);
         }
         self.op = head;
+        assert!(
+            chained
+                .iter()
+                .any(|h| h.prepare().op == head && self.journal.checksum(head) == Some(h.checksum))
+                || head <= self.commit_min,
+            "the installed head is the start_view's header"
+        );
         self.superblock.view_head = self.journal.header(head).copied();
         self.view = view;
         self.log_view = view;

@@ -38,6 +38,10 @@ pub struct Oracle {
     state_digests: BTreeMap<u64, u128>,
     /// Checksum of the checkpoint each replica took (or installed) at each checkpoint op.
     checkpoints: BTreeMap<u64, (u128, u8)>,
+    /// Timestamp of the newest committed op: timestamps strictly increase along the chain
+    /// (a state machine that reads time must never see it go backwards, even across a
+    /// failover).
+    timestamp_last: u64,
     pub requests_committed: u64,
 }
 
@@ -66,6 +70,7 @@ impl Oracle {
             commit_seen: vec![0; replica_count as usize],
             state_digests: BTreeMap::new(),
             checkpoints: BTreeMap::new(),
+            timestamp_last: 0,
             requests_committed: 0,
         }
     }
@@ -220,6 +225,16 @@ impl Oracle {
             let message = format!("op {op} does not chain to committed op {}", op - 1);
             return Err(fail("agreement", tick, Some(r), message));
         }
+        if p.timestamp <= self.timestamp_last {
+            let message = format!(
+                "op {op} committed with timestamp {}, not after op {}'s {}",
+                p.timestamp,
+                op - 1,
+                self.timestamp_last
+            );
+            return Err(fail("timestamp_order", tick, Some(r), message));
+        }
+        self.timestamp_last = p.timestamp;
         let output = match p.operation {
             Operation::Register => {
                 self.register(p.client, op);
@@ -273,6 +288,24 @@ impl Oracle {
             self.sessions.remove(&oldest);
         }
         self.sessions.insert(client, (op, 0));
+    }
+
+    /// Checks an eviction a client accepted: the committed chain must have ended that session
+    /// (a register evicted it). A replica that evicts a live session (a deposed primary that
+    /// never executed the register, or one answering before it executed every commit) makes
+    /// the client abandon a request that may have committed.
+    pub fn check_eviction(&self, tick: u64, client: u128, session: u64) -> Result<(), Violation> {
+        if self
+            .sessions
+            .get(&client)
+            .is_some_and(|&(s, _)| s == session)
+        {
+            let message = format!(
+                "client {client:#x} evicted from session {session}, which the committed chain still holds"
+            );
+            return Err(fail("eviction", tick, None, message));
+        }
+        Ok(())
     }
 
     /// Checks a reply a client accepted: it answers a committed op of that client and
