@@ -174,6 +174,7 @@ fn message() -> impl Strategy<Value = Message> {
                     Command::RequestSyncCheckpoint(RequestSyncCheckpoint {
                         checkpoint_op_min: op | 1,
                         offset: delta,
+                        checkpoint_checksum: x,
                     }),
                     Bytes::new(),
                 ),

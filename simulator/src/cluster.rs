@@ -28,6 +28,7 @@ pub struct Cluster {
     pub replica_count: u8,
     clients_max: usize,
     journal_slot_count: u64,
+    sync_chunk_size: usize,
     seed: u64,
 }
 
@@ -60,6 +61,7 @@ impl Cluster {
         replica_count: u8,
         clients_max: usize,
         journal_slot_count: u64,
+        sync_chunk_size: usize,
         write_latency_max: u64,
         seed: u64,
     ) -> Cluster {
@@ -68,6 +70,7 @@ impl Cluster {
             replica_count,
             clients_max,
             journal_slot_count,
+            sync_chunk_size,
             seed,
         };
         for r in 0..replica_count {
@@ -95,6 +98,7 @@ impl Cluster {
         let mut config = Config::new(CLUSTER, self.replica_count, r);
         config.clients_max = self.clients_max;
         config.journal_slot_count = self.journal_slot_count;
+        config.sync_chunk_size = self.sync_chunk_size;
         config.seed = self
             .seed
             .wrapping_mul(0x9e37_79b9_7f4a_7c15)

@@ -462,6 +462,7 @@ impl ReplicaDriver {
                 Command::RequestSyncCheckpoint(RequestSyncCheckpoint {
                     checkpoint_op_min: commit,
                     offset: u.int_in_range(0..=300)?,
+                    checkpoint_checksum: 0,
                 }),
                 Bytes::new(),
             ),

@@ -9,6 +9,9 @@ use crate::network::{NetworkOptions, PartitionMode, PartitionSymmetry};
 use crate::prng::Prng;
 use serde::{Deserialize, Serialize};
 
+/// The replicas' largest state-transfer chunk.
+pub const SYNC_CHUNK_SIZE_MAX: u64 = consensus::replica::SYNC_CHUNK_SIZE_MAX as u64;
+
 /// The slowest disk (ticks per write) a correct cluster is expected to survive.
 pub const WRITE_LATENCY_MAX_TICKS: u64 = 100;
 
@@ -62,6 +65,9 @@ pub struct Options {
     /// Slots of each replica's journal ring (a checkpoint every half of it). Small rings
     /// wrap many times per run, so checkpoints, slot reuse and state transfer get exercised.
     pub journal_slot_count: u64,
+    /// Bytes of a checkpoint a replica serves per state-transfer message. Small chunks make a
+    /// transfer span many messages, so a source that checkpoints again mid-transfer is met.
+    pub sync_chunk_size: u64,
 }
 
 impl Options {
@@ -117,6 +123,13 @@ impl Options {
                 32 << prng.range_u64(0, 2)
             } else {
                 1024
+            },
+            // A third of the seeds transfer checkpoints in small chunks. (Drawn last, so the
+            // options drawn before it keep their values.)
+            sync_chunk_size: if prng.chance(0.33) {
+                prng.range_u64(64, 1024)
+            } else {
+                SYNC_CHUNK_SIZE_MAX
             },
         }
     }
@@ -214,6 +227,12 @@ impl Options {
                 "write_latency_max_ticks must be at most {WRITE_LATENCY_MAX_TICKS} (a third of \
                  the replicas' view-change timeout), got {}",
                 self.write_latency_max_ticks
+            ));
+        }
+        if !(1..=SYNC_CHUNK_SIZE_MAX).contains(&self.sync_chunk_size) {
+            return Err(format!(
+                "sync_chunk_size must be within 1..={SYNC_CHUNK_SIZE_MAX}, got {}",
+                self.sync_chunk_size
             ));
         }
         // The ring must hold a pipeline (8) beyond an interval of half the ring.

@@ -100,6 +100,7 @@ impl Simulation {
             replica_count,
             options.clients_max as usize,
             options.journal_slot_count,
+            options.sync_chunk_size as usize,
             options.write_latency_max_ticks,
             seed,
         );

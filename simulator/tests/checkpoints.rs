@@ -105,3 +105,51 @@ fn a_corrupt_checkpoint_copy_is_survived_by_its_twin() {
     assert!(replica.checkpoint_op() >= SLOTS);
     s.catch_up(backup, 20_000).unwrap();
 }
+
+#[test]
+fn a_transfer_survives_its_source_checkpointing_again_mid_transfer() {
+    // Checkpoints travel in 64-byte chunks, so a transfer spans dozens of messages. The chunks
+    // stop reaching the receiver after its first few, until its sources have checkpointed
+    // again: the transfer must still finish (the source keeps serving the checkpoint it
+    // began, or the receiver starts over on the new one). Before, the receiver ignored every
+    // chunk of the newer checkpoint, stayed pinned to its source, and never caught up.
+    let mut s = Scenario::configured(36, 3, 3, |o| {
+        o.journal_slot_count = SLOTS;
+        o.sync_chunk_size = 64;
+    });
+    s.commit_more(10, 10_000).unwrap();
+    let backup = (s.primary().unwrap() + 1) % 3;
+    let others: Vec<u8> = (0..3).filter(|&r| r != backup).collect();
+    s.crash(backup);
+    s.commit_more(6 * SLOTS, 60_000).unwrap();
+    let chunks = std::rc::Rc::new(std::cell::Cell::new(0u32));
+    let counted = chunks.clone();
+    let to_backup = backup as usize;
+    s.drop_messages(move |_, to, m| {
+        let chunk = to == to_backup && m.header.command.name() == "sync_checkpoint";
+        counted.set(counted.get() + chunk as u32);
+        chunk && counted.get() > 3
+    });
+    s.restart(backup);
+    let syncs_before = s.replica(backup).stats().state_syncs;
+    s.run_until(10_000, |_| chunks.get() > 3).unwrap();
+    let checkpoints: Vec<u64> = others
+        .iter()
+        .map(|&r| s.replica(r).checkpoint_op())
+        .collect();
+    s.run_until(20_000, |s| {
+        others
+            .iter()
+            .zip(&checkpoints)
+            .all(|(&r, &before)| s.replica(r).checkpoint_op() > before)
+    })
+    .unwrap();
+    s.clear_drops();
+    s.catch_up(backup, 30_000).unwrap();
+    let replica = s.replica(backup);
+    assert!(
+        replica.stats().state_syncs > syncs_before,
+        "{}",
+        replica.describe()
+    );
+}

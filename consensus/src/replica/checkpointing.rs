@@ -36,7 +36,7 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
         self.persist_view_state();
         self.checkpoint_pending = Some((self.storage.submitted, op));
         self.journal.set_checkpoint(header);
-        self.checkpoint = Some(checkpoint);
+        self.checkpoint_previous = self.checkpoint.replace(checkpoint);
     }
 
     /// Loads the superblock's checkpoint into the state machine and client table (at open).

@@ -59,6 +59,8 @@ pub struct Config {
     pub journal_slot_count: u64,
     /// Most prepares requested per repair tick.
     pub repair_prepares_max: usize,
+    /// Largest chunk of a checkpoint this replica serves per state-transfer message.
+    pub sync_chunk_size: usize,
     pub timeouts: Timeouts,
     /// Seed of the replica's jitter stream (the host derives it; consensus owns no randomness).
     pub seed: u64,
@@ -77,6 +79,7 @@ impl Config {
             op_max: 1 << 40,
             journal_slot_count: 1024,
             repair_prepares_max: 8,
+            sync_chunk_size: super::sync::SYNC_CHUNK_SIZE_MAX,
             timeouts: Timeouts::default(),
             seed: replica as u64,
         }
@@ -93,6 +96,7 @@ impl Config {
         // the checkpoint it takes at the end of an interval and the end of the ring.
         assert!(self.journal_slot_count.is_multiple_of(2));
         assert!(self.checkpoint_interval() > self.pipeline_max as u64);
+        assert!((1..=super::sync::SYNC_CHUNK_SIZE_MAX).contains(&self.sync_chunk_size));
     }
 
     /// Ops between checkpoints: a checkpoint is taken at every multiple of it.

@@ -24,6 +24,7 @@ mod sync;
 mod view_change;
 
 pub use config::{Config, Timeouts, REPLICAS_MAX};
+pub use sync::SYNC_CHUNK_SIZE_MAX;
 
 use crate::checkpoint::Checkpoint;
 use crate::client_table::ClientTable;
@@ -108,6 +109,9 @@ pub struct Replica<S: Storage, M: StateMachine> {
     superblock: SuperBlock,
     /// The newest durable checkpoint, kept to serve state transfers (None: the root).
     checkpoint: Option<Checkpoint>,
+    /// The checkpoint before it, still served to a state transfer that began on it (a
+    /// transfer in small chunks may outlast a checkpoint interval).
+    checkpoint_previous: Option<Checkpoint>,
     /// Set when the checkpoint at this op could not be read at open: the replica stays
     /// recovering until a peer's checkpoint at or above it is installed.
     sync_required: Option<u64>,
@@ -408,13 +412,19 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
         self.outbox.push_back((self.storage.submitted, action));
     }
 
-    /// Queues a heartbeat (ping, pong, commit): it depends only on the superblock of the
-    /// current view, so it never waits behind prepares or checkpoints on a slow disk.
-    fn send_heartbeat(&mut self, to: u8, command: Command) {
+    /// Queues a message that depends only on the superblock of the current view (a
+    /// heartbeat: ping, pong, commit; a state-transfer request or chunk, whose checkpoint is
+    /// committed state whether or not it is durable here yet), so it never waits behind
+    /// prepares or checkpoints on a slow disk.
+    fn send_after_view(&mut self, to: u8, command: Command, body: bytes::Bytes) {
         assert_ne!(to, self.config.replica);
-        let message = Message::new(self.header_for(command), bytes::Bytes::new());
+        let message = Message::new(self.header_for(command), body);
         self.outbox
             .push_back((self.view_barrier, Action::Send { to, message }));
+    }
+
+    fn send_heartbeat(&mut self, to: u8, command: Command) {
+        self.send_after_view(to, command, bytes::Bytes::new());
     }
 
     fn broadcast_heartbeat(&mut self, command: Command) {

@@ -129,6 +129,7 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
             prng: Prng::new(config.seed),
             superblock: sb,
             checkpoint: None,
+            checkpoint_previous: None,
             sync_required: None,
             sync: None,
             peer_checkpoint: [0; REPLICAS_MAX as usize],

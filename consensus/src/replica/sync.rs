@@ -10,8 +10,10 @@ use super::*;
 use crate::checkpoint::Checkpoint;
 use crate::wire::{RequestSyncCheckpoint, SyncCheckpoint, CHECKPOINT_SIZE_MAX};
 
-/// Largest chunk of a checkpoint per message.
-pub const SYNC_CHUNK_SIZE: usize = 16 * 1024;
+/// Largest chunk of a checkpoint per message (the replica's `sync_chunk_size` may be less).
+pub const SYNC_CHUNK_SIZE_MAX: usize = 16 * 1024;
+/// Requests a pinned peer may leave unanswered before the transfer starts over elsewhere.
+const SYNC_SILENT_ROUNDS: u32 = 8;
 /// Repair rounds without executing anything, while behind, before falling back to a state
 /// transfer (repair alone cannot fetch ops that every peer has already overwritten).
 const SYNC_STALL_ROUNDS: u32 = 16;
@@ -24,6 +26,8 @@ pub(super) struct SyncProgress {
     size: u64,
     bytes: Vec<u8>,
     from: u8,
+    /// Requests sent since the last chunk accepted.
+    unanswered: u32,
 }
 
 impl<S: Storage, M: StateMachine> Replica<S, M> {
@@ -73,8 +77,13 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
             return;
         }
         let op_min = self.sync_op_min();
-        let peer = match &self.sync {
-            Some(progress) if self.peer_checkpoint[progress.from as usize] >= progress.op => {
+        let peer = match &mut self.sync {
+            Some(progress)
+                if self.peer_checkpoint[progress.from as usize] >= progress.op
+                    && progress.unanswered < SYNC_SILENT_ROUNDS =>
+            {
+                // Pinned to the peer that serves this checkpoint, while it answers.
+                progress.unanswered += 1;
                 Some(progress.from)
             }
             _ => {
@@ -100,12 +109,16 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
     }
 
     fn request_sync_chunk(&mut self, peer: u8) {
-        let offset = self.sync.as_ref().map_or(0, |p| p.bytes.len() as u64);
+        let (offset, checksum) = self
+            .sync
+            .as_ref()
+            .map_or((0, 0), |p| (p.bytes.len() as u64, p.checksum));
         let request = RequestSyncCheckpoint {
             checkpoint_op_min: self.sync_op_min(),
             offset,
+            checkpoint_checksum: checksum,
         };
-        self.send(
+        self.send_after_view(
             peer,
             Command::RequestSyncCheckpoint(request),
             bytes::Bytes::new(),
@@ -127,23 +140,35 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
         if self.sync_required.is_some() {
             return;
         }
-        let Some(checkpoint) = &self.checkpoint else {
+        // The checkpoint a transfer under way continues, while this replica still holds it
+        // (its newest or the one before); else its newest, from the start.
+        let wanted = [&self.checkpoint, &self.checkpoint_previous]
+            .into_iter()
+            .flatten()
+            .find(|c| r.checkpoint_checksum != 0 && c.checksum == r.checkpoint_checksum);
+        let (checkpoint, offset) = match wanted {
+            Some(checkpoint) => (checkpoint, r.offset),
+            None => match &self.checkpoint {
+                Some(newest) => (newest, 0),
+                None => return,
+            },
+        };
+        let Some(op) = checkpoint.op(&self.ctx) else {
             return;
         };
-        let op = self.superblock.checkpoint_op;
         let size = checkpoint.blob.len() as u64;
-        if op < r.checkpoint_op_min || r.offset >= size || size > CHECKPOINT_SIZE_MAX {
+        if op < r.checkpoint_op_min || offset >= size || size > CHECKPOINT_SIZE_MAX {
             return;
         }
-        let end = (r.offset + SYNC_CHUNK_SIZE as u64).min(size);
-        let chunk = checkpoint.blob.slice(r.offset as usize..end as usize);
+        let end = (offset + self.config.sync_chunk_size as u64).min(size);
+        let chunk = checkpoint.blob.slice(offset as usize..end as usize);
         let reply = SyncCheckpoint {
             checkpoint_checksum: checkpoint.checksum,
             checkpoint_op: op,
             size,
-            offset: r.offset,
+            offset,
         };
-        self.send(
+        self.send_after_view(
             message.header.replica,
             Command::SyncCheckpoint(reply),
             chunk,
@@ -165,9 +190,10 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
             (p.op, p.checksum, p.size) == (c.checkpoint_op, c.checkpoint_checksum, c.size)
         });
         if !same {
-            // A newer checkpoint, or the first chunk of one: start over with it.
+            // A newer checkpoint (the peer checkpointed again mid-transfer, and serves only its
+            // newest), or the first chunk of one: start over with it, from its first chunk.
             let newer = self.sync.as_ref().is_none_or(|p| c.checkpoint_op >= p.op);
-            if c.offset != 0 || !newer {
+            if !newer {
                 return;
             }
             self.sync = Some(SyncProgress {
@@ -176,14 +202,24 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
                 size: c.size,
                 bytes: Vec::new(),
                 from,
+                unanswered: 0,
             });
+            if c.offset != 0 {
+                return self.request_sync_chunk(from);
+            }
         }
         let progress = self.sync.as_mut().expect("set above");
         if c.offset != progress.bytes.len() as u64 {
             return;
         }
         progress.bytes.extend_from_slice(&message.body);
+        // Paired with the decoder, which keeps every chunk inside the checkpoint's size.
+        assert!(
+            progress.bytes.len() as u64 <= progress.size,
+            "chunk beyond the checkpoint"
+        );
         progress.from = from;
+        progress.unanswered = 0;
         if (progress.bytes.len() as u64) < progress.size {
             return self.request_sync_chunk(from);
         }

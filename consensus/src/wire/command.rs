@@ -161,6 +161,9 @@ pub struct RequestSyncCheckpoint {
     /// Only a checkpoint at this op or newer is of use to the sender.
     pub checkpoint_op_min: u64,
     pub offset: u64,
+    /// The checkpoint a transfer under way continues (0: the peer's newest). A peer that no
+    /// longer holds it answers with its newest from offset 0, and the transfer starts over.
+    pub checkpoint_checksum: u128,
 }
 
 /// One chunk of a checkpoint (the body), answering request_sync_checkpoint.
@@ -344,7 +347,8 @@ impl Command {
             Command::RequestSyncCheckpoint(q) => {
                 put_u64(r, 0, q.checkpoint_op_min);
                 put_u64(r, 8, q.offset);
-                16
+                put_u128(r, 16, q.checkpoint_checksum);
+                32
             }
             Command::SyncCheckpoint(c) => {
                 put_u128(r, 0, c.checkpoint_checksum);
@@ -466,8 +470,9 @@ impl Command {
                 Command::RequestSyncCheckpoint(RequestSyncCheckpoint {
                     checkpoint_op_min: get_u64(r, 0),
                     offset: get_u64(r, 8),
+                    checkpoint_checksum: get_u128(r, 16),
                 }),
-                16,
+                32,
             ),
             17 => (
                 Command::SyncCheckpoint(SyncCheckpoint {
