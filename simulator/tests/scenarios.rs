@@ -1,6 +1,7 @@
 //! Scripted replica scenarios through the scenario API: view changes after crashes and
 //! partitions, lagging replicas, full pipelines, old-view messages.
 
+use consensus::wire::Command;
 use simulator::scenario::Scenario;
 
 fn views_of(s: &Scenario) -> Vec<u32> {
@@ -146,4 +147,36 @@ fn scenario_time_really_passes() {
     let mut s = Scenario::new(19, 3, 2);
     s.commit_more(50, 20_000).unwrap();
     assert!(s.sim.tick > 100, "ticks {}", s.sim.tick);
+}
+
+#[test]
+fn a_backup_executes_the_committed_prefix_below_a_missing_prepare() {
+    // Backup B misses one prepare (X) and cannot repair it for a while; no heartbeat tells it
+    // the commit point, only later prepares do. The ops below X that it holds from this view's
+    // primary are committed and link to what it executed: it must execute them, not wait
+    // for X (which only a repair or a state transfer brings).
+    let mut s = Scenario::new(61, 3, 3);
+    s.commit_more(10, 5_000).unwrap();
+    let p = s.primary().unwrap();
+    let b = ((p + 1) % 3) as usize;
+    let x = s.replica(p).op() + 5;
+    s.drop_messages(move |_, to, m| {
+        let name = m.header.command.name();
+        let prepare_x = matches!(m.header.command, Command::Prepare(q) if q.op == x);
+        to == b && (prepare_x || name == "commit" || name == "headers")
+    });
+    s.run_until(10_000, |s| s.commit_max() >= x + 8).unwrap();
+    let replica = s.replica(b as u8);
+    assert!(
+        replica.op() > x && replica.header(x).is_none(),
+        "{}",
+        replica.describe()
+    );
+    assert!(
+        replica.commit_min() >= x - 1,
+        "stuck below the gap at {x}: {}",
+        replica.describe()
+    );
+    s.clear_drops();
+    s.catch_up(b as u8, 10_000).unwrap();
 }

@@ -114,6 +114,7 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
         self.stats.ops_truncated += self.op.saturating_sub(chained);
         self.journal.truncate_after(&mut self.storage, chained);
         self.op = chained;
+        self.view_log.clear();
         if self
             .superblock
             .view_head

@@ -12,7 +12,7 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
             return;
         }
         if self.chain_floor() > self.commit_min {
-            return;
+            return self.commit_view_log();
         }
         while self.commit_min < self.commit_max.min(self.op) {
             let op = self.commit_min + 1;
@@ -21,6 +21,45 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
             };
             self.execute(prepare);
         }
+    }
+
+    /// A backup whose head chain is broken by a gap still executes the committed ops it
+    /// holds from this view's log, each linking to the executed op below it (N7).
+    fn commit_view_log(&mut self) {
+        if self.status != Status::Normal || self.is_primary() || self.log_view != self.view {
+            return;
+        }
+        while self.commit_min < self.commit_max.min(self.op) {
+            let op = self.commit_min + 1;
+            let Some(&checksum) = self.view_log.get(&op) else {
+                break;
+            };
+            let links = self.journal.header(op).is_some_and(|h| {
+                h.checksum == checksum
+                    && Some(h.prepare().parent) == self.journal.checksum(self.commit_min)
+            });
+            if !links || !self.journal.is_present(op) {
+                break;
+            }
+            let Some(prepare) = self.journal.prepare(&self.storage, &self.ctx, op) else {
+                break;
+            };
+            self.execute(prepare);
+        }
+    }
+
+    /// Records that `header` belongs to the log of this replica's log_view (see `view_log`).
+    pub(super) fn note_view_log(&mut self, header: &Header) {
+        let op = header.prepare().op;
+        if op <= self.commit_min {
+            return;
+        }
+        let known = self.view_log.insert(op, header.checksum);
+        // One view, one log (V3): its primary never names two prepares at one op.
+        assert!(
+            known.is_none_or(|c| c == header.checksum),
+            "two headers of the view's log at op {op}"
+        );
     }
 
     fn execute(&mut self, prepare: Message) {
@@ -46,6 +85,7 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
             Operation::StateMachine => self.execute_request(&prepare),
         };
         self.commit_min = p.op;
+        self.view_log.remove(&p.op);
         if let Some(reply) = reply {
             if self.is_primary() {
                 self.reply_to(p.client, reply);

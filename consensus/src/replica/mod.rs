@@ -16,6 +16,8 @@ mod checkpointing;
 mod config;
 mod execute;
 mod log_selection;
+#[cfg(test)]
+mod log_selection_model;
 mod normal;
 mod open;
 pub use open::{root_prepare, OpenError};
@@ -128,6 +130,11 @@ pub struct Replica<S: Storage, M: StateMachine> {
     status: Status,
     view: u32,
     log_view: u32,
+    /// Headers this backup learned in its current log_view from that view's primary (its
+    /// prepares, its start_view, or repairs linking into the chain proven from the head),
+    /// by op above commit_min: that view's log, so committed ops among them may execute
+    /// even while a gap above keeps the head's chain from reaching them.
+    view_log: BTreeMap<u64, u128>,
     /// Head of the log.
     op: u64,
     /// Highest op executed.

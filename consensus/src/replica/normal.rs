@@ -308,6 +308,7 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
             self.journal.write_prepare(&mut self.storage, &message);
             assert!(self.journal.has_prepare(p.op, checksum) && p.op <= self.op);
         }
+        self.note_view_log(&message.header);
         self.advance_commit_max(p.commit, None);
         self.commit_journal();
         self.backup_send_prepare_oks(Some(p.op));
@@ -508,6 +509,9 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
         self.heartbeat_timestamp = 0;
         self.acked_through = 0;
         self.svc_wanted = false;
+        if self.log_view != view {
+            self.view_log.clear();
+        }
         self.timeout_normal_heartbeat.start(&mut self.prng);
     }
 

@@ -139,6 +139,7 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
             status: Status::Recovering,
             view: sb.view,
             log_view: sb.log_view,
+            view_log: BTreeMap::new(),
             op: 0,
             commit_min: 0,
             commit_max: 0,

@@ -168,6 +168,7 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
         if vouched_head {
             self.op = op;
             self.journal.write_header(&mut self.storage, header);
+            self.note_view_log(header);
             self.stats.headers_repaired += 1;
             return true;
         }
@@ -185,6 +186,14 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
             self.chain_floor() <= op,
             "a repaired header extends the proven chain"
         );
+        // Linked below a head this view's primary named: the same view's log.
+        let head_in_view_log = self
+            .view_log
+            .get(&self.op)
+            .is_some_and(|&c| Some(c) == self.journal.checksum(self.op));
+        if self.status == Status::Normal && head_in_view_log {
+            self.note_view_log(header);
+        }
         self.stats.headers_repaired += 1;
         true
     }

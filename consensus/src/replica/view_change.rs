@@ -497,11 +497,16 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
             !extends || head >= self.op,
             "a same-view start_view only extends"
         );
+        if view != self.log_view {
+            self.view_log.clear();
+        }
+        let installed = self.commit_min + 1..=head;
         for header in chained
             .iter()
-            .filter(|h| (self.commit_min + 1..=head).contains(&h.prepare().op))
+            .filter(|h| installed.contains(&h.prepare().op))
         {
             self.journal.write_header(&mut self.storage, header);
+            self.note_view_log(header);
         }
         self.journal.truncate_after(&mut self.storage, head);
         if head == sv.op {
