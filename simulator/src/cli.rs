@@ -92,6 +92,15 @@ pub fn report(summary: &Summary, replay: &str) -> String {
         s.history_ops,
         s.linearizability
     );
+    let aimed: Vec<String> = s
+        .aimed_faults
+        .iter()
+        .filter(|(_, &n)| n > 0)
+        .map(|(kind, n)| format!("{kind}={n}"))
+        .collect();
+    if !aimed.is_empty() {
+        let _ = writeln!(out, "  aimed faults: {}", aimed.join(" "));
+    }
     let _ = writeln!(
         out,
         "  trace_hash={} ticks/s={:.0} requests/s={:.0}",

@@ -2,6 +2,7 @@
 //! behind the `vopr` binary. See ARCHITECTURE.md.
 #![forbid(unsafe_code)]
 
+pub mod aim;
 pub mod checker;
 pub mod cli;
 pub mod cluster;

@@ -416,6 +416,17 @@ impl<P: Clone> Network<P> {
         self.count_partition();
     }
 
+    /// Cuts or restores the single path `from -> to` between two replicas (an aimed isolation
+    /// that ends on its own schedule).
+    pub fn set_path_cut(&mut self, from: usize, to: usize, cut: bool) {
+        assert!(from < self.replica_count && to < self.replica_count && from != to);
+        let path_index = self.path_index(from, to);
+        self.paths[path_index].cut = cut;
+        if cut {
+            self.count_partition();
+        }
+    }
+
     /// Heals every partition and starts an unpartition stability window.
     pub fn heal(&mut self) {
         self.set_cuts(|_, _| false);

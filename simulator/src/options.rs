@@ -5,6 +5,7 @@
 //! of seeds explores combinations a fixed configuration never would. A range that can draw zero
 //! turns that fault off for the seed.
 
+use crate::aim::AimOptions;
 use crate::network::{NetworkOptions, PartitionMode, PartitionSymmetry};
 use crate::prng::Prng;
 use serde::{Deserialize, Serialize};
@@ -68,6 +69,9 @@ pub struct Options {
     /// Bytes of a checkpoint a replica serves per state-transfer message. Small chunks make a
     /// transfer span many messages, so a source that checkpoints again mid-transfer is met.
     pub sync_chunk_size: u64,
+    /// Faults aimed at protocol moments (crash right after a message, isolate a primary,
+    /// drop a start_view to one backup, pause a replica).
+    pub aim: AimOptions,
 }
 
 impl Options {
@@ -131,6 +135,7 @@ impl Options {
             } else {
                 SYNC_CHUNK_SIZE_MAX
             },
+            aim: AimOptions::from_seed(seed),
         }
     }
 
@@ -144,6 +149,7 @@ impl Options {
         self.crash_probability = 0.0;
         self.storage_fault_probability = 0.0;
         self.torn_write_probability = 0.0;
+        self.aim = AimOptions::off();
         self
     }
 
@@ -229,6 +235,7 @@ impl Options {
                 self.write_latency_max_ticks
             ));
         }
+        self.aim.validate()?;
         if !(1..=SYNC_CHUNK_SIZE_MAX).contains(&self.sync_chunk_size) {
             return Err(format!(
                 "sync_chunk_size must be within 1..={SYNC_CHUNK_SIZE_MAX}, got {}",

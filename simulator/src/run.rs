@@ -53,6 +53,8 @@ pub struct Summary {
     pub packets_dropped: u64,
     pub packets_duplicated: u64,
     pub storage_faults: u64,
+    /// Faults aimed at protocol moments, by kind (`crate::aim`).
+    pub aimed_faults: std::collections::BTreeMap<&'static str, u64>,
     pub repairs: u64,
     pub checkpoints: u64,
     pub state_syncs: u64,
@@ -105,6 +107,11 @@ pub fn run(seed: u64, options: Options, config: RunConfig) -> Summary {
         }
         if sim.violation.is_none() && !sim.converged() {
             liveness_report = Some(sim.liveness_report());
+        }
+        // A quiet spell after convergence: a healthy, idle cluster must stay in its view.
+        let quiet_until = sim.tick + crate::simulation::QUIET_TICKS;
+        while liveness_report.is_none() && sim.violation.is_none() && sim.tick < quiet_until {
+            sim.step();
         }
     }
     let simulated = started.elapsed();
@@ -160,6 +167,7 @@ fn summarize(
         packets_dropped: net.packets_dropped,
         packets_duplicated: net.packets_duplicated,
         storage_faults: sim.counters.storage_faults,
+        aimed_faults: sim.counters.aimed.iter().collect(),
         repairs: totals.repairs,
         checkpoints: totals.checkpoints,
         state_syncs: totals.state_syncs,

@@ -1,6 +1,7 @@
 //! The world: one seed, one PRNG split into named streams, ticks, replicas, clients, the
 //! packet simulator, faults, and the oracles checked after every step.
 
+use crate::aim::AimedCounts;
 use crate::checker::oracle::Oracle;
 use crate::checker::Violation;
 use crate::cluster::{self, Cluster, CLUSTER};
@@ -12,6 +13,12 @@ use crate::workload::{self, Client, ClientAction, ClientEvent, HistoryRecord};
 use bytes::Bytes;
 use consensus::wire::{self, DecodeContext, Message};
 use consensus::{Action, Peer};
+
+mod aimed;
+mod durability;
+
+/// Ticks a converged cluster runs on, idle, so the view-churn oracle can watch it.
+pub const QUIET_TICKS: u64 = 2 * aimed::SETTLE_TICKS;
 
 /// Which part of the run we are in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,6 +47,8 @@ pub struct Counters {
     pub unopenable: u64,
     /// Replica counters (repairs, checkpoints, state transfers) of incarnations that crashed.
     pub crashed_stats: ReplicaTotals,
+    /// Faults aimed at protocol moments, by kind.
+    pub aimed: AimedCounts,
 }
 
 /// Sums of replica counters across replicas (and incarnations).
@@ -80,6 +89,21 @@ pub struct Simulation {
     pub filter: Option<Box<dyn FnMut(usize, usize, &Message) -> bool>>,
     prng_faults: Prng,
     prng_workload: Prng,
+    /// Decisions of aimed faults (a stream of their own: seeds without them keep their runs).
+    prng_aim: Prng,
+    /// Per replica: paused until this tick (no ticks, no deliveries; messages wait).
+    paused_until: Vec<Option<u64>>,
+    paused_inbox: Vec<Vec<(usize, Message)>>,
+    /// Per replica: cut from every other replica until this tick.
+    isolated_until: Vec<Option<u64>>,
+    /// Per replica: writes submitted as of its last step (to see a new superblock write).
+    writes_seen: Vec<u64>,
+    /// Per replica: the highest view and log_view it has shown in a message; after a restart
+    /// its durable view state must not be below them (V1, V2).
+    view_shown: Vec<(u32, u32)>,
+    /// Liveness phase: the view the core settled in and since when (no view change may
+    /// follow once it has held for a while).
+    settled_view: Option<(u32, u64)>,
     ctx: DecodeContext,
     incarnations: u64,
     deliveries: Vec<(usize, usize, Bytes)>,
@@ -125,6 +149,13 @@ impl Simulation {
             filter: None,
             prng_faults: Prng::stream(seed, "faults"),
             prng_workload: Prng::stream(seed, "workload"),
+            prng_aim: Prng::stream(seed, "aim"),
+            paused_until: vec![None; replica_count as usize],
+            paused_inbox: vec![Vec::new(); replica_count as usize],
+            isolated_until: vec![None; replica_count as usize],
+            writes_seen: vec![0; replica_count as usize],
+            view_shown: vec![(0, 0); replica_count as usize],
+            settled_view: None,
             ctx: DecodeContext {
                 cluster: CLUSTER,
                 replica_count,
@@ -144,11 +175,16 @@ impl Simulation {
         self.tick += 1;
         if self.faults_enabled && self.phase == Phase::Safety {
             self.process_faults();
+            self.process_pauses();
         }
+        self.end_aimed_faults();
         self.complete_writes();
         self.restart_due();
         self.network.tick(self.tick);
         for r in 0..self.options.replica_count {
+            if self.is_paused(r) {
+                continue;
+            }
             if let Some(replica) = self.cluster.replica_mut(r) {
                 let result = cluster::catch(|| replica.on_tick());
                 self.after_replica_step(r, result);
@@ -156,6 +192,9 @@ impl Simulation {
         }
         self.clients_tick();
         self.deliver();
+        if self.phase == Phase::Liveness {
+            self.check_view_churn();
+        }
     }
 
     // ----- Faults -----
@@ -171,6 +210,9 @@ impl Simulation {
                     .exponential(self.options.restart_delay_mean_ticks as f64)
                     .max(1);
                 self.crash(r, Some(self.tick + delay));
+            } else if slot.replica.is_some() && stable {
+                // Likelier while writes are in flight (DESIGN: crashes that tear writes).
+                self.maybe_crash_with_writes_in_flight(r, p);
             }
         }
         if self.options.storage_fault_probability > 0.0 {
@@ -190,6 +232,10 @@ impl Simulation {
     fn complete_writes(&mut self) {
         for r in 0..self.options.replica_count {
             let tick = self.tick;
+            if self.is_paused(r) {
+                // A paused process learns of completed writes only when it resumes.
+                continue;
+            }
             if let Some(replica) = self.cluster.replica_mut(r) {
                 let done = replica.storage_mut().advance(tick);
                 // Most ticks complete nothing new: skip the step (and its oracle pass) then.
@@ -312,6 +358,8 @@ impl Simulation {
         }
         self.cluster.crash(r, restart_tick);
         self.network.drop_packets_to(r as usize);
+        self.paused_until[r as usize] = None;
+        self.paused_inbox[r as usize].clear();
         // Writes in flight may be lost (what waited for them in the replica's outbox is gone
         // with the replica). A solo replica too: it commits only once its write is durable
         // (seed 121 was found when its writes were synchronous and could not be torn).
@@ -344,7 +392,11 @@ impl Simulation {
         });
         tracing::info!(tick = self.tick, replica = r, "restart");
         match result {
-            Ok(()) => self.after_replica_step(r, Ok(())),
+            Ok(()) => {
+                self.check_view_durable(r);
+                self.writes_seen[r as usize] = 0;
+                self.after_replica_step(r, Ok(()))
+            }
             Err(cluster::RestartError::Panicked(message)) => self.fail_replica(r, message),
             Err(cluster::RestartError::Unopenable) => {
                 self.counters.unopenable += 1;
@@ -383,9 +435,16 @@ impl Simulation {
             return;
         };
         let actions: Vec<Action> = replica.drain_outbox().collect();
+        let mut moments = Vec::new();
         for action in actions {
             match action {
                 Action::Send { to, message } => {
+                    self.check_durable_before_send(r, &message);
+                    self.note_view_shown(r, &message);
+                    moments.push(message.header.command.name());
+                    if self.drop_start_view(&message) {
+                        continue;
+                    }
                     let bytes = message.encode();
                     self.network
                         .submit(r as usize, to as usize, bytes, self.tick);
@@ -406,11 +465,13 @@ impl Simulation {
             return;
         }
         self.observe(r);
+        self.aim_after_step(r, &moments);
     }
 
     fn observe(&mut self, r: u8) {
         let replica = self.cluster.replica(r).expect("up");
         let (view, status, commit) = (replica.view(), replica.status(), replica.commit_min());
+        let leading = replica.is_primary() && status == consensus::Status::Normal;
         let slot = &mut self.cluster.slots[r as usize];
         if (view, status) != slot.observed {
             slot.observed = (view, status);
@@ -426,6 +487,9 @@ impl Simulation {
         }
         if commit != slot.commit_observed {
             slot.commit_observed = commit;
+            if leading {
+                self.aim_after_primary_commit(r);
+            }
             self.trace.record(Event::Commit {
                 tick: self.tick,
                 replica: r,
@@ -479,6 +543,9 @@ impl Simulation {
     }
 
     fn deliver_to_replica(&mut self, from: usize, to: u8, message: Message) {
+        if self.is_paused(to) {
+            return self.hold_for_paused(from, to, message);
+        }
         let replica_count = self.options.replica_count as usize;
         let peer = if from < replica_count {
             Peer::Replica(from as u8)
@@ -632,6 +699,7 @@ impl Simulation {
         for client in &mut self.clients {
             client.draining = true;
         }
+        self.end_all_aimed_faults();
     }
 
     /// The core agrees and every client request completed.

@@ -179,6 +179,30 @@ impl FaultyStorage {
         reverted
     }
 
+    /// What `(zone, index)` holds durably: what a crash now would leave there (before any
+    /// fault the world injected on reads). None when nothing is there.
+    pub fn durable_read(&self, zone: Zone, index: u64) -> Option<Bytes> {
+        match self
+            .pending
+            .iter()
+            .find(|w| (w.zone, w.index) == (zone, index))
+        {
+            Some(oldest) => oldest.previous.clone(),
+            None => self.inner.read(zone, index),
+        }
+    }
+
+    /// Whether the world made `(zone, index)` hold something other than what the replica last
+    /// wrote there (a latent fault, a misdirected or lost write).
+    pub fn is_tampered(&self, zone: Zone, index: u64) -> bool {
+        self.faulty.contains(&(zone, index)) || self.misdirected.contains(&(zone, index))
+    }
+
+    /// This disk as a crash now would leave it (see `durable_read`).
+    pub fn durable(&self) -> Durable<'_> {
+        Durable(self)
+    }
+
     /// Writes in flight (submitted, not yet durable).
     pub fn recent_writes(&self) -> usize {
         self.pending.len()
@@ -240,6 +264,29 @@ impl Storage for FaultyStorage {
 
     fn indices(&self, zone: Zone) -> Vec<u64> {
         self.inner.indices(zone)
+    }
+}
+
+/// A read-only view of a disk's durable contents, for oracles (`FaultyStorage::durable`).
+pub struct Durable<'a>(&'a FaultyStorage);
+
+impl Storage for Durable<'_> {
+    fn read(&self, zone: Zone, index: u64) -> Option<Bytes> {
+        self.0.durable_read(zone, index)
+    }
+
+    fn write(&mut self, _: Zone, _: u64, _: Bytes) {
+        unreachable!("a durable view is read-only");
+    }
+
+    fn erase(&mut self, _: Zone, _: u64) {
+        unreachable!("a durable view is read-only");
+    }
+
+    fn indices(&self, zone: Zone) -> Vec<u64> {
+        let mut indices = self.0.indices(zone);
+        indices.retain(|&i| self.0.durable_read(zone, i).is_some());
+        indices
     }
 }
 
