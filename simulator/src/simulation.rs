@@ -104,6 +104,8 @@ pub struct Simulation {
     /// Liveness phase: the view the core settled in and since when (no view change may
     /// follow once it has held for a while).
     settled_view: Option<(u32, u64)>,
+    /// The last tick any replica sent a start_view_change (a vote).
+    vote_sent_tick: u64,
     ctx: DecodeContext,
     incarnations: u64,
     deliveries: Vec<(usize, usize, Bytes)>,
@@ -156,6 +158,7 @@ impl Simulation {
             writes_seen: vec![0; replica_count as usize],
             view_shown: vec![(0, 0); replica_count as usize],
             settled_view: None,
+            vote_sent_tick: 0,
             ctx: DecodeContext {
                 cluster: CLUSTER,
                 replica_count,

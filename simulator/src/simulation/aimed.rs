@@ -33,6 +33,9 @@ impl Simulation {
                 .newest_pending()
                 .is_some_and(|(zone, _)| zone == Zone::Superblock);
         self.writes_seen[r as usize] = submitted;
+        if moments.contains(&"start_view_change") {
+            self.vote_sent_tick = self.tick;
+        }
         if !self.aiming() || !self.cluster.is_up(r) {
             return;
         }
@@ -249,10 +252,11 @@ impl Simulation {
     }
 
     /// Liveness phase: once the core has been normal in one view under a primary of the
-    /// core for SETTLE_TICKS (longer than a primary's abdication window, so a primary that
-    /// lost its backups during the faults has already stepped down), with the network healthy
-    /// and faults off, the cluster must not change views again: a replica that counts votes
-    /// twice, or deposes a healthy primary, shows up here.
+    /// core, with no replica voting for a view change, for SETTLE_TICKS (longer than a
+    /// primary's abdication window, so a primary that lost its backups during the faults has
+    /// already stepped down), with the network healthy and faults off, the cluster must not
+    /// change views again: a replica that counts votes twice, or deposes a healthy primary,
+    /// shows up here.
     pub(super) fn check_view_churn(&mut self) {
         let views: Vec<(u32, consensus::Status, bool)> = self
             .core
@@ -281,7 +285,10 @@ impl Simulation {
             .iter()
             .all(|&(view, status, _)| view == views[0].0 && status == consensus::Status::Normal);
         let led = views.iter().any(|&(_, _, primary)| primary);
-        let settled_in = (all_up && one_view && led).then(|| views[0].0);
+        // A replica still voting (a primary that abdicated during the faults keeps voting
+        // until the view changes) has not settled.
+        let voting = self.vote_sent_tick + 1 >= self.tick;
+        let settled_in = (all_up && one_view && led && !voting).then(|| views[0].0);
         match (settled_in, self.settled_view) {
             (Some(view), Some((v, _))) if v == view => {}
             (Some(view), _) => self.settled_view = Some((view, self.tick)),
