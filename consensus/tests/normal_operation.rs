@@ -373,3 +373,36 @@ fn heartbeats_do_not_wait_behind_unrelated_writes() {
         );
     }
 }
+
+#[test]
+fn a_backup_acks_a_retransmitted_prepare_it_already_executed() {
+    // After a view change a new primary may know a lower commit than a backup, and hold ops
+    // the backup executed in its pipeline. Only acks in its view commit them: the backup must
+    // ack such a prepare when the primary sends it again, not drop it as old.
+    let mut router = Router::new(3);
+    let session = register(&mut router, 7);
+    let primary = router.primary();
+    router.send_request(primary, &request(7, session, 1, Some(&put("k", "v"))));
+    router.tick(200);
+    let b = (primary + 1) % 3;
+    let op = router.replica(b).commit_min();
+    assert!(op >= 2, "{}", router.replica(b).describe());
+    let prepare = router.replica(b).prepare(op).expect("executed here");
+    router.queue.clear();
+    router.replicas[b as usize]
+        .as_mut()
+        .unwrap()
+        .on_message(Peer::Replica(primary), prepare.clone());
+    router.complete_writes(b);
+    let acked = router.queue.iter().any(|packet| match packet {
+        Packet::ToReplica { to, bytes, .. } => {
+            *to == primary
+                && matches!(
+                    wire::decode(bytes, &router.ctx).map(|m| m.header.command),
+                    Ok(Command::PrepareOk(ok)) if ok.op == op && ok.prepare_checksum == prepare.header.checksum
+                )
+        }
+        _ => false,
+    });
+    assert!(acked, "no prepare_ok for executed op {op}");
+}

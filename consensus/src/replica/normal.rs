@@ -280,13 +280,39 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
             && self.journal.has_prepare(op, checksum)
         {
             self.backup_send_prepare_oks(Some(op));
+        } else if op <= self.commit_min {
+            self.ack_executed(op, checksum);
         }
+    }
+
+    /// Acks a prepare this backup executed (so it is committed), when its primary asks
+    /// again: a primary that learned a lower commit in the view change still needs a quorum
+    /// of acks in its view, also from a backup that holds the op only in a checkpoint it
+    /// installed by state transfer (seed 400925: none could ack it, and the pipeline stalled).
+    fn ack_executed(&mut self, op: u64, checksum: u128) {
+        if self.status != Status::Normal || self.is_primary() || self.log_view != self.view {
+            return;
+        }
+        let Some(header) = self.journal.header(op).filter(|h| h.checksum == checksum) else {
+            return;
+        };
+        assert!(
+            op <= self.commit_min,
+            "only an executed op is acked this way"
+        );
+        let ok = PrepareOk {
+            prepare_checksum: checksum,
+            op,
+            prepare_view: header.view,
+        };
+        let primary = self.primary_index(self.view);
+        self.send(primary, Command::PrepareOk(ok), bytes::Bytes::new());
     }
 
     /// A prepare of this view from its primary: trusted, so it may become the head.
     fn backup_on_prepare(&mut self, message: Message, p: Prepare) {
         if p.op <= self.commit_min {
-            return;
+            return self.ack_executed(p.op, message.header.checksum);
         }
         if !self.journal.has_prepare(p.op, message.header.checksum) {
             if p.op > self.config.op_max || p.op > self.journal.window_max() {
