@@ -109,6 +109,15 @@ pub fn report(summary: &Summary, replay: &str) -> String {
     if s.outcome == Outcome::Pass {
         return out;
     }
+    if let (Outcome::HarnessBug, Some(v)) = (s.outcome, &s.violation) {
+        let _ = writeln!(
+            out,
+            "\nHARNESS BUG (a panic in the simulator itself, not a replica failure):\n  {}",
+            v.message
+        );
+        let _ = writeln!(out, "\nreplay: {replay}");
+        return out;
+    }
     if let Some(v) = &s.violation {
         let replica = v.replica.map_or("-".to_string(), |r| r.to_string());
         let _ = writeln!(

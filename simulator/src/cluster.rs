@@ -4,7 +4,7 @@
 
 use crate::storage::FaultyStorage;
 use consensus::{Config, KvMachine, Replica, Status};
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::panic::{self, AssertUnwindSafe};
 
 pub type SimReplica = Replica<FaultyStorage, KvMachine>;
@@ -34,20 +34,56 @@ pub struct Cluster {
 
 thread_local! {
     static PANIC_MESSAGE: RefCell<Option<String>> = const { RefCell::new(None) };
+    /// How many `catch` calls this thread is inside: a panic there is a replica's own
+    /// assertion, recorded for `catch`; anywhere else it is a bug of the harness.
+    static CATCH_DEPTH: Cell<u32> = const { Cell::new(0) };
+    /// The last harness panic of this thread: `panicked at LOCATION: MESSAGE`, one line.
+    static HARNESS_PANIC: RefCell<Option<String>> = const { RefCell::new(None) };
 }
 
-/// Installs a panic hook that records the message (with its location) for `catch` instead
-/// of printing it, so a replica assertion becomes a clean report. Idempotent.
+/// Installs the panic hook. Inside `catch` it records the message (with its location) for
+/// `catch` instead of printing it, so a replica assertion becomes a clean report. Anywhere else
+/// the panic is a bug of the harness: it is printed on stderr as one line (a backtrace follows
+/// with RUST_BACKTRACE=1) and kept for `take_harness_panic`. Idempotent.
 pub fn install_panic_hook() {
     panic::set_hook(Box::new(|info| {
-        let text = format!("{info}");
-        PANIC_MESSAGE.with(|m| *m.borrow_mut() = Some(text));
+        if CATCH_DEPTH.with(Cell::get) > 0 {
+            let text = format!("{info}");
+            PANIC_MESSAGE.with(|m| *m.borrow_mut() = Some(text));
+            return;
+        }
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or("(no message)");
+        let location = info
+            .location()
+            .map_or("an unknown location".to_string(), |l| l.to_string());
+        let panic = format!("panicked at {location}: {}", message.replace('\n', " / "));
+        let line = format!("harness bug (a panic in the simulator, not in a replica): {panic}");
+        let backtrace = std::backtrace::Backtrace::capture();
+        if backtrace.status() == std::backtrace::BacktraceStatus::Captured {
+            eprintln!("vopr: {line}\n{backtrace}");
+        } else {
+            eprintln!("vopr: {line} (please report it; RUST_BACKTRACE=1 adds a backtrace)");
+        }
+        HARNESS_PANIC.with(|m| *m.borrow_mut() = Some(panic));
     }));
+}
+
+/// The last harness panic (outside `catch`) of this thread: `panicked at LOCATION: MESSAGE`.
+pub fn take_harness_panic() -> Option<String> {
+    HARNESS_PANIC.with(|m| m.borrow_mut().take())
 }
 
 /// Runs `f`, turning a panic into its message.
 pub fn catch<T>(f: impl FnOnce() -> T) -> Result<T, String> {
-    panic::catch_unwind(AssertUnwindSafe(f)).map_err(|payload| {
+    CATCH_DEPTH.with(|d| d.set(d.get() + 1));
+    let result = panic::catch_unwind(AssertUnwindSafe(f));
+    CATCH_DEPTH.with(|d| d.set(d.get() - 1));
+    result.map_err(|payload| {
         PANIC_MESSAGE
             .with(|m| m.borrow_mut().take())
             .or_else(|| payload.downcast_ref::<String>().cloned())

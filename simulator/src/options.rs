@@ -16,6 +16,17 @@ pub const SYNC_CHUNK_SIZE_MAX: u64 = consensus::replica::SYNC_CHUNK_SIZE_MAX as 
 /// The slowest disk (ticks per write) a correct cluster is expected to survive.
 pub const WRITE_LATENCY_MAX_TICKS: u64 = 100;
 
+/// The longest phase (`ticks_safety`, `ticks_liveness_max`) a run may ask for. The seeds draw
+/// 40 000 + 30 000 ticks; 10^9 ticks take hours of wall time in a release build, so a longer
+/// run is better split into seeds, and sums of ticks stay far from overflowing a u64 (overflow
+/// checks are on even in release builds).
+pub const PHASE_TICKS_MAX: u64 = 1_000_000_000;
+
+/// The longest delay, duration or timeout (every other `*_ticks` option). The seeds draw at
+/// most a few thousand ticks; 10^7 ticks outlasts any run a seed draws a hundredfold (a delay
+/// that long already means "never in this run"), and `tick + delay` cannot overflow.
+pub const DELAY_TICKS_MAX: u64 = 10_000_000;
+
 /// All options of one simulation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -234,6 +245,47 @@ impl Options {
                  the replicas' view-change timeout), got {}",
                 self.write_latency_max_ticks
             ));
+        }
+        let phases = [
+            ("ticks_safety", self.ticks_safety),
+            ("ticks_liveness_max", self.ticks_liveness_max),
+        ];
+        for (name, ticks) in phases {
+            if ticks > PHASE_TICKS_MAX {
+                return Err(format!(
+                    "{name} must be at most {PHASE_TICKS_MAX} ticks, got {ticks}"
+                ));
+            }
+        }
+        let n = &self.network;
+        let delays = [
+            ("restart_delay_mean_ticks", self.restart_delay_mean_ticks),
+            ("crash_stability_ticks", self.crash_stability_ticks),
+            ("request_timeout_ticks", self.request_timeout_ticks),
+            ("network.one_way_delay_min_ticks", n.one_way_delay_min_ticks),
+            (
+                "network.one_way_delay_mean_ticks",
+                n.one_way_delay_mean_ticks,
+            ),
+            (
+                "network.path_clog_duration_mean_ticks",
+                n.path_clog_duration_mean_ticks,
+            ),
+            (
+                "network.partition_stability_ticks",
+                n.partition_stability_ticks,
+            ),
+            (
+                "network.unpartition_stability_ticks",
+                n.unpartition_stability_ticks,
+            ),
+        ];
+        for (name, ticks) in delays {
+            if ticks > DELAY_TICKS_MAX {
+                return Err(format!(
+                    "{name} must be at most {DELAY_TICKS_MAX} ticks, got {ticks}"
+                ));
+            }
         }
         self.aim.validate()?;
         if !(1..=SYNC_CHUNK_SIZE_MAX).contains(&self.sync_chunk_size) {

@@ -8,13 +8,16 @@ use crate::trace::{Event, Trace};
 use serde::Serialize;
 use std::time::Instant;
 
-/// How a run ended (DESIGN §5 exit codes: 0, 1, 3).
+/// How a run ended (DESIGN §5 exit codes: 0, 1, 3; 5 for a bug of the harness itself).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     Pass,
     Correctness,
     Liveness,
+    /// The simulator itself panicked (outside a replica step): the run says nothing about
+    /// the replica.
+    HarnessBug,
 }
 
 impl Outcome {
@@ -23,6 +26,7 @@ impl Outcome {
             Outcome::Pass => 0,
             Outcome::Correctness => 1,
             Outcome::Liveness => 3,
+            Outcome::HarnessBug => 5,
         }
     }
 
@@ -31,6 +35,7 @@ impl Outcome {
             Outcome::Pass => "pass",
             Outcome::Correctness => "correctness",
             Outcome::Liveness => "liveness",
+            Outcome::HarnessBug => "harness_bug",
         }
     }
 }
@@ -89,6 +94,67 @@ pub struct RunConfig {
     pub keep_history: bool,
     /// Skip the end-of-run linearizability check.
     pub skip_linearizability: bool,
+}
+
+/// Runs `run` (a whole run of `seed`), turning a panic of the harness (outside a replica step,
+/// which `cluster::catch` reports as a violation) into a `HarnessBug` summary of that seed, so
+/// one such seed does not lose the others of a sweep. The panic hook has printed it already.
+pub fn guard(seed: u64, options: &Options, run: impl FnOnce() -> Summary) -> Summary {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)) {
+        Ok(summary) => summary,
+        Err(payload) => {
+            let message = crate::cluster::take_harness_panic()
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "harness bug: the simulator panicked".to_string());
+            Summary::harness_bug(seed, options.clone(), message)
+        }
+    }
+}
+
+impl Summary {
+    /// The summary of a run that the harness's own panic cut short.
+    pub fn harness_bug(seed: u64, options: Options, message: String) -> Summary {
+        Summary {
+            seed,
+            outcome: Outcome::HarnessBug,
+            ticks: 0,
+            replicas: options.replica_count,
+            clients: options.client_count,
+            requests_committed: 0,
+            ops_committed: 0,
+            view_max: 0,
+            crashes: 0,
+            restarts: 0,
+            partitions: 0,
+            packets_sent: 0,
+            packets_dropped: 0,
+            packets_duplicated: 0,
+            storage_faults: 0,
+            aimed_faults: Default::default(),
+            repairs: 0,
+            checkpoints: 0,
+            state_syncs: 0,
+            evictions: 0,
+            history_ops: 0,
+            linearizability: "skipped",
+            violation: Some(Violation {
+                invariant: "harness_bug",
+                tick: 0,
+                replica: None,
+                message,
+            }),
+            trace_hash: String::new(),
+            ticks_per_s: 0.0,
+            requests_per_s: 0.0,
+            linearizability_ms: 0.0,
+            version: VERSION,
+            options,
+            recent_events: Vec::new(),
+            liveness_report: None,
+            history_jsonl: None,
+        }
+    }
 }
 
 /// Runs seed `seed` with `options` to its end.

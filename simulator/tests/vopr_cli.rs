@@ -3,10 +3,25 @@
 use std::process::{Command, Output};
 
 fn vopr(args: &[&str]) -> Output {
+    vopr_env(args, &[])
+}
+
+/// vopr with extra environment variables (and without RUST_BACKTRACE, so errors stay one line).
+fn vopr_env(args: &[&str], env: &[(&str, &str)]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_vopr"))
         .args(args)
+        .env_remove("RUST_BACKTRACE")
+        .envs(env.iter().copied())
         .output()
         .expect("vopr runs")
+}
+
+/// Asserts a usage error: exit 2 and one line on stderr, starting with "vopr: ".
+fn assert_usage_error(args: &[&str], o: &Output) {
+    assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(o));
+    let err = stderr(o);
+    assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
+    assert!(err.starts_with("vopr: "), "{args:?}: {err}");
 }
 
 fn stdout(o: &Output) -> String {
@@ -234,4 +249,59 @@ fn replay_runs_seed_files_and_reports_differences() {
     let bad = vopr(&["replay", dir.to_str().unwrap()]);
     assert_eq!(bad.status.code(), Some(2));
     std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn tick_options_have_upper_bounds() {
+    // Each of these overflowed a tick sum: exit 101 with nothing on stderr.
+    for key in [
+        "request_timeout_ticks",
+        "ticks_liveness_max",
+        "restart_delay_mean_ticks",
+        "crash_stability_ticks",
+        "network.one_way_delay_min_ticks",
+        "network.one_way_delay_mean_ticks",
+        "network.path_clog_duration_mean_ticks",
+        "network.partition_stability_ticks",
+        "network.unpartition_stability_ticks",
+    ] {
+        let set = format!("{key}=18446744073709551615");
+        let args = ["--seed", "1", "--ticks", "3000", "--set", &set];
+        let o = vopr(&args);
+        assert_usage_error(&args, &o);
+        assert!(stderr(&o).contains(key), "{}", stderr(&o));
+    }
+    let args = ["--seed", "1", "--ticks", "18446744073709551615"];
+    assert_usage_error(&args, &vopr(&args));
+}
+
+#[test]
+fn a_harness_panic_is_printed_and_fails_only_its_seed() {
+    let inject = [("VOPR_TEST_HARNESS_PANIC_SEED", "6")];
+    let one = vopr_env(&[&["--seed", "6"], SHORT].concat(), &inject);
+    assert_eq!(one.status.code(), Some(5), "{}", stderr(&one));
+    let err = stderr(&one);
+    assert!(err.starts_with("vopr: harness bug"), "{err}");
+    assert!(err.contains("vopr.rs:"), "the location: {err}");
+    assert!(
+        err.contains("injected by VOPR_TEST_HARNESS_PANIC_SEED"),
+        "{err}"
+    );
+    assert!(stdout(&one).contains("HARNESS BUG"), "{}", stdout(&one));
+
+    let args = [&["--seeds", "5..8", "--jobs", "1", "--json"], SHORT].concat();
+    let sweep = vopr_env(&args, &inject);
+    assert_eq!(sweep.status.code(), Some(5), "{}", stderr(&sweep));
+    assert!(stderr(&sweep).contains("harness bug"), "{}", stderr(&sweep));
+    let outcomes: Vec<(u64, String)> = stdout(&sweep)
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            (v["seed"].as_u64().unwrap(), v["outcome"].to_string())
+        })
+        .collect();
+    assert_eq!(outcomes.len(), 3, "{outcomes:?}");
+    assert_eq!(outcomes[1], (6, "\"harness_bug\"".to_string()));
+    assert!(outcomes[0].0 == 5 && outcomes[2].0 == 7, "{outcomes:?}");
+    assert!(!outcomes[0].1.contains("harness") && !outcomes[2].1.contains("harness"));
 }

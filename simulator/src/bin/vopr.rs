@@ -197,7 +197,7 @@ fn run_one(cli: &Cli) -> i32 {
         keep_history: cli.history.is_some(),
         skip_linearizability: cli.no_linearizability,
     };
-    let summary = run::run(seed, options, config);
+    let summary = run_seed(seed, &options, config);
     if let (Some(path), Some(history)) = (&cli.history, &summary.history_jsonl) {
         std::fs::write(path, history)
             .unwrap_or_else(|e| usage_error(format!("cannot write {}: {e}", path.display())));
@@ -219,6 +219,17 @@ fn run_one(cli: &Cli) -> i32 {
     summary.outcome.exit_code()
 }
 
+/// Runs one seed; a panic of the harness becomes that seed's `harness_bug` failure.
+fn run_seed(seed: u64, options: &Options, config: RunConfig) -> Summary {
+    run::guard(seed, options, || {
+        // For the tests of this path only: no option may make the harness panic.
+        if std::env::var("VOPR_TEST_HARNESS_PANIC_SEED").is_ok_and(|s| s == seed.to_string()) {
+            panic!("injected by VOPR_TEST_HARNESS_PANIC_SEED={seed}");
+        }
+        run::run(seed, options.clone(), config)
+    })
+}
+
 /// Runs `seeds` on `jobs` threads; calls `emit` with each summary in seed order.
 fn run_parallel(jobs: usize, tasks: Vec<(u64, Options)>, mut emit: impl FnMut(usize, Summary)) {
     let next = AtomicUsize::new(0);
@@ -232,7 +243,7 @@ fn run_parallel(jobs: usize, tasks: Vec<(u64, Options)>, mut emit: impl FnMut(us
                 let Some((seed, options)) = tasks.get(i) else {
                     break;
                 };
-                let summary = run::run(*seed, options.clone(), RunConfig::default());
+                let summary = run_seed(*seed, options, RunConfig::default());
                 if tx.send((i, summary)).is_err() {
                     break;
                 }
@@ -274,7 +285,7 @@ fn run_range(cli: &Cli) -> i32 {
     let total = tasks.len();
     let bar = progress_bar(total, cli.json);
     let mut worst = Outcome::Pass;
-    let mut counts = [0usize; 3];
+    let mut counts = [0usize; 4];
     run_parallel(cli.jobs, tasks, |_, summary| {
         counts[summary.outcome as usize] += 1;
         worst = worse(worst, summary.outcome);
@@ -315,8 +326,13 @@ fn run_range(cli: &Cli) -> i32 {
         b.finish_and_clear();
     }
     if !cli.json {
+        let harness = if counts[3] > 0 {
+            format!(", {} harness_bug", counts[3])
+        } else {
+            String::new()
+        };
         println!(
-            "{} seeds: {} pass, {} correctness, {} liveness",
+            "{} seeds: {} pass, {} correctness, {} liveness{harness}",
             total, counts[0], counts[1], counts[2]
         );
     }
@@ -326,6 +342,7 @@ fn run_range(cli: &Cli) -> i32 {
 fn worse(a: Outcome, b: Outcome) -> Outcome {
     use Outcome::*;
     match (a, b) {
+        (HarnessBug, _) | (_, HarnessBug) => HarnessBug,
         (Correctness, _) | (_, Correctness) => Correctness,
         (Liveness, _) | (_, Liveness) => Liveness,
         _ => Pass,
