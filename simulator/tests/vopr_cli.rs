@@ -305,3 +305,13 @@ fn a_harness_panic_is_printed_and_fails_only_its_seed() {
     assert!(outcomes[0].0 == 5 && outcomes[2].0 == 7, "{outcomes:?}");
     assert!(!outcomes[0].1.contains("harness") && !outcomes[2].1.contains("harness"));
 }
+
+#[test]
+fn json_stdout_is_json_only() {
+    let o = vopr(&[&["--seed", "42", "--json"], SHORT].concat());
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o))
+        .unwrap_or_else(|e| panic!("stdout is not one JSON value ({e}): {}", stdout(&o)));
+    assert_eq!(v["seed"], 42);
+    assert!(stderr(&o).contains("seed 42"), "the header goes to stderr");
+}

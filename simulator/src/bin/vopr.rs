@@ -178,7 +178,13 @@ fn random_seed() -> u64 {
 
 fn run_one(cli: &Cli) -> i32 {
     let seed = cli.seed.unwrap_or_else(random_seed);
-    println!("vopr {VERSION} seed {seed}");
+    // With --json, stdout holds the JSON object only; the header goes to stderr, so a person
+    // still sees which seed runs.
+    if cli.json {
+        eprintln!("vopr {VERSION} seed {seed}");
+    } else {
+        println!("vopr {VERSION} seed {seed}");
+    }
     let overrides = overrides(cli);
     let options = options_for(cli, seed, &overrides).unwrap_or_else(|e| usage_error(e));
     if !cli.json {
