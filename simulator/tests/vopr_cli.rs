@@ -1,6 +1,8 @@
 //! The vopr binary end to end: determinism, the JSON contract, exit codes, errors.
 
-use std::process::{Command, Output};
+use std::io::Read;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 fn vopr(args: &[&str]) -> Output {
     vopr_env(args, &[])
@@ -14,6 +16,43 @@ fn vopr_env(args: &[&str], env: &[(&str, &str)]) -> Output {
         .envs(env.iter().copied())
         .output()
         .expect("vopr runs")
+}
+
+/// vopr, killed (and the test failed) if it has not exited within `limit`.
+fn vopr_within(args: &[&str], limit: Duration) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_vopr"))
+        .args(args)
+        .env_remove("RUST_BACKTRACE")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("vopr runs");
+    let drain = |mut pipe: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            pipe.read_to_end(&mut bytes).ok();
+            bytes
+        })
+    };
+    let out = drain(Box::new(child.stdout.take().unwrap()));
+    let err = drain(Box::new(child.stderr.take().unwrap()));
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > limit {
+            child.kill().ok();
+            child.wait().ok();
+            panic!("{args:?} still running after {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    Output {
+        status,
+        stdout: out.join().unwrap(),
+        stderr: err.join().unwrap(),
+    }
 }
 
 /// Asserts a usage error: exit 2 and one line on stderr, starting with "vopr: ".
@@ -314,4 +353,24 @@ fn json_stdout_is_json_only() {
         .unwrap_or_else(|e| panic!("stdout is not one JSON value ({e}): {}", stdout(&o)));
     assert_eq!(v["seed"], 42);
     assert!(stderr(&o).contains("seed 42"), "the header goes to stderr");
+}
+
+#[test]
+fn jobs_are_capped_at_the_seeds_and_zero_is_refused() {
+    // u64::MAX jobs tried to create that many threads.
+    let args = [
+        &["--seeds", "1..3", "--jobs", "18446744073709551615"],
+        SHORT,
+    ]
+    .concat();
+    let o = vopr_within(&args, Duration::from_secs(60));
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stdout(&o).contains("2 seeds: 2 pass"), "{}", stdout(&o));
+    for args in [
+        vec!["--seeds", "1..3", "--jobs", "0"],
+        vec!["--jobs", "0", "replay", "seeds/"],
+        vec!["--seeds", "1..3", "--jobs", "-1"],
+    ] {
+        assert_usage_error(&args, &vopr(&args));
+    }
 }

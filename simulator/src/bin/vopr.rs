@@ -26,9 +26,10 @@ struct Cli {
     /// Run a range of seeds: A..B (B excluded) or A..=B.
     #[arg(long, conflicts_with = "seed")]
     seeds: Option<String>,
-    /// Parallel runs for --seeds (each seed stays single-threaded).
-    #[arg(long, default_value_t = 1)]
-    jobs: usize,
+    /// Parallel runs for --seeds and replay (each seed stays single-threaded; never more
+    /// threads than seeds).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    jobs: u64,
     /// Run only shard I of N of the range (I/N, 0 <= I < N).
     #[arg(long)]
     shard: Option<String>,
@@ -236,12 +237,14 @@ fn run_seed(seed: u64, options: &Options, config: RunConfig) -> Summary {
     })
 }
 
-/// Runs `seeds` on `jobs` threads; calls `emit` with each summary in seed order.
-fn run_parallel(jobs: usize, tasks: Vec<(u64, Options)>, mut emit: impl FnMut(usize, Summary)) {
+/// Runs `seeds` on `jobs` threads (no more than there are seeds); calls `emit` with each
+/// summary in seed order.
+fn run_parallel(jobs: u64, tasks: Vec<(u64, Options)>, mut emit: impl FnMut(usize, Summary)) {
     let next = AtomicUsize::new(0);
     let (tx, rx) = mpsc::channel::<(usize, Summary)>();
+    let threads = jobs.clamp(1, tasks.len().max(1) as u64);
     std::thread::scope(|scope| {
-        for _ in 0..jobs.max(1) {
+        for _ in 0..threads {
             let tx = tx.clone();
             let (next, tasks) = (&next, &tasks);
             scope.spawn(move || loop {
@@ -275,9 +278,6 @@ fn run_range(cli: &Cli) -> i32 {
         Some(s) => parse_shard(s).unwrap_or_else(|e| usage_error(e)),
         None => (0, 1),
     };
-    if cli.jobs == 0 {
-        usage_error("--jobs must be at least 1");
-    }
     let overrides = overrides(cli);
     let tasks: Vec<(u64, Options)> = shard_seeds(range, shard)
         .into_iter()
@@ -367,7 +367,7 @@ fn progress_bar(total: usize, json: bool) -> Option<indicatif::ProgressBar> {
     Some(bar)
 }
 
-fn replay(paths: &[PathBuf], jobs: usize) -> i32 {
+fn replay(paths: &[PathBuf], jobs: u64) -> i32 {
     if paths.is_empty() {
         usage_error("replay needs seed files or folders, e.g. 'vopr replay seeds/'");
     }
