@@ -42,13 +42,25 @@ pub fn parse_shard(text: &str) -> Result<(u64, u64), String> {
     Ok((i, n))
 }
 
-/// The seeds of `range` that shard `(i, n)` runs.
-pub fn shard_seeds(range: std::ops::Range<u64>, shard: (u64, u64)) -> Vec<u64> {
-    range
-        .enumerate()
-        .filter(|(pos, _)| *pos as u64 % shard.1 == shard.0)
-        .map(|(_, seed)| seed)
-        .collect()
+/// The seeds of `range` that shard `(i, n)` runs (those at positions i, i + n, i + 2n, ...),
+/// lazily: a range of 2^64 seeds costs nothing until its seeds run.
+pub fn shard_seeds(
+    range: std::ops::Range<u64>,
+    shard: (u64, u64),
+) -> impl Iterator<Item = u64> + Send {
+    let end = range.end;
+    let first = range.start.checked_add(shard.0).filter(|&s| s < end);
+    std::iter::successors(first, move |&s| s.checked_add(shard.1).filter(|&s| s < end))
+}
+
+/// How many seeds `shard_seeds(range, shard)` yields.
+pub fn shard_len(range: std::ops::Range<u64>, shard: (u64, u64)) -> u64 {
+    let len = range.end.saturating_sub(range.start);
+    if len <= shard.0 {
+        0
+    } else {
+        (len - shard.0 - 1) / shard.1 + 1
+    }
 }
 
 /// `KEY=VALUE` of `--set`.
@@ -188,5 +200,25 @@ mod tests {
         let mut sorted = all.clone();
         sorted.sort_unstable();
         assert_eq!(sorted, (10..20).collect::<Vec<_>>());
+        for (range, n) in [(10..20, 3), (0..5, 7), (3..4, 1), (0..64, 64), (5..70, 8)] {
+            for i in 0..n {
+                let seeds: Vec<u64> = shard_seeds(range.clone(), (i, n)).collect();
+                let expected: Vec<u64> = range
+                    .clone()
+                    .enumerate()
+                    .filter(|(pos, _)| *pos as u64 % n == i)
+                    .map(|(_, seed)| seed)
+                    .collect();
+                assert_eq!(seeds, expected, "{range:?} {i}/{n}");
+                assert_eq!(shard_len(range.clone(), (i, n)), seeds.len() as u64);
+            }
+        }
+        // The widest range: lazy at both ends, no overflow past u64::MAX.
+        let wide = 0..u64::MAX;
+        assert_eq!(shard_len(wide.clone(), (3, 64)), (u64::MAX - 4) / 64 + 1);
+        let first: Vec<u64> = shard_seeds(wide.clone(), (3, 64)).take(2).collect();
+        assert_eq!(first, [3, 67]);
+        let top = u64::MAX - 2..u64::MAX;
+        assert_eq!(shard_seeds(top, (1, 2)).collect::<Vec<_>>(), [u64::MAX - 1]);
     }
 }

@@ -1,6 +1,6 @@
 //! The vopr binary end to end: determinism, the JSON contract, exit codes, errors.
 
-use std::io::Read;
+use std::io::{BufRead, Read};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -372,5 +372,43 @@ fn jobs_are_capped_at_the_seeds_and_zero_is_refused() {
         vec!["--seeds", "1..3", "--jobs", "-1"],
     ] {
         assert_usage_error(&args, &vopr(&args));
+    }
+}
+
+/// The first line vopr prints on stdout, or a failure if none comes within `limit`.
+fn first_line_within(args: &[&str], limit: Duration) -> String {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_vopr"))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("vopr runs");
+    let out = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        std::io::BufReader::new(out).read_line(&mut line).ok();
+        tx.send(line).ok();
+    });
+    let line = rx.recv_timeout(limit);
+    child.kill().ok();
+    child.wait().ok();
+    line.unwrap_or_else(|_| panic!("{args:?}: no line within {limit:?}"))
+}
+
+#[test]
+fn huge_ranges_start_at_once() {
+    // Both built every seed's options (or walked every position) before running the first.
+    for (range, shard, first) in [
+        ("0..1000000000", "3/64", 3),
+        ("0..18446744073709551615", "3/64", 3),
+        ("0..=18446744073709551614", "63/64", 63),
+    ] {
+        let args = [
+            "--seeds", range, "--shard", shard, "--json", "--ticks", "1000",
+        ];
+        let line = first_line_within(&args, Duration::from_secs(30));
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(v["seed"], first, "{line}");
     }
 }

@@ -2,14 +2,13 @@
 //! See DESIGN §5 for the contract (flags, JSON fields, exit codes).
 
 use clap::{Parser, Subcommand};
-use simulator::cli::{self, parse_override, parse_seed_range, parse_shard, shard_seeds};
+use simulator::cli::{self, parse_override, parse_seed_range, parse_shard, shard_len, shard_seeds};
 use simulator::options::Options;
 use simulator::run::{self, Outcome, RunConfig, Summary, VERSION};
 use simulator::{cluster, history_cli, seeds};
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc;
+use std::sync::{mpsc, Mutex};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -237,22 +236,29 @@ fn run_seed(seed: u64, options: &Options, config: RunConfig) -> Summary {
     })
 }
 
-/// Runs `seeds` on `jobs` threads (no more than there are seeds); calls `emit` with each
-/// summary in seed order.
-fn run_parallel(jobs: u64, tasks: Vec<(u64, Options)>, mut emit: impl FnMut(usize, Summary)) {
-    let next = AtomicUsize::new(0);
+/// Runs the `count` seeds of `tasks` on `jobs` threads (no more than there are seeds); calls
+/// `emit` with each summary in seed order. Tasks are drawn lazily, as threads free up.
+fn run_parallel(
+    jobs: u64,
+    count: u64,
+    tasks: impl Iterator<Item = (u64, Options)> + Send,
+    mut emit: impl FnMut(usize, Summary),
+) {
+    let tasks = Mutex::new(tasks.enumerate());
     let (tx, rx) = mpsc::channel::<(usize, Summary)>();
-    let threads = jobs.clamp(1, tasks.len().max(1) as u64);
+    let threads = jobs.clamp(1, count.max(1));
     std::thread::scope(|scope| {
         for _ in 0..threads {
             let tx = tx.clone();
-            let (next, tasks) = (&next, &tasks);
+            let tasks = &tasks;
             scope.spawn(move || loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some((seed, options)) = tasks.get(i) else {
+                // A panic while drawing a task (building its options) is a harness bug the
+                // hook has printed; the other threads go on.
+                let next = tasks.lock().map(|mut t| t.next());
+                let Ok(Some((i, (seed, options)))) = next else {
                     break;
                 };
-                let summary = run_seed(*seed, options, RunConfig::default());
+                let summary = run_seed(seed, &options, RunConfig::default());
                 if tx.send((i, summary)).is_err() {
                     break;
                 }
@@ -279,20 +285,20 @@ fn run_range(cli: &Cli) -> i32 {
         None => (0, 1),
     };
     let overrides = overrides(cli);
-    let tasks: Vec<(u64, Options)> = shard_seeds(range, shard)
-        .into_iter()
-        .map(|seed| {
-            (
-                seed,
-                options_for(cli, seed, &overrides).unwrap_or_else(|e| usage_error(e)),
-            )
-        })
-        .collect();
-    let total = tasks.len();
+    // Checks the options once before the sweep starts (an override is refused for every seed
+    // alike); the seeds' own options are built lazily as threads free up.
+    let total = shard_len(range.clone(), shard);
+    if let Some(first) = shard_seeds(range.clone(), shard).next() {
+        options_for(cli, first, &overrides).unwrap_or_else(|e| usage_error(e));
+    }
+    let tasks = shard_seeds(range, shard).map(|seed| {
+        let options = options_for(cli, seed, &overrides).unwrap_or_else(|e| usage_error(e));
+        (seed, options)
+    });
     let bar = progress_bar(total, cli.json);
     let mut worst = Outcome::Pass;
     let mut counts = [0usize; 4];
-    run_parallel(cli.jobs, tasks, |_, summary| {
+    run_parallel(cli.jobs, total, tasks, |_, summary| {
         counts[summary.outcome as usize] += 1;
         worst = worse(worst, summary.outcome);
         if cli.json {
@@ -355,11 +361,11 @@ fn worse(a: Outcome, b: Outcome) -> Outcome {
     }
 }
 
-fn progress_bar(total: usize, json: bool) -> Option<indicatif::ProgressBar> {
+fn progress_bar(total: u64, json: bool) -> Option<indicatif::ProgressBar> {
     if json || !std::io::stderr().is_terminal() {
         return None;
     }
-    let bar = indicatif::ProgressBar::new(total as u64);
+    let bar = indicatif::ProgressBar::new(total);
     bar.set_style(
         indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} seeds {elapsed} eta {eta}")
             .expect("template"),
@@ -377,7 +383,7 @@ fn replay(paths: &[PathBuf], jobs: u64) -> i32 {
         .map(|f| (f.seed, f.options().unwrap_or_else(|e| usage_error(e))))
         .collect();
     let mut differences = 0;
-    run_parallel(jobs, tasks, |i, summary| {
+    run_parallel(jobs, tasks.len() as u64, tasks.into_iter(), |i, summary| {
         let file = &files[i];
         let ok = summary.outcome == file.expect;
         println!(
