@@ -412,3 +412,53 @@ fn huge_ranges_start_at_once() {
         assert_eq!(v["seed"], first, "{line}");
     }
 }
+
+#[test]
+fn one_seed_flags_are_refused_where_they_would_be_ignored() {
+    let file = std::env::temp_dir().join(format!("vopr-ignored-{}.jsonl", std::process::id()));
+    let file = file.to_str().unwrap();
+    for args in [
+        vec!["--seeds", "1..3", "--trace", file],
+        vec!["--seeds", "1..3", "--history", file],
+        vec!["--seed", "1", "--shard", "1/2"],
+        vec!["--shard", "1/2", "--ticks", "3000"],
+        vec!["--trace", file, "replay", "seeds/"],
+        vec!["--no-linearizability", "replay", "seeds/"],
+        vec!["--seed", "1", "check-history", file],
+    ] {
+        assert_usage_error(&args, &vopr(&args));
+    }
+    assert!(!std::path::Path::new(file).exists(), "nothing was written");
+    // --no-linearizability holds for every seed of a sweep.
+    let args = [
+        &["--seeds", "1..3", "--json", "--no-linearizability"],
+        SHORT,
+    ]
+    .concat();
+    let o = vopr(&args);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    for line in stdout(&o).lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert_eq!(v["linearizability"], "skipped", "{line}");
+    }
+}
+
+#[test]
+fn an_unwritable_history_fails_before_the_run() {
+    let args = [
+        "--seed",
+        "1",
+        "--history",
+        "/nonexistent/folder/h.jsonl",
+        "--ticks",
+        "3000",
+    ];
+    let o = vopr(&args);
+    assert_usage_error(&args, &o);
+    assert!(
+        stderr(&o).contains("/nonexistent/folder/h.jsonl"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(stdout(&o).is_empty(), "nothing ran: {}", stdout(&o));
+}

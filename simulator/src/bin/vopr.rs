@@ -30,7 +30,7 @@ struct Cli {
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
     jobs: u64,
     /// Run only shard I of N of the range (I/N, 0 <= I < N).
-    #[arg(long)]
+    #[arg(long, requires = "seeds", conflicts_with = "seed")]
     shard: Option<String>,
     /// Length of the safety phase, in ticks.
     #[arg(long)]
@@ -56,13 +56,13 @@ struct Cli {
     /// Log level of status lines on stderr (error, warn, info, debug, trace).
     #[arg(long)]
     log: Option<String>,
-    /// Write every event as JSON lines to FILE.
-    #[arg(long)]
+    /// Write every event as JSON lines to FILE (one seed: not with --seeds).
+    #[arg(long, value_name = "FILE", conflicts_with = "seeds")]
     trace: Option<PathBuf>,
-    /// Write the client history (DESIGN §6) to FILE.
-    #[arg(long)]
+    /// Write the client history (DESIGN §6) to FILE (one seed: not with --seeds).
+    #[arg(long, value_name = "FILE", conflicts_with = "seeds")]
     history: Option<PathBuf>,
-    /// Skip the end-of-run linearizability check of the client history.
+    /// Skip the end-of-run linearizability check of the client history (every seed).
     #[arg(long)]
     no_linearizability: bool,
 }
@@ -93,11 +93,17 @@ fn main() {
                 let _ = e.print();
                 std::process::exit(0);
             }
-            let first = e.to_string();
-            let first = first.lines().next().unwrap_or("bad arguments");
+            // clap's message up to its first blank line, as one line.
+            let text = e.to_string();
+            let message: Vec<&str> = text
+                .lines()
+                .take_while(|l| !l.trim().is_empty())
+                .map(str::trim)
+                .collect();
+            let message = message.join(" ");
             usage_error(format!(
                 "{}; run 'vopr --help' for usage",
-                first.trim_start_matches("error: ")
+                message.trim_start_matches("error: ")
             ));
         }
     };
@@ -111,6 +117,9 @@ fn main() {
             .init();
     }
     cluster::install_panic_hook();
+    if let Some(command) = &cli.command {
+        refuse_run_flags(&cli, command);
+    }
     let code = match &cli.command {
         Some(Command::Replay { paths }) => replay(paths, cli.jobs),
         Some(Command::CheckHistory { file, json }) => history_cli::check_history_file(file, *json),
@@ -118,6 +127,34 @@ fn main() {
         None => run_one(&cli),
     };
     std::process::exit(code);
+}
+
+/// A subcommand takes none of the flags of a run: say so rather than ignore them.
+fn refuse_run_flags(cli: &Cli, command: &Command) {
+    let name = match command {
+        Command::Replay { .. } => "replay",
+        Command::CheckHistory { .. } => "check-history",
+    };
+    let flags = [
+        ("--seed", cli.seed.is_some()),
+        ("--seeds", cli.seeds.is_some()),
+        ("--shard", cli.shard.is_some()),
+        ("--ticks", cli.ticks.is_some()),
+        ("--replicas", cli.replicas.is_some()),
+        ("--clients", cli.clients.is_some()),
+        ("--lite", cli.lite),
+        ("--bench", cli.bench),
+        ("--set", !cli.overrides.is_empty()),
+        ("--json", cli.json),
+        ("--trace", cli.trace.is_some()),
+        ("--history", cli.history.is_some()),
+        ("--no-linearizability", cli.no_linearizability),
+    ];
+    if let Some((flag, _)) = flags.iter().find(|(_, set)| *set) {
+        usage_error(format!(
+            "{flag} applies to a run, not to '{name}'; drop it (see 'vopr {name} --help')"
+        ));
+    }
 }
 
 fn overrides(cli: &Cli) -> Vec<(String, String)> {
@@ -176,8 +213,25 @@ fn random_seed() -> u64 {
     nanos ^ (std::process::id() as u64) << 32
 }
 
+fn create(path: &std::path::Path, what: &str) -> std::fs::File {
+    std::fs::File::create(path).unwrap_or_else(|e| {
+        usage_error(format!(
+            "cannot create the {what} file {}: {e}; pick a writable path",
+            path.display()
+        ))
+    })
+}
+
 fn run_one(cli: &Cli) -> i32 {
     let seed = cli.seed.unwrap_or_else(random_seed);
+    // Output files are created before anything runs, so a bad path fails at once.
+    let trace = cli.trace.as_ref().map(|path| {
+        Box::new(std::io::BufWriter::new(create(path, "--trace"))) as Box<dyn Write + Send>
+    });
+    let history_file = cli
+        .history
+        .as_ref()
+        .map(|path| (path, create(path, "--history")));
     // With --json, stdout holds the JSON object only; the header goes to stderr, so a person
     // still sees which seed runs.
     if cli.json {
@@ -193,19 +247,15 @@ fn run_one(cli: &Cli) -> i32 {
             serde_json::to_string(&options).expect("options serialize")
         );
     }
-    let trace: Option<Box<dyn Write + Send>> = cli.trace.as_ref().map(|path| {
-        let file = std::fs::File::create(path)
-            .unwrap_or_else(|e| usage_error(format!("cannot create {}: {e}", path.display())));
-        Box::new(std::io::BufWriter::new(file)) as Box<dyn Write + Send>
-    });
     let config = RunConfig {
         trace,
         keep_history: cli.history.is_some(),
         skip_linearizability: cli.no_linearizability,
     };
     let summary = run_seed(seed, &options, config);
-    if let (Some(path), Some(history)) = (&cli.history, &summary.history_jsonl) {
-        std::fs::write(path, history)
+    if let (Some((path, mut file)), Some(history)) = (history_file, &summary.history_jsonl) {
+        file.write_all(history.as_bytes())
+            .and_then(|()| file.flush())
             .unwrap_or_else(|e| usage_error(format!("cannot write {}: {e}", path.display())));
     }
     if cli.json {
@@ -240,6 +290,7 @@ fn run_seed(seed: u64, options: &Options, config: RunConfig) -> Summary {
 /// `emit` with each summary in seed order. Tasks are drawn lazily, as threads free up.
 fn run_parallel(
     jobs: u64,
+    skip_linearizability: bool,
     count: u64,
     tasks: impl Iterator<Item = (u64, Options)> + Send,
     mut emit: impl FnMut(usize, Summary),
@@ -258,7 +309,11 @@ fn run_parallel(
                 let Ok(Some((i, (seed, options)))) = next else {
                     break;
                 };
-                let summary = run_seed(seed, &options, RunConfig::default());
+                let config = RunConfig {
+                    skip_linearizability,
+                    ..RunConfig::default()
+                };
+                let summary = run_seed(seed, &options, config);
                 if tx.send((i, summary)).is_err() {
                     break;
                 }
@@ -298,42 +353,48 @@ fn run_range(cli: &Cli) -> i32 {
     let bar = progress_bar(total, cli.json);
     let mut worst = Outcome::Pass;
     let mut counts = [0usize; 4];
-    run_parallel(cli.jobs, total, tasks, |_, summary| {
-        counts[summary.outcome as usize] += 1;
-        worst = worse(worst, summary.outcome);
-        if cli.json {
-            println!(
-                "{}",
-                serde_json::to_string(&summary).expect("summary serializes")
-            );
-        } else if summary.outcome != Outcome::Pass || bar.is_none() {
-            let line = format!(
-                "seed {} {} ticks={} ops={} view_max={} crashes={} hash={}",
-                summary.seed,
-                summary.outcome.name(),
-                summary.ticks,
-                summary.ops_committed,
-                summary.view_max,
-                summary.crashes,
-                summary.trace_hash
-            );
-            match &bar {
-                Some(b) => b.println(line),
-                None => println!("{line}"),
-            }
-            if summary.outcome != Outcome::Pass {
-                let replay = replay_command(cli, summary.seed);
-                let detail = cli::report(&summary, &replay);
+    run_parallel(
+        cli.jobs,
+        cli.no_linearizability,
+        total,
+        tasks,
+        |_, summary| {
+            counts[summary.outcome as usize] += 1;
+            worst = worse(worst, summary.outcome);
+            if cli.json {
+                println!(
+                    "{}",
+                    serde_json::to_string(&summary).expect("summary serializes")
+                );
+            } else if summary.outcome != Outcome::Pass || bar.is_none() {
+                let line = format!(
+                    "seed {} {} ticks={} ops={} view_max={} crashes={} hash={}",
+                    summary.seed,
+                    summary.outcome.name(),
+                    summary.ticks,
+                    summary.ops_committed,
+                    summary.view_max,
+                    summary.crashes,
+                    summary.trace_hash
+                );
                 match &bar {
-                    Some(b) => b.println(detail),
-                    None => println!("{detail}"),
+                    Some(b) => b.println(line),
+                    None => println!("{line}"),
+                }
+                if summary.outcome != Outcome::Pass {
+                    let replay = replay_command(cli, summary.seed);
+                    let detail = cli::report(&summary, &replay);
+                    match &bar {
+                        Some(b) => b.println(detail),
+                        None => println!("{detail}"),
+                    }
                 }
             }
-        }
-        if let Some(b) = &bar {
-            b.inc(1);
-        }
-    });
+            if let Some(b) = &bar {
+                b.inc(1);
+            }
+        },
+    );
     if let Some(b) = bar {
         b.finish_and_clear();
     }
@@ -383,25 +444,31 @@ fn replay(paths: &[PathBuf], jobs: u64) -> i32 {
         .map(|f| (f.seed, f.options().unwrap_or_else(|e| usage_error(e))))
         .collect();
     let mut differences = 0;
-    run_parallel(jobs, tasks.len() as u64, tasks.into_iter(), |i, summary| {
-        let file = &files[i];
-        let ok = summary.outcome == file.expect;
-        println!(
-            "{} seed {}: {} (expected {}){}",
-            file.path.display(),
-            file.seed,
-            summary.outcome.name(),
-            file.expect.name(),
-            if ok { "" } else { "  DIFFERENT" }
-        );
-        if !ok {
-            differences += 1;
-            print!(
-                "{}",
-                cli::report(&summary, &format!("vopr replay {}", file.path.display()))
+    run_parallel(
+        jobs,
+        false,
+        tasks.len() as u64,
+        tasks.into_iter(),
+        |i, summary| {
+            let file = &files[i];
+            let ok = summary.outcome == file.expect;
+            println!(
+                "{} seed {}: {} (expected {}){}",
+                file.path.display(),
+                file.seed,
+                summary.outcome.name(),
+                file.expect.name(),
+                if ok { "" } else { "  DIFFERENT" }
             );
-        }
-    });
+            if !ok {
+                differences += 1;
+                print!(
+                    "{}",
+                    cli::report(&summary, &format!("vopr replay {}", file.path.display()))
+                );
+            }
+        },
+    );
     println!(
         "replayed {} seed files: {} as expected, {} different",
         files.len(),
