@@ -84,22 +84,23 @@ pub fn parse(path: &Path, text: &str) -> Result<SeedFile, String> {
     Ok(file)
 }
 
-/// Every seed file under the given paths (files, or folders scanned for `*.seed`), sorted.
+/// Every seed file under the given paths (files, or folders searched recursively for
+/// `*.seed`), sorted. Finding none is an error: a replay of nothing proves nothing.
 pub fn collect(paths: &[PathBuf]) -> Result<Vec<SeedFile>, String> {
     let mut files = Vec::new();
     for path in paths {
         if path.is_dir() {
-            let entries = std::fs::read_dir(path)
-                .map_err(|e| format!("cannot read folder {}: {e}", path.display()))?;
-            for entry in entries {
-                let p = entry.map_err(|e| e.to_string())?.path();
-                if p.extension().is_some_and(|e| e == "seed") {
-                    files.push(p);
-                }
-            }
+            find_seed_files(path, &mut files)?;
         } else {
             files.push(path.clone());
         }
+    }
+    if files.is_empty() {
+        let names: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+        return Err(format!(
+            "no seed files (*.seed) in {}; give a folder that holds some, e.g. seeds/",
+            names.join(", ")
+        ));
     }
     files.sort();
     files
@@ -110,6 +111,23 @@ pub fn collect(paths: &[PathBuf]) -> Result<Vec<SeedFile>, String> {
             parse(p, &text)
         })
         .collect()
+}
+
+/// Adds every `*.seed` file in `folder` and its subfolders to `files`.
+fn find_seed_files(folder: &Path, files: &mut Vec<PathBuf>) -> Result<(), String> {
+    let entries = std::fs::read_dir(folder)
+        .map_err(|e| format!("cannot read folder {}: {e}", folder.display()))?;
+    for entry in entries {
+        let p = entry
+            .map_err(|e| format!("cannot read folder {}: {e}", folder.display()))?
+            .path();
+        if p.is_dir() {
+            find_seed_files(&p, files)?;
+        } else if p.extension().is_some_and(|e| e == "seed") {
+            files.push(p);
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

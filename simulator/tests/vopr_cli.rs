@@ -462,3 +462,33 @@ fn an_unwritable_history_fails_before_the_run() {
     );
     assert!(stdout(&o).is_empty(), "nothing ran: {}", stdout(&o));
 }
+
+#[test]
+fn replay_of_no_seed_files_fails_and_folders_are_searched_recursively() {
+    let dir = std::env::temp_dir().join(format!("vopr-replay-tree-{}", std::process::id()));
+    let nested = dir.join("a").join("b");
+    std::fs::create_dir_all(&nested).unwrap();
+    std::fs::write(dir.join("notes.txt"), "not a seed").unwrap();
+    let args = ["replay", dir.to_str().unwrap()];
+    let empty = vopr(&args);
+    assert_usage_error(&args, &empty);
+    assert!(
+        stderr(&empty).contains("no seed files"),
+        "{}",
+        stderr(&empty)
+    );
+    std::fs::write(
+        nested.join("deep.seed"),
+        "seed = 3\nset ticks_safety = 2000\nexpect = pass\n",
+    )
+    .unwrap();
+    let found = vopr(&args);
+    assert_eq!(found.status.code(), Some(0), "{}", stderr(&found));
+    assert!(stdout(&found).contains("deep.seed"), "{}", stdout(&found));
+    assert!(
+        stdout(&found).contains("replayed 1 seed files"),
+        "{}",
+        stdout(&found)
+    );
+    std::fs::remove_dir_all(dir).ok();
+}
