@@ -77,7 +77,7 @@ pub fn report(summary: &Summary, replay: &str) -> String {
     let s = summary;
     let _ = writeln!(
         out,
-        "seed {}: {}  ticks={} replicas={} clients={} ops_committed={} requests_committed={} view_max={} crashes={} restarts={} partitions={}",
+        "seed {}: {}  ticks={} replicas={} clients={} ops_committed={} requests_committed={} view_max={} crashes={} stopped_outside_core={} restarts={} partitions={}",
         s.seed,
         s.outcome.name(),
         s.ticks,
@@ -87,6 +87,7 @@ pub fn report(summary: &Summary, replay: &str) -> String {
         s.requests_committed,
         s.view_max,
         s.crashes,
+        s.stopped_outside_core,
         s.restarts,
         s.partitions
     );

@@ -250,6 +250,10 @@ impl Options {
             ("ticks_safety", self.ticks_safety),
             ("ticks_liveness_max", self.ticks_liveness_max),
         ];
+        if self.ticks_safety == 0 {
+            // Nothing would run with faults on, and nothing would be checked under them.
+            return Err("ticks_safety (--ticks) must be at least 1".into());
+        }
         for (name, ticks) in phases {
             if ticks > PHASE_TICKS_MAX {
                 return Err(format!(

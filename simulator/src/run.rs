@@ -51,7 +51,11 @@ pub struct Summary {
     pub requests_committed: u64,
     pub ops_committed: u64,
     pub view_max: u32,
+    /// Crashes injected as faults (random and aimed), all in the safety phase.
     pub crashes: u64,
+    /// Replicas outside the liveness core, stopped when the liveness phase began (a quorum
+    /// must converge alone): not faults, so not in `crashes`.
+    pub stopped_outside_core: u64,
     pub restarts: u64,
     pub partitions: u64,
     pub packets_sent: u64,
@@ -125,6 +129,7 @@ impl Summary {
             ops_committed: 0,
             view_max: 0,
             crashes: 0,
+            stopped_outside_core: 0,
             restarts: 0,
             partitions: 0,
             packets_sent: 0,
@@ -165,6 +170,9 @@ pub fn run(seed: u64, options: Options, config: RunConfig) -> Summary {
         sim.step();
     }
     let mut liveness_report = None;
+    // Faults are off from the liveness phase on: every crash after this point is a replica
+    // outside the core being stopped.
+    let fault_crashes = sim.counters.crashes;
     if sim.violation.is_none() {
         sim.start_liveness_phase();
         let deadline = sim.tick + options.ticks_liveness_max;
@@ -188,8 +196,11 @@ pub fn run(seed: u64, options: Options, config: RunConfig) -> Summary {
     };
     let checked = started.elapsed() - simulated;
     let keep = config.keep_history;
+    let stopped = sim.counters.crashes - fault_crashes;
     let mut summary = summarize(seed, sim, simulated, liveness_report, linearizability, keep);
     summary.linearizability_ms = checked.as_secs_f64() * 1000.0;
+    summary.crashes = fault_crashes;
+    summary.stopped_outside_core = stopped;
     summary
 }
 
@@ -227,6 +238,7 @@ fn summarize(
         ops_committed: sim.oracle.commit_max(),
         view_max: sim.counters.view_max,
         crashes: sim.counters.crashes,
+        stopped_outside_core: 0,
         restarts: sim.counters.restarts,
         partitions: net.partitions,
         packets_sent: net.packets_sent,

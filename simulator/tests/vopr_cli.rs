@@ -492,3 +492,29 @@ fn replay_of_no_seed_files_fails_and_folders_are_searched_recursively() {
     );
     std::fs::remove_dir_all(dir).ok();
 }
+
+#[test]
+fn nothing_to_check_and_bogus_log_levels_are_refused() {
+    for args in [
+        vec!["--seed", "1", "--ticks", "0"],
+        vec!["--seed", "1", "--set", "ticks_safety=0"],
+        vec!["--seed", "1", "--log", "bogus"],
+        vec!["--seeds", "1..3", "--ticks", "0"],
+    ] {
+        assert_usage_error(&args, &vopr(&args));
+    }
+    let o = vopr(&[&["--seed", "1", "--log", "warn"], SHORT].concat());
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+}
+
+#[test]
+fn lite_runs_count_no_crashes() {
+    // Seed 1 draws 6 replicas: the liveness phase stops the 2 outside its core of 4, which
+    // were counted as crashes.
+    let o = vopr(&[&["--seed", "1", "--lite", "--json"], SHORT].concat());
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["replicas"], 6, "{v}");
+    assert_eq!(v["crashes"], 0, "{v}");
+    assert_eq!(v["stopped_outside_core"], 2, "{v}");
+}

@@ -32,8 +32,8 @@ struct Cli {
     /// Run only shard I of N of the range (I/N, 0 <= I < N).
     #[arg(long, requires = "seeds", conflicts_with = "seed")]
     shard: Option<String>,
-    /// Length of the safety phase, in ticks.
-    #[arg(long)]
+    /// Length of the safety phase, in ticks (at least 1).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     ticks: Option<u64>,
     /// Replicas (1..=6).
     #[arg(long)]
@@ -53,9 +53,9 @@ struct Cli {
     /// One JSON object per seed on stdout.
     #[arg(long)]
     json: bool,
-    /// Log level of status lines on stderr (error, warn, info, debug, trace).
-    #[arg(long)]
-    log: Option<String>,
+    /// Log level of status lines on stderr.
+    #[arg(long, value_enum, value_name = "LEVEL")]
+    log: Option<LogLevel>,
     /// Write every event as JSON lines to FILE (one seed: not with --seeds).
     #[arg(long, value_name = "FILE", conflicts_with = "seeds")]
     trace: Option<PathBuf>,
@@ -65,6 +65,29 @@ struct Cli {
     /// Skip the end-of-run linearizability check of the client history (every seed).
     #[arg(long)]
     no_linearizability: bool,
+}
+
+/// The levels of `--log`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+enum LogLevel {
+    Error,
+    Warn,
+    Info,
+    Debug,
+    Trace,
+}
+
+impl LogLevel {
+    fn filter(self) -> tracing_subscriber::filter::LevelFilter {
+        use tracing_subscriber::filter::LevelFilter;
+        match self {
+            LogLevel::Error => LevelFilter::ERROR,
+            LogLevel::Warn => LevelFilter::WARN,
+            LogLevel::Info => LevelFilter::INFO,
+            LogLevel::Debug => LevelFilter::DEBUG,
+            LogLevel::Trace => LevelFilter::TRACE,
+        }
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -107,11 +130,9 @@ fn main() {
             ));
         }
     };
-    if let Some(level) = &cli.log {
-        let filter = tracing_subscriber::EnvFilter::try_new(level)
-            .unwrap_or_else(|_| usage_error(format!("bad --log level '{level}'")));
+    if let Some(level) = cli.log {
         tracing_subscriber::fmt()
-            .with_env_filter(filter)
+            .with_max_level(level.filter())
             .with_writer(std::io::stderr)
             .with_target(false)
             .init();
