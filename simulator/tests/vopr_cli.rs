@@ -518,3 +518,31 @@ fn lite_runs_count_no_crashes() {
     assert_eq!(v["crashes"], 0, "{v}");
     assert_eq!(v["stopped_outside_core"], 2, "{v}");
 }
+
+#[test]
+fn a_closed_stdout_pipe_ends_vopr_quietly() {
+    // As in 'vopr --seeds 1..50 | head -1': the reader goes after the first line.
+    for extra in [&[][..], &["--json"][..]] {
+        // More output than a pipe holds, so vopr is still writing when the reader goes.
+        let args = [&["--seeds", "1..5000"], SHORT, extra].concat();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_vopr"))
+            .args(&args)
+            .env_remove("RUST_BACKTRACE")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("vopr runs");
+        let mut first = String::new();
+        let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+        out.read_line(&mut first).unwrap();
+        assert!(
+            first.starts_with("seed 1 ") || first.starts_with("{"),
+            "{first}"
+        );
+        drop(out);
+        let o = child.wait_with_output().unwrap();
+        let code = o.status.code();
+        assert!(matches!(code, Some(0) | Some(141)), "{args:?}: {code:?}");
+        assert!(o.stderr.is_empty(), "{args:?}: {}", stderr(&o));
+    }
+}

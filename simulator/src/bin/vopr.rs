@@ -102,6 +102,29 @@ enum Command {
     },
 }
 
+/// `print!` that exits quietly when stdout's reader has gone (see `write_stdout`).
+macro_rules! out {
+    ($($arg:tt)*) => { write_stdout(format_args!($($arg)*)) };
+}
+
+/// `println!` that exits quietly when stdout's reader has gone (see `write_stdout`).
+macro_rules! outln {
+    ($($arg:tt)*) => { write_stdout(format_args!("{}\n", format_args!($($arg)*))) };
+}
+
+/// Writes to stdout. When its reader has gone (a closed pipe, as in `vopr ... | head -1`),
+/// vopr exits at once and quietly with 141, as a process killed by SIGPIPE does: the rest of
+/// the run was not seen by anyone, so it does not claim a pass.
+fn write_stdout(text: std::fmt::Arguments) {
+    let mut stdout = std::io::stdout().lock();
+    if let Err(e) = stdout.write_fmt(text).and_then(|()| stdout.flush()) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(141);
+        }
+        usage_error(format!("cannot write to stdout: {e}"));
+    }
+}
+
 fn usage_error(message: impl std::fmt::Display) -> ! {
     eprintln!("vopr: {message}");
     std::process::exit(2);
@@ -258,12 +281,12 @@ fn run_one(cli: &Cli) -> i32 {
     if cli.json {
         eprintln!("vopr {VERSION} seed {seed}");
     } else {
-        println!("vopr {VERSION} seed {seed}");
+        outln!("vopr {VERSION} seed {seed}");
     }
     let overrides = overrides(cli);
     let options = options_for(cli, seed, &overrides).unwrap_or_else(|e| usage_error(e));
     if !cli.json {
-        println!(
+        outln!(
             "options: {}",
             serde_json::to_string(&options).expect("options serialize")
         );
@@ -280,12 +303,12 @@ fn run_one(cli: &Cli) -> i32 {
             .unwrap_or_else(|e| usage_error(format!("cannot write {}: {e}", path.display())));
     }
     if cli.json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string(&summary).expect("summary serializes")
         );
     } else {
-        print!("{}", cli::report(&summary, &replay_command(cli, seed)));
+        out!("{}", cli::report(&summary, &replay_command(cli, seed)));
     }
     if summary.outcome != Outcome::Pass {
         eprintln!(
@@ -383,7 +406,7 @@ fn run_range(cli: &Cli) -> i32 {
             counts[summary.outcome as usize] += 1;
             worst = worse(worst, summary.outcome);
             if cli.json {
-                println!(
+                outln!(
                     "{}",
                     serde_json::to_string(&summary).expect("summary serializes")
                 );
@@ -400,14 +423,14 @@ fn run_range(cli: &Cli) -> i32 {
                 );
                 match &bar {
                     Some(b) => b.println(line),
-                    None => println!("{line}"),
+                    None => outln!("{line}"),
                 }
                 if summary.outcome != Outcome::Pass {
                     let replay = replay_command(cli, summary.seed);
                     let detail = cli::report(&summary, &replay);
                     match &bar {
                         Some(b) => b.println(detail),
-                        None => println!("{detail}"),
+                        None => outln!("{detail}"),
                     }
                 }
             }
@@ -425,9 +448,12 @@ fn run_range(cli: &Cli) -> i32 {
         } else {
             String::new()
         };
-        println!(
+        outln!(
             "{} seeds: {} pass, {} correctness, {} liveness{harness}",
-            total, counts[0], counts[1], counts[2]
+            total,
+            counts[0],
+            counts[1],
+            counts[2]
         );
     }
     worst.exit_code()
@@ -473,7 +499,7 @@ fn replay(paths: &[PathBuf], jobs: u64) -> i32 {
         |i, summary| {
             let file = &files[i];
             let ok = summary.outcome == file.expect;
-            println!(
+            outln!(
                 "{} seed {}: {} (expected {}){}",
                 file.path.display(),
                 file.seed,
@@ -483,14 +509,14 @@ fn replay(paths: &[PathBuf], jobs: u64) -> i32 {
             );
             if !ok {
                 differences += 1;
-                print!(
+                out!(
                     "{}",
                     cli::report(&summary, &format!("vopr replay {}", file.path.display()))
                 );
             }
         },
     );
-    println!(
+    outln!(
         "replayed {} seed files: {} as expected, {} different",
         files.len(),
         files.len() - differences,
