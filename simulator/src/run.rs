@@ -87,7 +87,9 @@ pub struct Summary {
     pub history_jsonl: Option<String>,
 }
 
-pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+/// The crate's version and the git commit it was built from (`0.1.0+1a2b3c4`; `+unknown`
+/// outside a git checkout), as `version` in the JSON and the first line of a run.
+pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), "+", env!("VOPR_GIT_COMMIT"));
 
 /// What a run should produce beyond its summary.
 #[derive(Default)]

@@ -546,3 +546,31 @@ fn a_closed_stdout_pipe_ends_vopr_quietly() {
         assert!(o.stderr.is_empty(), "{args:?}: {}", stderr(&o));
     }
 }
+
+#[test]
+fn version_carries_the_git_commit() {
+    let o = vopr(&[&["--seed", "3", "--json"], SHORT].concat());
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let version = v["version"].as_str().unwrap();
+    // As build.rs decides: the short HEAD of this repository's own checkout, else "unknown".
+    let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let git = |args: &[&str]| {
+        Command::new("git")
+            .args(args)
+            .current_dir(manifest)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+    };
+    let ours = git(&["rev-parse", "--show-toplevel"]).is_some_and(|top| {
+        std::fs::canonicalize(top).ok() == std::fs::canonicalize(manifest.parent().unwrap()).ok()
+    });
+    let commit = match ours {
+        true => git(&["rev-parse", "--short", "HEAD"]).unwrap(),
+        false => "unknown".to_string(),
+    };
+    assert_eq!(version, format!("{}+{commit}", env!("CARGO_PKG_VERSION")));
+    let flag = vopr(&["--version"]);
+    assert!(stdout(&flag).contains(version), "{}", stdout(&flag));
+}

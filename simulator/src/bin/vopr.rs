@@ -13,7 +13,7 @@ use std::sync::{mpsc, Mutex};
 #[derive(Parser, Debug)]
 #[command(
     name = "vopr",
-    version,
+    version = VERSION,
     about = "Deterministic fault-injection simulator for VSR"
 )]
 struct Cli {
