@@ -108,6 +108,16 @@ impl SuperBlock {
             .max_by_key(|sb| sb.sequence)
     }
 
+    /// Whether every copy reads back as `self` (none torn, stale or unreadable).
+    pub fn copies_agree(&self, storage: &dyn Storage) -> bool {
+        (0..SUPERBLOCK_COPIES).all(|copy| {
+            storage
+                .read(Zone::Superblock, copy)
+                .and_then(|bytes| SuperBlock::decode(&bytes))
+                == Some(*self)
+        })
+    }
+
     /// Writes every copy with the next sequence number.
     pub fn write(&mut self, storage: &mut dyn Storage) {
         assert!(self.log_view <= self.view);

@@ -71,6 +71,13 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
             return Err(OpenError::WrongIdentity);
         }
         let mut replica = Replica::new_from_parts(config, storage, state_machine, superblock);
+        if !superblock.copies_agree(&replica.storage) {
+            // A crash tore the last superblock write on some copies, or a copy went bad: the
+            // newest state may live on fewer copies than the fault model counts on, and a
+            // later fault on them would bring back an older view this replica may have shown.
+            // Every copy gets the newest again (its messages wait for it, like any write).
+            replica.superblock.write(&mut replica.storage);
+        }
         if !replica.load_checkpoint() {
             if config.replica_count == 1 {
                 return Err(OpenError::CheckpointLost);
