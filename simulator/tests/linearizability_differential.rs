@@ -1,0 +1,269 @@
+//! The linearizability checker against the definition, checked by brute force
+//! on many small random histories: every order of the operations that real
+//! time allows is tried (on the whole history, keys together), so no pruning,
+//! splitting, refutation or dropping of operations inside the checker may ever
+//! change a verdict. Deterministic: the histories come from a seeded generator.
+
+use std::collections::HashSet;
+
+use simulator::checker::linearizability::{check_kv, Budget, Verdict};
+use simulator::checker::model::{KvModel, Model};
+use simulator::history::{Op, Operation, Output};
+
+/// SplitMix64: a deterministic stream of small numbers.
+struct Rng(u64);
+
+impl Rng {
+    fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n
+    }
+
+    fn chance(&mut self, numerator: u64, denominator: u64) -> bool {
+        self.below(denominator) < numerator
+    }
+
+    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[self.below(items.len() as u64) as usize]
+    }
+}
+
+/// Is there an order of every completed operation, and of any subset of the
+/// pending ones, that real time allows (nothing placed after an operation that
+/// returned before it was called) and the model accepts, key by key? The answer
+/// from a point depends only on the set placed and the state, so it is memoized
+/// on that pair (a set that failed once fails again): exhaustive all the same.
+fn brute_force(ops: &[Operation]) -> bool {
+    let keys: Vec<&str> = {
+        let mut keys: Vec<&str> = ops.iter().map(|op| op.key.as_str()).collect();
+        keys.sort();
+        keys.dedup();
+        keys
+    };
+    let key_of: Vec<usize> = ops
+        .iter()
+        .map(|op| keys.iter().position(|k| *k == op.key).unwrap())
+        .collect();
+    let mut failed = HashSet::new();
+    let state = vec![KvModel.init(); keys.len()];
+    search(ops, &key_of, 0, &state, &mut failed)
+}
+
+fn search(
+    ops: &[Operation],
+    key_of: &[usize],
+    placed: u32,
+    state: &[Option<String>],
+    failed: &mut HashSet<(u32, Vec<Option<String>>)>,
+) -> bool {
+    let open = |i: usize| placed & (1 << i) == 0;
+    if (0..ops.len()).all(|i| !open(i) || !ops[i].is_completed()) {
+        return true;
+    }
+    if failed.contains(&(placed, state.to_vec())) {
+        return false;
+    }
+    for i in (0..ops.len()).filter(|&i| open(i)) {
+        let blocked = (0..ops.len())
+            .filter(|&j| open(j))
+            .any(|j| ops[j].ret.is_some_and(|ret| ret < ops[i].call));
+        if blocked {
+            continue;
+        }
+        let key = key_of[i];
+        let Some(next) = KvModel.step(&state[key], &ops[i].op, &ops[i].output) else {
+            continue;
+        };
+        let mut after = state.to_vec();
+        after[key] = next;
+        if search(ops, key_of, placed | (1 << i), &after, failed) {
+            return true;
+        }
+    }
+    failed.insert((placed, state.to_vec()));
+    false
+}
+
+/// Values short enough to collide: "" (the empty write), and two letters whose
+/// appends build "ab", "ba", "aa", ...
+const VALUES: [&str; 3] = ["a", "b", ""];
+const READS: [Option<&str>; 7] = [
+    None,
+    Some("a"),
+    Some("b"),
+    Some(""),
+    Some("ab"),
+    Some("ba"),
+    Some("aab"),
+];
+
+fn random_input(rng: &mut Rng) -> Op {
+    let value = |rng: &mut Rng| rng.pick(&VALUES).to_string();
+    match rng.below(10) {
+        0..=2 => Op::Get,
+        3..=4 => Op::Put { value: value(rng) },
+        5..=6 => Op::Append { value: value(rng) },
+        _ => Op::Cas {
+            expected: value(rng),
+            value: value(rng),
+        },
+    }
+}
+
+fn random_output(rng: &mut Rng, op: &Op) -> Output {
+    match op {
+        Op::Get => Output::Value(rng.pick(&READS).map(str::to_string)),
+        Op::Put { .. } | Op::Append { .. } => Output::Empty,
+        Op::Cas { .. } => Output::Swapped(rng.chance(1, 2)),
+    }
+}
+
+/// What the operation tells its client in `state`.
+fn observe(state: &Option<String>, op: &Op) -> Output {
+    match op {
+        Op::Get => Output::Value(state.clone()),
+        Op::Put { .. } | Op::Append { .. } => Output::Empty,
+        Op::Cas { expected, .. } => Output::Swapped(state.as_deref() == Some(expected.as_str())),
+    }
+}
+
+/// A history of at most `max_ops` operations over one or two keys. Half are
+/// executed for real (each takes effect at a point inside its interval, so the
+/// outputs are the truth), then perhaps perturbed once; the rest have random
+/// outputs. Some operations get no reply: they took effect, or never did.
+fn history(rng: &mut Rng, max_ops: u64) -> Vec<Operation> {
+    let count = rng.below(max_ops + 1) as usize;
+    let keys = 1 + rng.below(2);
+    let executed = rng.chance(1, 2);
+    let span = 4 + rng.below(16);
+    struct Plan {
+        key: u64,
+        op: Op,
+        call: u64,
+        point: u64,
+        ret: Option<u64>,
+        took_effect: bool,
+    }
+    let mut plans: Vec<Plan> = (0..count)
+        .map(|_| {
+            let call = rng.below(span);
+            let point = call + rng.below(4);
+            let ret = point + rng.below(4);
+            let pending = rng.chance(1, 5);
+            Plan {
+                key: rng.below(keys),
+                op: random_input(rng),
+                call,
+                point,
+                ret: (!pending).then_some(ret),
+                took_effect: !pending || rng.chance(1, 2),
+            }
+        })
+        .collect();
+    plans.sort_by_key(|plan| plan.point);
+    let mut states = vec![KvModel.init(); keys as usize];
+    let mut ops: Vec<Operation> = plans
+        .into_iter()
+        .enumerate()
+        .map(|(i, plan)| {
+            let state = &mut states[plan.key as usize];
+            let truth = observe(state, &plan.op);
+            if plan.took_effect {
+                *state = KvModel.step(state, &plan.op, &truth).unwrap();
+            }
+            let output = match (executed, plan.ret.is_some()) {
+                (true, true) => truth,
+                (false, true) => random_output(rng, &plan.op),
+                // A pending cas sometimes keeps the output it would have had.
+                (_, false) => match plan.op {
+                    Op::Cas { .. } if plan.took_effect && rng.chance(1, 3) => truth,
+                    _ => Output::Unknown,
+                },
+            };
+            Operation {
+                client: i as u64,
+                key: format!("k{}", plan.key),
+                op: plan.op,
+                output,
+                call: plan.call,
+                ret: plan.ret,
+            }
+        })
+        .collect();
+    if executed && !ops.is_empty() && rng.chance(1, 2) {
+        perturb(rng, &mut ops);
+    }
+    // The order of lines must not matter either.
+    for i in (1..ops.len()).rev() {
+        ops.swap(i, rng.below(i as u64 + 1) as usize);
+    }
+    ops
+}
+
+/// One small lie: a different read, a flipped cas, or a shifted interval.
+fn perturb(rng: &mut Rng, ops: &mut [Operation]) {
+    let index = rng.below(ops.len() as u64) as usize;
+    let op = &mut ops[index];
+    match (&op.output, rng.below(3)) {
+        (Output::Value(_), 0 | 1) => {
+            op.output = Output::Value(rng.pick(&READS).map(str::to_string))
+        }
+        (Output::Swapped(swapped), 0 | 1) => op.output = Output::Swapped(!swapped),
+        _ => {
+            let shift = 1 + rng.below(6);
+            let later = rng.chance(1, 2);
+            let moved = |t: u64| {
+                if later {
+                    t + shift
+                } else {
+                    t.saturating_sub(shift)
+                }
+            };
+            op.call = moved(op.call);
+            op.ret = op.ret.map(|ret| moved(ret).max(op.call));
+        }
+    }
+}
+
+fn check_many(seed: u64, cases: usize, max_ops: u64) -> [usize; 2] {
+    let mut rng = Rng(seed);
+    let mut verdicts = [0; 2];
+    for case in 0..cases {
+        let ops = history(&mut rng, max_ops);
+        let expected = brute_force(&ops);
+        let result = check_kv(&ops, Budget::default());
+        let expected_verdict = match expected {
+            true => Verdict::Linearizable,
+            false => Verdict::NotLinearizable,
+        };
+        if result.verdict != expected_verdict {
+            let lines: Vec<String> = ops.iter().map(Operation::to_json_line).collect();
+            panic!(
+                "case {case} of seed {seed}: expected {expected_verdict}, got {result}\n{}",
+                lines.join("\n")
+            );
+        }
+        verdicts[usize::from(expected)] += 1;
+    }
+    verdicts
+}
+
+#[test]
+fn same_verdict_as_brute_force_on_small_histories() {
+    let [bad, good] = check_many(1, 100_000, 7);
+    // Both verdicts are well represented, or the test would prove little.
+    assert!(bad > 20_000 && good > 20_000, "{bad} bad, {good} good");
+}
+
+#[test]
+fn same_verdict_as_brute_force_on_larger_histories() {
+    let [bad, good] = check_many(2, 20_000, 11);
+    assert!(bad > 4_000 && good > 4_000, "{bad} bad, {good} good");
+}
