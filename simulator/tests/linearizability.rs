@@ -19,7 +19,16 @@ fn verdict(text: &str) -> Verdict {
 
 /// The explanation must be evidence, not just words: the prefix replays in the
 /// model in an order real time allows, and every operation due next is refused.
+/// A key refuted without a search names the operations of its anomaly instead.
 fn assert_explains(explanation: &Explanation) {
+    if let Some(anomaly) = &explanation.anomaly {
+        assert!(explanation.longest_prefix.is_empty() && explanation.cannot_place.is_empty());
+        assert!(!anomaly.message.is_empty());
+        let impossible = anomaly.ops.last().expect("an anomaly names its operation");
+        assert!(impossible.is_completed(), "{impossible}");
+        assert!(anomaly.ops.iter().all(|op| op.key == explanation.key));
+        return;
+    }
     let model = KvModel;
     let mut state = model.init();
     for op in &explanation.longest_prefix {
@@ -286,12 +295,11 @@ mod written_cases {
         let lines = [get(2, 1, "2", "\"a\""), put(1, 5, "null", "a")];
         let result = check(&history(&lines));
         assert_eq!(result.verdict, NotLin);
+        // Refuted without a search: the only write of "a" was called too late.
         let explanation = result.explanation.unwrap();
-        assert_eq!(explanation.cannot_place.len(), 1);
-        assert_eq!(
-            explanation.cannot_place[0].output,
-            Output::Value(Some("a".into()))
-        );
+        let anomaly = explanation.anomaly.as_ref().expect("refuted at once");
+        assert_eq!(anomaly.ops.len(), 1);
+        assert_eq!(anomaly.ops[0].output, Output::Value(Some("a".into())));
         assert_explains(&explanation);
     }
 
@@ -314,8 +322,9 @@ mod written_cases {
     fn failing_key_is_named_and_reported() {
         let text = r#"{"client":1,"op":"put","key":"a","value":"1","call":0,"return":1}
 {"client":2,"op":"get","key":"a","output":"1","call":2,"return":3}
-{"client":1,"op":"put","key":"b","value":"1","call":0,"return":1}
-{"client":2,"op":"get","key":"b","output":"2","call":2,"return":3}
+{"client":1,"op":"put","key":"b","value":"2","call":0,"return":1}
+{"client":1,"op":"put","key":"b","value":"1","call":2,"return":3}
+{"client":2,"op":"get","key":"b","output":"2","call":4,"return":5}
 {"client":2,"op":"get","key":"c","output":null,"call":2,"return":3}"#;
         let result = check(text);
         assert_eq!(result.verdict, NotLin);
@@ -324,7 +333,7 @@ mod written_cases {
         let display = result.to_string();
         assert_eq!(display.lines().next(), Some("not linearizable"));
         assert!(
-            display.contains(r#"client 2: get("b") -> "2"  [call 2, return 3]"#),
+            display.contains(r#"client 2: get("b") -> "2"  [call 4, return 5]"#),
             "{display}"
         );
         let json = result.to_json();
@@ -332,7 +341,8 @@ mod written_cases {
         assert_eq!(json["keys_checked"], 2);
         assert_eq!(json["failing_key"], "b");
         assert_eq!(json["state"], "1");
-        assert_eq!(json["longest_prefix"][0]["value"], "1");
+        assert_eq!(json["longest_prefix"][1]["value"], "1");
+        assert_eq!(json["anomaly"], serde_json::Value::Null);
         assert_eq!(json["cannot_place"][0]["output"], "2");
         assert_explains(result.explanation.as_ref().unwrap());
     }
@@ -679,9 +689,17 @@ mod long_histories {
 
     #[test]
     fn a_late_violation_is_found_and_explained() {
+        // A stale read in a quiet gap after 19,000 operations: its value was
+        // written, so only a search can refute it.
         let mut ops = sequential(20_000, 2);
-        let point = 100 + 10 * 19_000 + 5;
-        ops.push(get(99, Some("never"), point, point + 3));
+        for op in &mut ops[19_000..] {
+            op.call += 1_000;
+            op.ret = op.ret.map(|ret| ret + 1_000);
+        }
+        let gap = 100 + 10 * 19_000;
+        ops.push(put(99, "never", gap + 10, Some(gap + 12)));
+        ops.push(put(99, "after", gap + 20, Some(gap + 22)));
+        ops.push(get(99, Some("never"), gap + 30, gap + 32));
         let result = check_kv(&ops, Budget::steps(2_000_000));
         assert_eq!(result.verdict, Verdict::NotLinearizable, "{result}");
         let explanation = result.explanation.as_ref().unwrap();
@@ -820,5 +838,214 @@ mod long_histories {
             assert_eq!(result.verdict, Verdict::NotLinearizable, "{result}");
             assert_explains(result.explanation.as_ref().unwrap());
         }
+    }
+}
+
+/// Anomalies refuted before any search, the cases that look like them but must
+/// not be refuted, and pending writes left out of the search.
+mod shortcuts {
+    use super::*;
+
+    fn op(client: u64, op: Op, output: Output, call: u64, ret: Option<u64>) -> Operation {
+        Operation {
+            client,
+            key: "k".to_string(),
+            op,
+            output,
+            call,
+            ret,
+        }
+    }
+
+    fn put(value: &str, call: u64, ret: Option<u64>) -> Operation {
+        let output = ret.map_or(Output::Unknown, |_| Output::Empty);
+        let value = value.to_string();
+        op(1, Op::Put { value }, output, call, ret)
+    }
+
+    fn append(value: &str, call: u64, ret: Option<u64>) -> Operation {
+        let output = ret.map_or(Output::Unknown, |_| Output::Empty);
+        let value = value.to_string();
+        op(2, Op::Append { value }, output, call, ret)
+    }
+
+    fn get(read: Option<&str>, call: u64, ret: u64) -> Operation {
+        let output = Output::Value(read.map(str::to_string));
+        op(3, Op::Get, output, call, Some(ret))
+    }
+
+    fn cas(expected: &str, value: &str, output: Output, call: u64, ret: Option<u64>) -> Operation {
+        let (expected, value) = (expected.to_string(), value.to_string());
+        op(4, Op::Cas { expected, value }, output, call, ret)
+    }
+
+    /// Not linearizable, refuted without a search step, naming the operation.
+    fn assert_refuted(ops: &[Operation], impossible: &Operation) {
+        let result = check_kv(ops, Budget::default());
+        assert_eq!(result.verdict, Verdict::NotLinearizable, "{result}");
+        assert_eq!(result.steps(), 0, "{result}");
+        let explanation = result.explanation.as_ref().unwrap();
+        assert_explains(explanation);
+        let anomaly = explanation.anomaly.as_ref().expect("an anomaly");
+        assert_eq!(anomaly.ops.last(), Some(impossible), "{result}");
+        let text = result.to_string();
+        assert!(text.contains("refuted without a search"), "{text}");
+        assert!(text.contains(&impossible.to_string()), "{text}");
+        let json = result.to_json();
+        assert_eq!(
+            json["anomaly"]["ops"].as_array().unwrap().len(),
+            anomaly.ops.len()
+        );
+    }
+
+    /// The verdict the search gives, with no anomaly claimed.
+    fn assert_searched(ops: &[Operation], expected: Verdict) {
+        let result = check_kv(ops, Budget::default());
+        assert_eq!(result.verdict, expected, "{result}");
+        if let Some(explanation) = &result.explanation {
+            assert_eq!(explanation.anomaly, None, "{result}");
+            assert_explains(explanation);
+        }
+    }
+
+    #[test]
+    fn a_read_of_a_value_nothing_wrote() {
+        let read = get(Some("c"), 10, 11);
+        assert_refuted(
+            &[put("a", 0, Some(1)), append("b", 2, None), read.clone()],
+            &read,
+        );
+        // Appends build only base + pieces: "ba" is not "a" then "b".
+        let read = get(Some("ba"), 10, 11);
+        assert_refuted(
+            &[put("a", 0, Some(1)), append("b", 2, Some(3)), read.clone()],
+            &read,
+        );
+        // The only write of the value was called after the read returned.
+        let read = get(Some("a"), 0, 1);
+        assert_refuted(&[read.clone(), put("a", 2, Some(3))], &read);
+        // A cas told it did not swap wrote nothing.
+        let read = get(Some("b"), 10, 11);
+        let failed = cas("a", "b", Output::Swapped(false), 2, Some(3));
+        assert_refuted(&[put("a", 0, Some(1)), failed, read.clone()], &read);
+    }
+
+    #[test]
+    fn a_cas_that_swapped_from_a_value_nothing_wrote() {
+        let swapped = cas("x", "y", Output::Swapped(true), 5, Some(6));
+        assert_refuted(&[put("a", 0, Some(1)), swapped.clone()], &swapped);
+        let swapped = cas("ab", "y", Output::Swapped(true), 0, Some(1));
+        assert_refuted(
+            &[swapped.clone(), put("a", 0, Some(1)), append("b", 2, None)],
+            &swapped,
+        );
+    }
+
+    #[test]
+    fn a_read_of_absent_after_a_write_completed() {
+        for write in [
+            put("a", 0, Some(1)),
+            append("", 0, Some(1)),
+            cas("a", "b", Output::Swapped(true), 0, Some(1)),
+        ] {
+            let read = get(None, 2, 3);
+            // A pending put makes the cas's expected value possible.
+            let ops = [put("a", 0, None), write.clone(), read.clone()];
+            let result = check_kv(&ops, Budget::default());
+            assert_eq!(result.verdict, Verdict::NotLinearizable);
+            let anomaly = result.explanation.unwrap().anomaly.unwrap();
+            assert_eq!(anomaly.ops, [write, read]);
+        }
+    }
+
+    #[test]
+    fn what_looks_like_an_anomaly_but_is_not_one() {
+        use Verdict::{Linearizable as Lin, NotLinearizable as NotLin};
+        let ab = get(Some("ab"), 10, 11);
+        assert_searched(
+            &[put("a", 0, Some(1)), append("b", 2, Some(3)), ab.clone()],
+            Lin,
+        );
+        // Appends to an absent key start from "", even an empty append.
+        assert_searched(&[append("", 0, Some(1)), get(Some(""), 2, 3)], Lin);
+        assert_searched(
+            &[append("a", 0, None), append("b", 0, None), ab.clone()],
+            Lin,
+        );
+        // A pending write, and a write called before the read returned, count.
+        assert_searched(&[put("ab", 5, None), ab.clone()], Lin);
+        assert_searched(&[put("ab", 11, Some(20)), ab.clone()], Lin);
+        // A cas that may have swapped wrote its value.
+        let unknown = cas("a", "ab", Output::Unknown, 2, None);
+        assert_searched(&[put("a", 0, Some(1)), unknown, ab.clone()], Lin);
+        // Swapped from a value appends built.
+        let swapped = cas("ab", "c", Output::Swapped(true), 5, Some(6));
+        let ops = [put("a", 0, Some(1)), append("b", 2, Some(3)), swapped];
+        assert_searched(&ops, Lin);
+        // A pending cas told it swapped may never have happened.
+        let pending = cas("x", "y", Output::Swapped(true), 2, None);
+        assert_searched(&[put("a", 0, Some(1)), pending, get(Some("a"), 5, 6)], Lin);
+        // Absent while the first write is still in flight.
+        assert_searched(&[put("a", 0, Some(5)), get(None, 2, 3)], Lin);
+        // Each append counts once, which only the search knows: "bb" needs two.
+        let bb = get(Some("bb"), 10, 11);
+        assert_searched(&[append("b", 0, Some(1)), bb], NotLin);
+        // A written value read at the wrong time: for the search too.
+        let stale = [
+            put("a", 0, Some(1)),
+            put("b", 2, Some(3)),
+            get(Some("a"), 4, 5),
+        ];
+        assert_searched(&stale, NotLin);
+    }
+
+    #[test]
+    fn a_pending_write_nothing_saw_is_left_out() {
+        let mut ops = vec![put("a", 0, Some(1)), get(Some("a"), 100, 101)];
+        for i in 0..40 {
+            ops.push(put(&format!("p{i}"), 2 + i, None));
+            ops.push(append(&format!("q{i}"), 2 + i, None));
+        }
+        let result = check_kv(&ops, Budget::default());
+        assert_eq!(result.verdict, Verdict::Linearizable, "{result}");
+        assert_eq!(
+            result.keys[0].ops, 2,
+            "only the completed operations are searched"
+        );
+        // One that a read saw stays.
+        ops.push(get(Some("p7q3"), 50, 51));
+        let result = check_kv(&ops, Budget::default());
+        assert_eq!(result.verdict, Verdict::NotLinearizable, "{result}");
+        assert_eq!(result.keys[0].ops, 5, "p7 and q3 are searched");
+    }
+
+    /// Leaving out an unseen pending write would be wrong here: a cas that
+    /// failed may have failed only because the write took effect.
+    #[test]
+    fn a_failed_cas_may_have_seen_a_pending_write() {
+        let ops = [
+            put("a", 0, Some(1)),
+            put("x", 2, None),
+            cas("a", "b", Output::Swapped(false), 3, Some(4)),
+        ];
+        assert_searched(&ops, Verdict::Linearizable);
+        assert_searched(
+            &ops[..1]
+                .iter()
+                .chain(&ops[2..])
+                .cloned()
+                .collect::<Vec<_>>(),
+            Verdict::NotLinearizable,
+        );
+        // Unless the cas expects a value the key can never hold: it fails anyway.
+        let ops = [
+            put("a", 0, Some(1)),
+            put("x", 2, None),
+            cas("z", "b", Output::Swapped(false), 3, Some(4)),
+            get(Some("a"), 5, 6),
+        ];
+        let result = check_kv(&ops, Budget::default());
+        assert_eq!(result.verdict, Verdict::Linearizable, "{result}");
+        assert_eq!(result.keys[0].ops, 3);
     }
 }

@@ -87,10 +87,21 @@ pub fn check_operations<M: Model>(model: &M, ops: &[Operation], budget: Budget) 
         .map(|partition| KeySearch::new(model, searched_ops(model, ops, &partition.ops)))
         .collect();
     let mut keys: Vec<KeyResult> = partitions
-        .into_iter()
+        .iter()
         .zip(&searches)
-        .map(|(partition, search)| KeyResult::undecided(partition.label, search.ops().len()))
+        .map(|(partition, search)| {
+            KeyResult::undecided(partition.label.clone(), search.ops().len())
+        })
         .collect();
+    // Anomalies that need no search decide at once, in the partitions' order.
+    for (index, partition) in partitions.iter().enumerate() {
+        let all: Vec<&Operation> = partition.ops.iter().map(|&i| &ops[i]).collect();
+        if let Some(anomaly) = model.refute(&all) {
+            keys[index].verdict = Verdict::NotLinearizable;
+            let explanation = Explanation::anomaly(partition.label.clone(), anomaly);
+            return finish(keys, Some(explanation));
+        }
+    }
     let mut meter = budget::Meter::new(budget);
     let mut slice = FIRST_SLICE_STEPS;
     while keys.iter().any(KeyResult::is_undecided) {
@@ -134,16 +145,23 @@ fn take_turn<M: Model>(
 }
 
 /// The operations of one partition worth searching: pending operations that
-/// cannot change the state constrain nothing (they may be left out), so drop them.
+/// cannot change the state constrain nothing (they may be left out), so drop
+/// them, and those the model says can be left out (`Model::needless_pending`).
 fn searched_ops<'a, M: Model>(
     model: &M,
     ops: &'a [Operation],
     indices: &[usize],
 ) -> Vec<&'a Operation> {
-    indices
+    let kept: Vec<&Operation> = indices
         .iter()
         .map(|&index| &ops[index])
         .filter(|op| op.is_completed() || !model.is_read_only(&op.op))
+        .collect();
+    let needless = model.needless_pending(&kept);
+    kept.into_iter()
+        .zip(needless)
+        .filter(|(op, needless)| op.is_completed() || !needless)
+        .map(|(op, _)| op)
         .collect()
 }
 

@@ -5,6 +5,8 @@
 //! linearizable iff each part is), which is what keeps the search small: for a
 //! key-value store every key is its own register.
 
+mod shortcuts;
+
 use std::collections::BTreeMap;
 use std::fmt::Debug;
 use std::hash::Hash;
@@ -17,6 +19,15 @@ use crate::history::{Op, Operation, Output};
 pub struct Partition {
     pub label: String,
     pub ops: Vec<usize>,
+}
+
+/// Operations that no linearization can explain, found without a search.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Anomaly {
+    /// What is impossible, for a person.
+    pub message: String,
+    /// The operations involved, the impossible one last.
+    pub ops: Vec<Operation>,
 }
 
 pub trait Model {
@@ -43,6 +54,19 @@ pub trait Model {
     /// constrain nothing (they may be left out), so the checker drops them.
     fn is_read_only(&self, _op: &Op) -> bool {
         false
+    }
+
+    /// An anomaly in one partition's operations that refutes it for certain
+    /// without a search; `None` when there is none or the model cannot tell.
+    fn refute(&self, _ops: &[&Operation]) -> Option<Anomaly> {
+        None
+    }
+
+    /// Per operation of one partition: true for a pending operation that can
+    /// be left out of the search without changing the verdict. Pending
+    /// read-only operations are left out anyway.
+    fn needless_pending(&self, ops: &[&Operation]) -> Vec<bool> {
+        vec![false; ops.len()]
     }
 
     /// The state for a person or a machine reading a violation report.
@@ -108,6 +132,14 @@ impl Model for KvModel {
 
     fn is_read_only(&self, op: &Op) -> bool {
         matches!(op, Op::Get)
+    }
+
+    fn refute(&self, ops: &[&Operation]) -> Option<Anomaly> {
+        shortcuts::refute(ops)
+    }
+
+    fn needless_pending(&self, ops: &[&Operation]) -> Vec<bool> {
+        shortcuts::needless_pending(ops)
     }
 
     fn describe_state(&self, state: &Self::State) -> serde_json::Value {

@@ -6,7 +6,7 @@ use std::fmt;
 use serde_json::{json, Value};
 
 use super::{CheckResult, Verdict};
-use crate::checker::model::Model;
+use crate::checker::model::{Anomaly, Model};
 use crate::history::Operation;
 
 /// Why a partition is not linearizable.
@@ -22,6 +22,22 @@ pub struct Explanation {
     pub cannot_place: Vec<Operation>,
     /// The model state after the prefix.
     pub state: Value,
+    /// Set when the key was refuted without a search: what no linearization
+    /// can explain. The prefix and the operations due next are then empty and
+    /// the state null.
+    pub anomaly: Option<Anomaly>,
+}
+
+impl Explanation {
+    pub(super) fn anomaly(key: String, anomaly: Anomaly) -> Self {
+        Explanation {
+            key,
+            longest_prefix: Vec::new(),
+            cannot_place: Vec::new(),
+            state: Value::Null,
+            anomaly: Some(anomaly),
+        }
+    }
 }
 
 /// Rebuilds the evidence from the prefix the search returned.
@@ -53,6 +69,7 @@ pub(super) fn explain<M: Model>(
         longest_prefix: prefix.iter().map(|&i| ops[i].clone()).collect(),
         cannot_place,
         state: model.describe_state(&state),
+        anomaly: None,
     }
 }
 
@@ -99,6 +116,10 @@ impl CheckResult {
             "longest_prefix": explanation.map(|e| ops_json(&e.longest_prefix)),
             "cannot_place": explanation.map(|e| ops_json(&e.cannot_place)),
             "state": explanation.map_or(Value::Null, |e| e.state.clone()),
+            "anomaly": explanation.and_then(|e| e.anomaly.as_ref()).map(|a| json!({
+                "message": a.message,
+                "ops": ops_json(&a.ops),
+            })),
         })
     }
 
@@ -136,6 +157,18 @@ impl fmt::Display for CheckResult {
 
 impl fmt::Display for Explanation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(anomaly) = &self.anomaly {
+            writeln!(
+                f,
+                "key {}: refuted without a search: {}",
+                json!(self.key),
+                anomaly.message
+            )?;
+            for op in &anomaly.ops {
+                writeln!(f, "        {op}")?;
+            }
+            return Ok(());
+        }
         let prefix = &self.longest_prefix;
         writeln!(
             f,

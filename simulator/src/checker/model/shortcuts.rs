@@ -1,0 +1,268 @@
+//! What the key-value model can settle about one key's history without a
+//! search: anomalies that refute it outright, and pending writes that can be
+//! left out because nothing could have seen them.
+//!
+//! Both rest on one over-approximation of the values a key can hold. A key's
+//! value only ever comes from its history: it is absent, or some put or cas
+//! wrote it (its base), followed by zero or more appends, each appending its
+//! own value; an append to an absent key starts from "". So every value a
+//! linearization can produce is `b + a1 + ... + ak` with `b` the value of a
+//! put or of a cas that may have swapped (or "" with k >= 1) and each `ai` the
+//! value of an append. Allowing any append any number of times, in any order,
+//! only makes the set larger: a value outside it is produced by no
+//! linearization at all, which is what a refutation needs to be certain.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::hash::BuildHasherDefault;
+
+use super::Anomaly;
+use crate::history::{Op, Operation, Output};
+
+/// Fixed-seed hashing: the maps below are looked up, never iterated, so no
+/// order of theirs can reach a result.
+type Fixed = BuildHasherDefault<std::collections::hash_map::DefaultHasher>;
+
+/// The values written on one key, each with the earliest call that writes it.
+struct Writes<'a> {
+    /// put values and the values of cas ops that may have swapped.
+    bases: HashMap<&'a [u8], u64, Fixed>,
+    base_lengths: BTreeSet<usize>,
+    /// append values.
+    pieces: HashMap<&'a [u8], u64, Fixed>,
+    piece_lengths: BTreeSet<usize>,
+}
+
+impl<'a> Writes<'a> {
+    fn new(ops: &[&'a Operation]) -> Self {
+        let mut writes = Writes {
+            bases: HashMap::default(),
+            base_lengths: BTreeSet::new(),
+            pieces: HashMap::default(),
+            piece_lengths: BTreeSet::new(),
+        };
+        for op in ops {
+            let (map, lengths, value) = match &op.op {
+                Op::Put { value } => (&mut writes.bases, &mut writes.base_lengths, value),
+                Op::Cas { value, .. } if op.output != Output::Swapped(false) => {
+                    (&mut writes.bases, &mut writes.base_lengths, value)
+                }
+                Op::Append { value } => (&mut writes.pieces, &mut writes.piece_lengths, value),
+                Op::Get | Op::Cas { .. } => continue,
+            };
+            let call = map.entry(value.as_bytes()).or_insert(op.call);
+            *call = (*call).min(op.call);
+            lengths.insert(value.len());
+        }
+        writes
+    }
+
+    /// Could the key hold `value` at a point no later than `deadline`? Only
+    /// operations called by then can have contributed (an operation called
+    /// after another returned is linearized after it). False means certainly not.
+    fn can_produce(&self, value: &str, deadline: u64) -> bool {
+        let value = value.as_bytes();
+        let written = |map: &HashMap<&[u8], u64, Fixed>, bytes: &[u8]| {
+            map.get(bytes).is_some_and(|&call| call <= deadline)
+        };
+        // reachable[i]: value[..i] is a base followed by appends (i > 0 or a
+        // base ""), or appends alone with at least one of them.
+        let mut reachable = vec![false; value.len() + 1];
+        for &length in self.base_lengths.range(..=value.len()) {
+            if written(&self.bases, &value[..length]) {
+                reachable[length] = true;
+            }
+        }
+        for &length in self.piece_lengths.range(..=value.len()) {
+            if written(&self.pieces, &value[..length]) {
+                reachable[length] = true;
+            }
+        }
+        for start in 0..value.len() {
+            if !reachable[start] {
+                continue;
+            }
+            let rest = &value[start..];
+            for &length in self.piece_lengths.range(1..=rest.len()) {
+                if written(&self.pieces, &rest[..length]) {
+                    reachable[start + length] = true;
+                }
+            }
+        }
+        reachable[value.len()]
+    }
+}
+
+/// The first anomaly (by return time) among one key's operations that no
+/// linearization can explain, if any:
+/// - a completed get returning a value no write on the key could have produced
+///   by the time it returned;
+/// - a completed cas that swapped although its expected value could not have
+///   been produced by then;
+/// - a completed get returning "absent" although a write had completed before
+///   it was called (no operation makes a present key absent again).
+pub(super) fn refute(ops: &[&Operation]) -> Option<Anomaly> {
+    let writes = Writes::new(ops);
+    // The write that completed first: every state after it is present.
+    let first_write = ops
+        .iter()
+        .filter(|op| match op.op {
+            Op::Put { .. } | Op::Append { .. } => op.is_completed(),
+            Op::Cas { .. } => op.output == Output::Swapped(true) && op.is_completed(),
+            Op::Get => false,
+        })
+        .min_by_key(|op| (op.ret, op.call, op.client));
+    let mut found: Vec<Anomaly> = Vec::new();
+    for op in ops {
+        let Some(ret) = op.ret else { continue };
+        match (&op.op, &op.output) {
+            (Op::Get, Output::Value(Some(read))) if !writes.can_produce(read, ret) => {
+                found.push(Anomaly {
+                    message: format!(
+                        "a get returned {}, a value no put, cas or appends on this key \
+                         called before it returned could have produced",
+                        serde_json::Value::from(read.as_str())
+                    ),
+                    ops: vec![(*op).clone()],
+                });
+            }
+            (Op::Cas { expected, .. }, Output::Swapped(true))
+                if !writes.can_produce(expected, ret) =>
+            {
+                found.push(Anomaly {
+                    message: format!(
+                        "a cas swapped although its expected value {} is one no put, cas \
+                         or appends on this key called before it returned could have produced",
+                        serde_json::Value::from(expected.as_str())
+                    ),
+                    ops: vec![(*op).clone()],
+                });
+            }
+            (Op::Get, Output::Value(None)) => {
+                if let Some(write) = first_write.filter(|w| w.ret.is_some_and(|r| r < op.call)) {
+                    found.push(Anomaly {
+                        message: "a get returned absent (null) after a write to the key had \
+                                  completed (nothing makes a key absent again)"
+                            .to_string(),
+                        ops: vec![(*write).clone(), (*op).clone()],
+                    });
+                }
+            }
+            _ => {}
+        }
+    }
+    let last = |anomaly: &Anomaly| {
+        let op = anomaly.ops.last().expect("an anomaly names its operation");
+        (op.ret, op.call, op.client)
+    };
+    found.into_iter().min_by_key(last)
+}
+
+/// Marks the pending operations of one key that can be left out of the search
+/// without changing the verdict (true = leave out).
+///
+/// A pending cas told it did not swap changes nothing wherever it goes. A
+/// pending write w (put, append, or a cas that may swap) of a non-empty value x
+/// can be left out when (1) x occurs, as a substring, in no value a completed
+/// get returned and in no cas's expected value, and (2) every completed cas
+/// told it did not swap either returned before w was called or expects a value
+/// no linearization can produce (see the module comment).
+///
+/// Why: take any linearization L of the history and suppose w is in it (else L
+/// is one without w). Up to the next put after w (a cas cannot be the next to
+/// swap: its expected value would be the current one, which contains x, so (1)
+/// excludes it), every state contains x, hence: no completed get is in that
+/// window (it would have returned a value containing x, or absent after a
+/// write); no completed cas that swapped is (same reason); no completed cas told
+/// false is, except one whose expected value no state ever equals (2). What is
+/// left there are appends and pending cas ops that did not swap. Remove w and
+/// those pending cas ops: the appends accept any state, the cas ops of (2) still
+/// fail, the window ends at the same put (or the end), after which every state
+/// is what it was. Removing operations keeps the real-time order of the rest,
+/// and only pending ones were removed, so this is a linearization without w.
+/// The conditions only get weaker when other operations are removed (fewer
+/// values to contain x, fewer cas ops), so all marked writes can be left out
+/// together. Nothing here needs the written values to be unique; unique values
+/// (as the simulator's workload writes) just make (1) hold more often.
+pub(super) fn needless_pending(ops: &[&Operation]) -> Vec<bool> {
+    let writes = Writes::new(ops);
+    // Values that may show what the key held: completed reads, cas expectations.
+    let mut seen: Vec<&[u8]> = Vec::new();
+    for op in ops {
+        match (&op.op, &op.output) {
+            (Op::Get, Output::Value(Some(read))) if op.is_completed() => seen.push(read.as_bytes()),
+            (Op::Cas { expected, .. }, _) => seen.push(expected.as_bytes()),
+            _ => {}
+        }
+    }
+    // A pending write called after this meets (2).
+    let failed_cas_bound = ops
+        .iter()
+        .filter(|op| op.is_completed() && op.output == Output::Swapped(false))
+        .filter(|op| match &op.op {
+            Op::Cas { expected, .. } => writes.can_produce(expected, u64::MAX),
+            _ => false,
+        })
+        .filter_map(|op| op.ret)
+        .max();
+    fn written(op: &Operation) -> Option<&[u8]> {
+        match &op.op {
+            Op::Put { value } | Op::Append { value } | Op::Cas { value, .. } => {
+                Some(value.as_bytes())
+            }
+            Op::Get => None,
+        }
+    }
+    // Per operation: a pending write meeting (2), with its non-empty value.
+    let eligible: Vec<Option<&[u8]>> = ops
+        .iter()
+        .map(|op| {
+            let meets_2 = failed_cas_bound.is_none_or(|bound| op.call > bound);
+            written(op).filter(|value| !op.is_completed() && meets_2 && !value.is_empty())
+        })
+        .collect();
+    let candidates: HashSet<&[u8], Fixed> = eligible.iter().flatten().copied().collect();
+    let observed = substrings_among(&candidates, &seen);
+    ops.iter()
+        .zip(eligible)
+        .map(|(op, eligible)| {
+            if op.is_completed() {
+                return false;
+            }
+            if matches!(op.op, Op::Cas { .. }) && op.output == Output::Swapped(false) {
+                return true;
+            }
+            eligible.is_some_and(|value| observed.as_ref().is_some_and(|o| !o.contains(value)))
+        })
+        .collect()
+}
+
+/// Most bytes hashed looking for candidates in the values seen; past it,
+/// nothing is left out (the search decides alone).
+const SUBSTRING_WORK_MAX: usize = 1 << 26;
+
+/// The candidates occurring as a substring of some value in `seen`; `None`
+/// when finding out would cost too much.
+fn substrings_among<'a>(
+    candidates: &HashSet<&'a [u8], Fixed>,
+    seen: &[&[u8]],
+) -> Option<HashSet<&'a [u8], Fixed>> {
+    let lengths: BTreeSet<usize> = candidates.iter().map(|value| value.len()).collect();
+    let work: usize = seen
+        .iter()
+        .map(|value| lengths.iter().map(|&l| l * value.len()).sum::<usize>())
+        .sum();
+    if work > SUBSTRING_WORK_MAX {
+        return None;
+    }
+    let mut observed = HashSet::default();
+    for value in seen {
+        for &length in lengths.range(..=value.len()) {
+            for window in value.windows(length) {
+                if let Some(&candidate) = candidates.get(window) {
+                    observed.insert(candidate);
+                }
+            }
+        }
+    }
+    Some(observed)
+}
