@@ -238,14 +238,15 @@ pub enum ClientEvent {
 /// Draws the next operation on a small key space.
 pub fn random_op(prng: &mut Prng, key_count: u32, client: u8, counter: u64) -> KvOp {
     let key = format!("k{}", prng.range_u64(0, key_count as u64 - 1));
-    // Values are unique per client and request so a read pins down which write it saw.
+    // Values are unique per client and request so a read pins down which write it saw;
+    // an append's starts with a comma, so a read value splits into its base and appends.
     let value = format!("{client}.{counter}");
     match prng.range_u64(0, 9) {
         0..=2 => KvOp::Get { key },
         3..=4 => KvOp::Put { key, value },
         5..=7 => KvOp::Append {
             key,
-            value: format!("{}", counter % 10),
+            value: format!(",{value}"),
         },
         _ => {
             let expected = format!("{client}.{}", counter.saturating_sub(prng.range_u64(1, 3)));
