@@ -101,6 +101,9 @@ pub struct Simulation {
     /// Per replica: the highest view and log_view it has shown in a message; after a restart
     /// its durable view state must not be below them (V1, V2).
     view_shown: Vec<(u32, u32)>,
+    /// Per replica: the view and log_view last found in its durable superblock (a cache of
+    /// the durability oracle, forgotten on a crash).
+    durable_view: Vec<(u32, u32)>,
     /// Liveness phase: the view the core settled in and since when (no view change may
     /// follow once it has held for a while).
     settled_view: Option<(u32, u64)>,
@@ -157,6 +160,7 @@ impl Simulation {
             isolated_until: vec![None; replica_count as usize],
             writes_seen: vec![0; replica_count as usize],
             view_shown: vec![(0, 0); replica_count as usize],
+            durable_view: vec![(0, 0); replica_count as usize],
             settled_view: None,
             vote_sent_tick: 0,
             ctx: DecodeContext {
@@ -363,6 +367,7 @@ impl Simulation {
         self.network.drop_packets_to(r as usize);
         self.paused_until[r as usize] = None;
         self.paused_inbox[r as usize].clear();
+        self.durable_view[r as usize] = (0, 0);
         // Writes in flight may be lost (what waited for them in the replica's outbox is gone
         // with the replica). A solo replica too: it commits only once its write is durable
         // (seed 121 was found when its writes were synchronous and could not be torn).

@@ -16,6 +16,7 @@ use consensus::wire::{self, Command, Message};
 impl Simulation {
     pub(super) fn check_durable_before_send(&mut self, r: u8, message: &Message) {
         if let Err(message) = self.durable_before_send(r, message) {
+            self.durable_view[r as usize] = (0, 0);
             self.violation.get_or_insert(Violation {
                 invariant: "durability",
                 tick: self.tick,
@@ -25,7 +26,7 @@ impl Simulation {
         }
     }
 
-    fn durable_before_send(&self, r: u8, message: &Message) -> Result<(), String> {
+    fn durable_before_send(&mut self, r: u8, message: &Message) -> Result<(), String> {
         let storage = self.cluster.storage(r);
         let name = message.header.command.name();
         let view = message.header.view;
@@ -37,7 +38,10 @@ impl Simulation {
             Command::DoViewChange(d) => (view, d.log_view),
             _ => (view, 0),
         };
-        if view_shown > 0 || log_view_shown > 0 {
+        let (known_view, known_log_view) = self.durable_view[r as usize];
+        // The durable view state only grows until a crash: read the superblock only when the
+        // message shows more than was last found durable.
+        if view_shown > known_view || log_view_shown > known_log_view {
             let durable = SuperBlock::read(&storage.durable());
             let (v, lv) = durable.map_or((0, 0), |sb| (sb.view, sb.log_view));
             if v < view_shown || lv < log_view_shown {
@@ -45,6 +49,7 @@ impl Simulation {
                     "sent {name} showing view {view_shown} log_view {log_view_shown} while its durable superblock holds view {v} log_view {lv}"
                 ));
             }
+            self.durable_view[r as usize] = (v, lv);
         }
         if let Command::PrepareOk(ok) = message.header.command {
             self.check_prepare_durable(r, ok.op, ok.prepare_checksum)?;
