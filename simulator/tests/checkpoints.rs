@@ -153,3 +153,50 @@ fn a_transfer_survives_its_source_checkpointing_again_mid_transfer() {
         replica.describe()
     );
 }
+
+#[test]
+fn a_replica_never_claims_a_view_log_its_ring_cannot_hold() {
+    // B lags (its ring ends at op 63) and hears nothing of its peers' checkpoints. P's view
+    // ends with ops beyond B's ring; A leads the next view, whose log B's ring cannot hold.
+    // B must not join that view with the part its ring holds: its record (the new log_view,
+    // a shorter op) would outrank the older records that hold the rest, some of it
+    // committed, in a later view change (seed 400918 lost op 128 that way). It syncs first.
+    let mut s = Scenario::configured(37, 3, 3, |o| o.journal_slot_count = SLOTS);
+    s.commit_more(5, 10_000).unwrap();
+    let p = s.primary().unwrap();
+    let (a, b) = ((p + 1) % 3, (p + 2) % 3);
+    s.catch_up(b, 10_000).unwrap();
+    let ring_end = s.replica(b).checkpoint_op() + SLOTS - 1;
+    let bu = b as usize;
+    s.drop_messages(move |from, to, _| from == bu || to == bu);
+    s.run_until(40_000, |s| s.replica(p).op() > ring_end + 2)
+        .unwrap();
+    // B hears the view change, but no ping, pong or commit that would tell it of its peers'
+    // checkpoints (it would then sync before the start_view arrives).
+    s.drop_messages(move |_, to, m| {
+        to == bu && matches!(m.header.command.name(), "ping" | "pong" | "commit")
+    });
+    let view = s.replica(p).view();
+    s.crash(p);
+    s.run_until(20_000, |s| {
+        let x = s.replica(a);
+        x.status() == consensus::Status::Normal && x.view() > view
+    })
+    .unwrap();
+    let head = s.replica(a).op();
+    assert!(head > ring_end);
+    for _ in 0..2_000 {
+        s.run(1).unwrap();
+        let x = s.replica(b);
+        assert!(
+            !(x.status() == consensus::Status::Normal && x.log_view() > view && x.op() < head),
+            "B joined the view holding only up to op {} of {head}: {}",
+            x.op(),
+            x.describe()
+        );
+    }
+    // Told of the checkpoints again, B syncs, installs the view's log whole, and catches up.
+    s.clear_drops();
+    s.restart(p);
+    s.catch_up(b, 30_000).unwrap();
+}

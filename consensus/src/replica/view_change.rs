@@ -472,15 +472,20 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
             self.stats.forks_detected += 1;
             return;
         }
-        // A replica too far behind to hold the new head takes the part of the log its ring
-        // can hold, like a backup that missed the newest prepares, if the start_view carries
-        // the header at the end of its ring: its head must be a header of the new log. Else
-        // it does not join yet: it catches up by state transfer first. (A head without a
-        // header let older entries below pass for the view's log after a restart; found by
-        // the view_change fuzzer. Dropping those entries instead could nack an op this
-        // replica acked.)
+        // A replica too far behind to hold the new view's log does not join the view yet: it
+        // catches up by state transfer first, then asks for the start_view again. Joining
+        // with the part its ring holds would make it claim the view's log (log_view) while
+        // lacking ops of it that may have committed in an earlier view, and a later view
+        // change that ranks its record best would drop them (seed 400918). A backup already
+        // normal in the view holds the view's starting log; it may extend its log as far as
+        // its ring holds, like a backup that missed the newest prepares, if the start_view
+        // carries the header at the end of its ring. (A head without a header let older
+        // entries below pass for the view's log after a restart; found by the view_change
+        // fuzzer. Dropping those entries instead could nack an op this replica acked.)
         let head = sv.op.min(self.journal.window_max());
-        if !chained.iter().any(|h| h.prepare().op == head) && head > self.commit_min {
+        let joining = !(view == self.view && self.status == Status::Normal);
+        let headless = !chained.iter().any(|h| h.prepare().op == head) && head > self.commit_min;
+        if (joining && head < sv.op) || headless {
             // It leaves its older view (a stale primary must stop leading) and waits in the
             // new one, in view change status, until its state transfer is done.
             self.sv_beyond_ring = true;
