@@ -114,6 +114,33 @@ impl Scenario {
         self.sim.cluster.storage_mut(r).corrupt(zone, slot)
     }
 
+    /// Undoes the corruption of `op`'s journal slot (header record and prepare) on replica
+    /// `r`, which must be down: the latent fault turns out to have been transient, and the slot
+    /// reads back what was last written there. Returns the zones healed.
+    pub fn heal_slot(&mut self, r: u8, op: u64) -> usize {
+        use consensus::storage::{Storage, Zone};
+        assert!(
+            !self.sim.cluster.is_up(r),
+            "heal the disk of a replica that is down"
+        );
+        let slot = op % self.sim.options.journal_slot_count;
+        let storage = self.sim.cluster.storage_mut(r);
+        let mut healed = 0;
+        for zone in [Zone::WalHeaders, Zone::WalPrepares] {
+            if !storage.is_faulty(zone, slot) {
+                continue;
+            }
+            let bytes = storage
+                .durable_read(zone, slot)
+                .expect("a faulty location holds data");
+            // A rewrite of the same bytes clears the fault.
+            storage.write(zone, slot, bytes);
+            healed += 1;
+        }
+        storage.flush();
+        healed
+    }
+
     /// Makes every copy of both checkpoint areas of replica `r` read back corrupted (beyond
     /// the atlas: the replica can only recover its state from a peer). Returns copies hit.
     pub fn corrupt_checkpoints(&mut self, r: u8) -> usize {
@@ -150,6 +177,15 @@ impl Scenario {
         mut drop: impl FnMut(usize, usize, &Message) -> bool + 'static,
     ) {
         self.sim.filter = Some(Box::new(move |from, to, m| !drop(from, to, m)));
+    }
+
+    /// Puts `message` on the network now as if node `from` had sent it to node `to`
+    /// (replicas are nodes `0..replica_count`, client `i` is node `replica_count + i`), for
+    /// scripts that replay a message they recorded earlier (with a `drop_messages` closure
+    /// that keeps a copy and returns false). Partitions and `drop_messages` apply to it.
+    pub fn inject(&mut self, from: usize, to: usize, message: &Message) {
+        let tick = self.sim.tick;
+        self.sim.network.submit(from, to, message.encode(), tick);
     }
 
     /// Drops every message of the named command (e.g. "prepare_ok").
