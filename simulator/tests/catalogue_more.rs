@@ -496,19 +496,28 @@ fn nack_older_view(seed: u64) {
     let v1 = s.replica(b1).view();
     assert_eq!(v1, v + 1, "{}", s.describe());
     let x2 = s.replica(b2);
-    assert!(x2.header(c + 1).is_none() && x2.header(c + 2).is_none(), "{}", x2.describe());
+    assert!(
+        x2.header(c + 1).is_none() && x2.header(c + 2).is_none(),
+        "{}",
+        x2.describe()
+    );
     for op in c + 1..=c + 3 {
         let h = s.replica(b1).header(op).unwrap();
         assert_eq!(h.view, v1, "B1 prepared op {op} in its view");
         assert!(!old.contains(&h.checksum));
     }
-    assert_eq!(s.replica(b2).header(c + 3).unwrap().checksum, s.replica(b1).header(c + 3).unwrap().checksum);
+    assert_eq!(
+        s.replica(b2).header(c + 3).unwrap().checksum,
+        s.replica(b1).header(c + 3).unwrap().checksum
+    );
     assert_eq!(s.commit_max(), c, "nothing committed in view v + 1");
     // B1 is cut off for good; A0 and B2 change view. A0's log (log_view v) holds other
     // prepares at c+1..=c+3, B2's (log_view v + 1) only c+3: both lack B1's c+1 and c+2, a
     // nack quorum, so everything from there up is truncated and the requests commit anew.
     s.drop_messages(move |from, to, _| from == b1n || to == b1n);
-    s.run_until(20_000, |s| s.commit_max() >= c + 3).map_err(|e| format!("{e}")).unwrap();
+    s.run_until(20_000, |s| s.commit_max() >= c + 3)
+        .map_err(|e| format!("{e}"))
+        .unwrap();
     for op in c + 1..=c + 3 {
         let committed = s.sim.oracle.checksum(op).unwrap();
         assert!(!old.contains(&committed), "op {op}");
@@ -517,8 +526,13 @@ fn nack_older_view(seed: u64) {
     s.resume_clients();
     s.commit_more(3, 10_000).unwrap();
     s.stop_clients();
-    s.run_until(10_000, |s| s.clients_idle() && [a0, b2].iter().all(|&r| s.replica(r).commit_min() == s.commit_max()))
-        .unwrap();
+    s.run_until(10_000, |s| {
+        s.clients_idle()
+            && [a0, b2]
+                .iter()
+                .all(|&r| s.replica(r).commit_min() == s.commit_max())
+    })
+    .unwrap();
     s.clear_drops();
     quiesce(&mut s, 20_000);
 }
@@ -572,8 +586,8 @@ fn c25_replica_unsure_of_its_head_cannot_complete_a_view_change() {
 }
 
 #[test]
-#[ignore = "replica liveness gap: a backup that restarted unsure of its head stays unsure \\
-            while the cluster is idle, so once the primary crashes the other two never form \\
+#[ignore = "replica liveness gap: a backup that restarted unsure of its head stays unsure \
+            while the cluster is idle, so once the primary crashes the other two never form \
             a view; see the comment at the top of this file"]
 fn c34_replica_unsure_of_its_head_recovers_in_an_idle_cluster() {
     let (mut s, b1, head) = unknown_slot_after_head(234, false);
@@ -643,8 +657,10 @@ fn c33_replica_unsure_of_its_head_ignores_an_outdated_start_view() {
     });
     s.request(0, a0, put("k33", "x"));
     let x = s.commit_max() + 1;
-    s.run_until(2_000, |s| s.clients_idle() && s.replica(b1).commit_min() == x)
-        .unwrap();
+    s.run_until(2_000, |s| {
+        s.clients_idle() && s.replica(b1).commit_min() == x
+    })
+    .unwrap();
     assert!(sv.op < x);
     assert_eq!(s.replica(b2).op(), x - 1);
     // B1 restarts with both copies of x unreadable: it does not know its head any more (it
@@ -670,7 +686,11 @@ fn c33_replica_unsure_of_its_head_ignores_an_outdated_start_view() {
     s.run(5_000).unwrap();
     for r in [b1, b2] {
         let y = s.replica(r);
-        assert!(y.status() != Status::Normal || y.view() == view, "r{r}: {}", y.describe());
+        assert!(
+            y.status() != Status::Normal || y.view() == view,
+            "r{r}: {}",
+            y.describe()
+        );
         assert!(y.commit_min() < x);
     }
     // A0 brings x back.
@@ -680,6 +700,353 @@ fn c33_replica_unsure_of_its_head_ignores_an_outdated_start_view() {
     quiesce(&mut s, 20_000);
     let committed = s.sim.oracle.checksum(x);
     for r in 0..3 {
-        assert_eq!(s.replica(r).header(x).map(|h| h.checksum), committed, "r{r}");
+        assert_eq!(
+            s.replica(r).header(x).map(|h| h.checksum),
+            committed,
+            "r{r}"
+        );
+    }
+}
+
+// ----- #19 / #23 -----
+
+/// Ring slots in the checkpoint scenarios: a checkpoint every 16 ops.
+const SLOTS: u64 = 32;
+const INTERVAL: u64 = SLOTS / 2;
+
+fn ring(seed: u64, clients: u8) -> Scenario {
+    Scenario::configured(seed, 3, clients, |o| o.journal_slot_count = SLOTS)
+}
+
+/// B2 is down from the start. A0 takes checkpoint 2 * INTERVAL while B1, which acks that op,
+/// never learns it committed and crashes at checkpoint INTERVAL. B2 returns (state transfer)
+/// and A0 and B2 commit on until `target`. Then B2 stops, A0 restarts refusing every
+/// do_view_change (it cannot lead), and B1 returns: B1 leads the next view and must first
+/// bring itself to the others' checkpoint during the view change.
+fn lagging_replica_leads(seed: u64, target: u64) -> (Scenario, u8, u8, u8) {
+    let mut s = ring(seed, 8);
+    s.commit_more(2, 5_000).unwrap();
+    let (a0, b1, b2) = roles(&s);
+    s.crash(b2);
+    let (a0n, b1n) = (a0 as usize, b1 as usize);
+    let checkpoint = 2 * INTERVAL;
+    s.drop_messages(move |_, to, m| {
+        to == b1n && (is(m, "commit") || prepare_op(m).is_some_and(|op| op > checkpoint))
+    });
+    s.run_until(20_000, |s| s.replica(a0).checkpoint_op() == checkpoint)
+        .unwrap();
+    let x = s.replica(b1);
+    assert!(x.commit_min() < checkpoint, "{}", x.describe());
+    assert_eq!(
+        (x.op(), x.checkpoint_op()),
+        (checkpoint, INTERVAL),
+        "{}",
+        x.describe()
+    );
+    s.crash(b1);
+    s.clear_drops();
+    s.restart(b2);
+    s.run_until(40_000, |s| s.commit_max() >= target).unwrap();
+    s.stop_clients();
+    s.run_until(10_000, |s| {
+        s.clients_idle()
+            && [a0, b2].iter().all(|&r| {
+                let x = s.replica(r);
+                x.commit_min() == s.commit_max() && x.op() == s.commit_max()
+            })
+    })
+    .unwrap();
+    assert!(s.replica(b2).stats().state_syncs >= 1);
+    s.crash(b2);
+    s.crash(a0);
+    s.drop_messages(move |_, to, m| to == a0n && is(m, "do_view_change"));
+    s.restart(a0);
+    s.restart(b1);
+    assert_eq!(s.replica(b1).checkpoint_op(), INTERVAL);
+    let head = s.replica(a0).op();
+    s.run_until(30_000, |s| {
+        let x = s.replica(b1);
+        x.status() == Status::Normal && x.is_primary() && x.commit_min() >= head
+    })
+    .unwrap();
+    (s, a0, b1, b2)
+}
+
+#[test]
+fn c19_lagging_replica_advances_its_checkpoint_during_the_view_change() {
+    // A0's head stays within B1's ring: B1 repairs the ops it lacks from A0, executes them
+    // and takes the checkpoint itself, all before it starts the view.
+    let (mut s, a0, b1, b2) = lagging_replica_leads(219, 2 * INTERVAL + 6);
+    let x = s.replica(b1);
+    assert!(s.replica(a0).op() <= INTERVAL + SLOTS - 1);
+    assert_eq!(x.checkpoint_op(), 2 * INTERVAL, "{}", x.describe());
+    assert_eq!(x.stats().state_syncs, 0, "repaired, not synced");
+    assert!(x.stats().checkpoints >= 1);
+    let y = s.replica(a0);
+    assert_eq!((y.status(), y.is_primary()), (Status::Normal, false));
+    s.clear_drops();
+    s.restart(b2);
+    s.resume_clients();
+    s.commit_more(10, 20_000).unwrap();
+    quiesce(&mut s, 20_000);
+}
+
+#[test]
+fn c23_lagging_replica_syncs_during_the_view_change_and_leads() {
+    // A0's checkpoint is beyond B1's ring: B1 cannot hold the chosen log, so it state-syncs
+    // from A0's checkpoint while the view change goes on, and then leads. (TigerBeetle's B1
+    // repairs from a start_view the would-be primary sends; here state transfer does it.)
+    let (mut s, a0, b1, b2) = lagging_replica_leads(223, 3 * INTERVAL + 4);
+    let x = s.replica(b1);
+    assert!(x.checkpoint_op() >= 3 * INTERVAL, "{}", x.describe());
+    assert!(x.stats().state_syncs >= 1, "{}", x.describe());
+    assert!(!s.replica(a0).is_primary());
+    s.clear_drops();
+    s.restart(b2);
+    s.resume_clients();
+    s.commit_more(10, 20_000).unwrap();
+    quiesce(&mut s, 20_000);
+}
+
+// ----- #20 -----
+
+#[test]
+fn c20_synced_replica_leads_over_a_backup_with_a_corrupt_checkpoint_op() {
+    let mut s = ring(220, 8);
+    s.commit_more(2, 5_000).unwrap();
+    let (a0, b1, b2) = roles(&s);
+    let view = s.replica(a0).view();
+    // B2 falls two checkpoints behind, then catches up by state transfer.
+    s.partition(&[&[b2], &[a0, b1]]);
+    s.run_until(40_000, |s| {
+        s.replica(b1).checkpoint_op() >= 2 * INTERVAL && s.commit_max() >= 2 * INTERVAL + 4
+    })
+    .unwrap();
+    s.heal();
+    quiesce(&mut s, 20_000);
+    let checkpoint = s.replica(b2).checkpoint_op();
+    assert!(s.replica(b2).stats().state_syncs >= 1);
+    assert_eq!(checkpoint, s.replica(b1).checkpoint_op());
+    // A0 crashes and B1 refuses every do_view_change, so B2 must lead; B1's copy of the
+    // checkpoint op's prepare is unreadable. B2's log starts at its synced checkpoint: it
+    // needs nothing at or below it from B1.
+    s.crash(a0);
+    let b1n = b1 as usize;
+    s.drop_messages(move |_, to, m| to == b1n && is(m, "do_view_change"));
+    assert!(s.corrupt_prepare(b1, checkpoint));
+    s.resume_clients();
+    s.run_until(20_000, |s| {
+        s.primary() == Some(b2)
+            && s.replica(b1).status() == Status::Normal
+            && s.replica(b1).view() == s.replica(b2).view()
+    })
+    .unwrap();
+    assert!(s.replica(b2).view() > view + 1, "B1's view did not start");
+    assert!(
+        s.replica(b2).prepare(checkpoint).is_none(),
+        "B2 never held it"
+    );
+    s.commit_more(10, 20_000).unwrap();
+    s.clear_drops();
+    s.restart(a0);
+    quiesce(&mut s, 20_000);
+}
+
+// ----- #22 -----
+
+#[test]
+fn c22_stalled_view_change_resolves_once_the_faulty_op_reads_back() {
+    let mut s = Scenario::new(222, 3, 2);
+    s.commit_more(3, 5_000).unwrap();
+    quiesce(&mut s, 5_000);
+    let (a0, b1, b2) = roles(&s);
+    // B1 falls behind while A0 and B2 commit.
+    s.partition(&[&[b1], &[a0, b2]]);
+    s.resume_clients();
+    s.commit_more(5, 5_000).unwrap();
+    s.stop_clients();
+    s.run_until(5_000, |s| {
+        s.clients_idle()
+            && [a0, b2].iter().all(|&r| {
+                s.replica(r).commit_min() == s.commit_max() && s.replica(r).op() == s.commit_max()
+            })
+    })
+    .unwrap();
+    let head = s.commit_max();
+    assert!(s.replica(b1).op() < head - 1);
+    // Everyone stops; A0's prepare of head - 1 no longer reads back; A0 and B1 restart.
+    for r in [a0, b1, b2] {
+        s.crash(r);
+    }
+    assert!(s.corrupt_prepare(a0, head - 1));
+    s.heal();
+    s.restart(a0);
+    s.restart(b1);
+    // A0's log is the best: it names head - 1, which A0 cannot supply and must not nack
+    // (it may have acked it), and B1's nack alone does not cut it: stuck in view change.
+    s.run(5_000).unwrap();
+    for r in [a0, b1] {
+        let x = s.replica(r);
+        assert_eq!(x.status(), Status::ViewChange, "r{r}: {}", x.describe());
+        assert!(x.commit_min() < head - 1, "r{r}: {}", x.describe());
+    }
+    // The fault was transient: A0 restarts and reads head - 1 back. Its log is rebuilt from
+    // its journal, so it can now serve the prepare, and A0 and B1 finish the view change
+    // without B2. (TigerBeetle's A0 keeps the record it made while the op was unreadable
+    // and still needs B2.)
+    s.crash(a0);
+    assert_eq!(s.heal_slot(a0, head - 1), 1);
+    s.restart(a0);
+    s.run_until(20_000, |s| {
+        [a0, b1].iter().all(|&r| {
+            let x = s.replica(r);
+            x.status() == Status::Normal && x.commit_min() >= head
+        })
+    })
+    .unwrap();
+    assert!(!s.sim.cluster.is_up(b2));
+    s.restart(b2);
+    s.resume_clients();
+    s.commit_more(5, 10_000).unwrap();
+    quiesce(&mut s, 20_000);
+}
+
+// ----- #37 -----
+
+#[test]
+fn c37_stuck_backup_never_prepares_beyond_its_ring() {
+    let mut s = ring(237, 3);
+    s.commit_more(2, 5_000).unwrap();
+    quiesce(&mut s, 5_000);
+    let (a0, b1, b2) = roles(&s);
+    let gap = s.commit_max() + 3;
+    // B2 misses one prepare and can neither repair it nor catch up otherwise: it cannot
+    // execute past the gap, and its checkpoint stays at 0.
+    let b2n = b2 as usize;
+    s.drop_messages(move |from, to, m| {
+        (to == b2n && (prepare_op(m) == Some(gap) || is(m, "start_view")))
+            || (from == b2n
+                && (is(m, "request_headers")
+                    || is(m, "request_prepare")
+                    || is(m, "request_start_view")
+                    || is(m, "request_sync_checkpoint")))
+    });
+    s.resume_clients();
+    s.run_until(40_000, |s| {
+        [a0, b1]
+            .iter()
+            .all(|&r| s.replica(r).checkpoint_op() >= 2 * INTERVAL)
+            && s.commit_max() >= SLOTS + 4
+    })
+    .unwrap();
+    s.stop_clients();
+    s.run_until(10_000, |s| s.clients_idle()).unwrap();
+    // B2 took every prepare up to the end of its ring, and nothing beyond: that slot's op is
+    // still needed until B2's next checkpoint.
+    let x = s.replica(b2);
+    assert_eq!(
+        (x.op(), x.commit_min(), x.checkpoint_op()),
+        (SLOTS - 1, gap - 1, 0),
+        "{}",
+        x.describe()
+    );
+    assert!(
+        x.commit_max() > SLOTS,
+        "it learned the commit point: {}",
+        x.describe()
+    );
+    s.crash(b2);
+    s.restart(b2);
+    assert_eq!(s.replica(b2).op(), SLOTS - 1);
+    s.clear_drops();
+    s.catch_up(b2, 20_000).unwrap();
+    assert!(s.replica(b2).stats().state_syncs >= 1);
+    quiesce(&mut s, 20_000);
+}
+
+// ----- #40 -----
+
+#[test]
+fn c40_lost_reply_is_answered_by_the_next_primary_without_re_executing() {
+    // A reply is lost in transit and the primary that cached it crashes. Replies live in every
+    // replica's client table (and in checkpoints) rather than in a reply area of the disk
+    // that could be corrupted: the client's retry reaches the next primary, which answers
+    // from its own table.
+    let mut s = Scenario::new(240, 3, 2);
+    s.commit_more(3, 5_000).unwrap();
+    quiesce(&mut s, 5_000);
+    let (a0, _, _) = roles(&s);
+    let c0 = 3;
+    s.drop_messages(move |_, to, m| to == c0 && is(m, "reply"));
+    let completed = s.sim.clients[0].requests_completed;
+    s.request(
+        0,
+        a0,
+        KvOp::Append {
+            key: "k40".into(),
+            value: "x".into(),
+        },
+    );
+    let x = s.commit_max() + 1;
+    s.run_until(2_000, |s| (0..3).all(|r| s.replica(r).commit_min() >= x))
+        .unwrap();
+    assert!(!s.clients_idle(), "the reply was lost");
+    s.crash(a0);
+    // (A reply A0 sent before it crashed may still be on its way: it stays lost.) Who
+    // answers is recorded.
+    let a0n = a0 as usize;
+    let answered = Rc::new(RefCell::new(Vec::new()));
+    let log = answered.clone();
+    s.drop_messages(move |from, to, m| {
+        let reply = to == c0 && is(m, "reply");
+        if reply && from != a0n {
+            log.borrow_mut().push(from);
+        }
+        reply && from == a0n
+    });
+    s.run_until(10_000, |s| s.clients_idle()).unwrap();
+    assert_eq!(s.sim.clients[0].requests_completed, completed + 1);
+    let new_primary = s.primary().unwrap();
+    assert_eq!(*answered.borrow(), vec![new_primary as usize]);
+    s.clear_drops();
+    s.restart(a0);
+    quiesce(&mut s, 10_000);
+    for r in 0..3 {
+        let value = s.replica(r).state_machine().get("k40").cloned();
+        assert_eq!(value.as_deref(), Some("x"), "r{r}: executed once");
+    }
+}
+
+// ----- #49 -----
+
+#[test]
+fn c49_backup_that_cannot_repair_syncs_to_the_checkpoint_peers_advertise() {
+    let mut s = ring(249, 3);
+    s.commit_more(2, 5_000).unwrap();
+    let (a0, b1, b2) = roles(&s);
+    s.crash(b2);
+    // The others pass a checkpoint, still within B2's ring.
+    s.run_until(20_000, |s| s.commit_max() >= INTERVAL + 4)
+        .unwrap();
+    // B2 returns but none of its repair requests get through.
+    let b2n = b2 as usize;
+    s.drop_messages(move |from, _, m| {
+        from == b2n && (is(m, "request_prepare") || is(m, "request_headers"))
+    });
+    s.restart(b2);
+    s.run_until(40_000, |s| {
+        let x = s.replica(b2);
+        x.checkpoint_op() >= 2 * INTERVAL && x.commit_min() >= x.checkpoint_op()
+    })
+    .unwrap();
+    let x = s.replica(b2);
+    assert!(x.stats().state_syncs >= 1, "{}", x.describe());
+    assert_eq!(x.stats().prepares_repaired, 0, "{}", x.describe());
+    s.clear_drops();
+    quiesce(&mut s, 20_000);
+    let checkpoint = s.replica(a0).checkpoint_op();
+    assert!(checkpoint >= 2 * INTERVAL);
+    for r in [b1, b2] {
+        assert_eq!(s.replica(r).checkpoint_op(), checkpoint, "r{r}");
     }
 }
