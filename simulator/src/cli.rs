@@ -1,7 +1,7 @@
 //! Parsing of the command line's values (seed ranges, shards, overrides) and the report a
 //! person reads. Kept in the library so tests can reach it.
 
-use crate::run::{Outcome, Summary};
+use crate::run::{LivenessState, Outcome, Summary};
 use std::fmt::Write;
 
 /// `A..B` (B excluded) or `A..=B` (B included), as in Rust. An empty range is an error.
@@ -139,8 +139,8 @@ pub fn report(summary: &Summary, replay: &str) -> String {
             v.invariant, v.tick, replica, v.message
         );
     }
-    if let Some(report) = &s.liveness_report {
-        let _ = writeln!(out, "\nLIVENESS: {report}");
+    if let Some(liveness) = &s.liveness {
+        out.push_str(&liveness_report(liveness));
     }
     let _ = writeln!(out, "\nlast {} events:", s.recent_events.len());
     for event in &s.recent_events {
@@ -154,23 +154,57 @@ pub fn report(summary: &Summary, replay: &str) -> String {
     out
 }
 
+/// The liveness part of a failure report: the headline, then one line per core replica and
+/// one per waiting request.
+pub fn liveness_report(liveness: &LivenessState) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "\nLIVENESS: {}", liveness.headline());
+    for r in &liveness.replicas {
+        let detail = r.detail.as_deref().unwrap_or(&r.status);
+        let _ = writeln!(out, "  r{}: {detail}", r.replica);
+    }
+    let _ = writeln!(
+        out,
+        "  waiting: {} client request{}",
+        liveness.waiting.len(),
+        if liveness.waiting.len() == 1 { "" } else { "s" }
+    );
+    for w in &liveness.waiting {
+        let _ = writeln!(
+            out,
+            "    client {} session {} request {} since tick {} (attempts {}, target r{})",
+            w.client, w.session, w.request, w.since_tick, w.attempts, w.target
+        );
+    }
+    out
+}
+
+/// What a failure found, in one line (the `# found:` line of its seed file).
+pub fn found(summary: &Summary) -> String {
+    if let Some(v) = &summary.violation {
+        return format!(
+            "{}: {}",
+            v.invariant,
+            v.message.lines().next().unwrap_or("")
+        );
+    }
+    match &summary.liveness {
+        Some(l) => format!("liveness: {}", l.headline()),
+        None => summary.outcome.name().to_string(),
+    }
+}
+
 /// The seed file to add to seeds/ for a failure (see seeds/README.md).
 pub fn seed_file(summary: &Summary, overrides: &[(String, String)]) -> String {
+    seed_file_text(&found(summary), summary.seed, overrides)
+}
+
+/// A seed file: what it found (one comment line), the seed, its overrides, `expect = pass`.
+pub fn seed_file_text(found: &str, seed: u64, overrides: &[(String, String)]) -> String {
     let mut out = String::new();
-    let what = summary
-        .violation
-        .as_ref()
-        .map(|v| {
-            format!(
-                "{}: {}",
-                v.invariant,
-                v.message.lines().next().unwrap_or("")
-            )
-        })
-        .or_else(|| summary.liveness_report.clone())
-        .unwrap_or_default();
-    let _ = writeln!(out, "# found: {what}");
-    let _ = writeln!(out, "seed = {}", summary.seed);
+    let found = found.replace(['\n', '\r'], " ");
+    let _ = writeln!(out, "# found: {found}");
+    let _ = writeln!(out, "seed = {seed}");
     for (k, v) in overrides {
         let _ = writeln!(out, "set {k} = {v}");
     }

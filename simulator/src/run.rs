@@ -5,7 +5,7 @@ use crate::checker::Violation;
 use crate::options::Options;
 use crate::simulation::Simulation;
 use crate::trace::{Event, Trace};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::time::Instant;
 
 /// How a run ended (DESIGN §5 exit codes: 0, 1, 3; 5 for a bug of the harness itself).
@@ -37,6 +37,123 @@ impl Outcome {
             Outcome::Liveness => "liveness",
             Outcome::HarnessBug => "harness_bug",
         }
+    }
+
+    /// The outcome of a name as `name` gives it (and the JSON holds it).
+    pub fn from_name(name: &str) -> Option<Outcome> {
+        [
+            Outcome::Pass,
+            Outcome::Correctness,
+            Outcome::Liveness,
+            Outcome::HarnessBug,
+        ]
+        .into_iter()
+        .find(|o| o.name() == name)
+    }
+}
+
+/// Where the core stood when it failed to converge (outcome `liveness`): built from the
+/// simulation's public state, as the `liveness` object of the JSON.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LivenessState {
+    /// The replicas that had to converge (a quorum, or every replica after disk faults).
+    pub core: Vec<u8>,
+    /// The highest op the cluster committed (the oracle's view).
+    pub cluster_commit: u64,
+    /// One entry per core replica, in replica order.
+    pub replicas: Vec<CoreReplica>,
+    /// The client requests still waiting for a reply.
+    pub waiting: Vec<WaitingRequest>,
+}
+
+/// One core replica at the end of a liveness failure; the numbers are null when it is down.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CoreReplica {
+    pub replica: u8,
+    pub up: bool,
+    /// `normal`, `view_change`, `recovering`, or `down`.
+    pub status: String,
+    pub view: Option<u32>,
+    pub log_view: Option<u32>,
+    pub op: Option<u64>,
+    pub commit_min: Option<u64>,
+    pub commit_max: Option<u64>,
+    /// The replica's own one-line account (hash-chain floor, missing prepares, votes, ...).
+    pub detail: Option<String>,
+}
+
+/// A client request still in flight when the liveness phase ran out.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WaitingRequest {
+    pub client: u8,
+    pub session: u64,
+    pub request: u32,
+    pub since_tick: u64,
+    pub attempts: u32,
+    /// The replica the client sends to.
+    pub target: u8,
+}
+
+impl LivenessState {
+    /// Reads the core replicas and the waiting clients of `sim`.
+    pub fn of(sim: &Simulation) -> LivenessState {
+        let replicas = sim
+            .core
+            .iter()
+            .map(|&r| match sim.cluster.replica(r) {
+                Some(x) => CoreReplica {
+                    replica: r,
+                    up: true,
+                    status: crate::cluster::status_name(x.status()).to_string(),
+                    view: Some(x.view()),
+                    log_view: Some(x.log_view()),
+                    op: Some(x.op()),
+                    commit_min: Some(x.commit_min()),
+                    commit_max: Some(x.commit_max()),
+                    detail: Some(x.describe()),
+                },
+                None => CoreReplica {
+                    replica: r,
+                    up: false,
+                    status: "down".to_string(),
+                    view: None,
+                    log_view: None,
+                    op: None,
+                    commit_min: None,
+                    commit_max: None,
+                    detail: None,
+                },
+            })
+            .collect();
+        let waiting = sim
+            .clients
+            .iter()
+            .filter_map(|c| {
+                let f = c.in_flight.as_ref()?;
+                Some(WaitingRequest {
+                    client: c.index,
+                    session: c.session,
+                    request: f.request,
+                    since_tick: f.call_tick,
+                    attempts: f.attempts,
+                    target: c.target,
+                })
+            })
+            .collect();
+        LivenessState {
+            core: sim.core.clone(),
+            cluster_commit: sim.oracle.commit_max(),
+            replicas,
+            waiting,
+        }
+    }
+
+    /// The first line of the report: `core [0, 2, 3] did not converge (cluster commit 8)`.
+    pub fn headline(&self) -> String {
+        format!(
+            "core {:?} did not converge (cluster commit {})",
+            self.core, self.cluster_commit
+        )
     }
 }
 
@@ -71,6 +188,8 @@ pub struct Summary {
     pub history_ops: usize,
     pub linearizability: &'static str,
     pub violation: Option<Violation>,
+    /// Outcome `liveness`: the core replicas' state and the waiting requests (else null).
+    pub liveness: Option<LivenessState>,
     pub trace_hash: String,
     pub ticks_per_s: f64,
     pub requests_per_s: f64,
@@ -81,8 +200,6 @@ pub struct Summary {
     /// Not in the JSON: the last events, for the failure report.
     #[serde(skip)]
     pub recent_events: Vec<Event>,
-    #[serde(skip)]
-    pub liveness_report: Option<String>,
     #[serde(skip)]
     pub history_jsonl: Option<String>,
 }
@@ -151,6 +268,7 @@ impl Summary {
                 replica: None,
                 message,
             }),
+            liveness: None,
             trace_hash: String::new(),
             ticks_per_s: 0.0,
             requests_per_s: 0.0,
@@ -158,7 +276,6 @@ impl Summary {
             version: VERSION,
             options,
             recent_events: Vec::new(),
-            liveness_report: None,
             history_jsonl: None,
         }
     }
@@ -171,7 +288,7 @@ pub fn run(seed: u64, options: Options, config: RunConfig) -> Summary {
     while sim.tick < options.ticks_safety && sim.violation.is_none() {
         sim.step();
     }
-    let mut liveness_report = None;
+    let mut liveness = None;
     // Faults are off from the liveness phase on: every crash after this point is a replica
     // outside the core being stopped.
     let fault_crashes = sim.counters.crashes;
@@ -182,11 +299,11 @@ pub fn run(seed: u64, options: Options, config: RunConfig) -> Summary {
             sim.step();
         }
         if sim.violation.is_none() && !sim.converged() {
-            liveness_report = Some(sim.liveness_report());
+            liveness = Some(LivenessState::of(&sim));
         }
         // A quiet spell after convergence: a healthy, idle cluster must stay in its view.
         let quiet_until = sim.tick + crate::simulation::QUIET_TICKS;
-        while liveness_report.is_none() && sim.violation.is_none() && sim.tick < quiet_until {
+        while liveness.is_none() && sim.violation.is_none() && sim.tick < quiet_until {
             sim.step();
         }
     }
@@ -199,7 +316,7 @@ pub fn run(seed: u64, options: Options, config: RunConfig) -> Summary {
     let checked = started.elapsed() - simulated;
     let keep = config.keep_history;
     let stopped = sim.counters.crashes - fault_crashes;
-    let mut summary = summarize(seed, sim, simulated, liveness_report, linearizability, keep);
+    let mut summary = summarize(seed, sim, simulated, liveness, linearizability, keep);
     summary.linearizability_ms = checked.as_secs_f64() * 1000.0;
     summary.crashes = fault_crashes;
     summary.stopped_outside_core = stopped;
@@ -210,14 +327,14 @@ fn summarize(
     seed: u64,
     mut sim: Simulation,
     simulated: std::time::Duration,
-    liveness_report: Option<String>,
+    liveness: Option<LivenessState>,
     linearizability: &'static str,
     keep_history: bool,
 ) -> Summary {
     sim.trace.flush();
     let outcome = if sim.violation.is_some() {
         Outcome::Correctness
-    } else if liveness_report.is_some() {
+    } else if liveness.is_some() {
         Outcome::Liveness
     } else {
         Outcome::Pass
@@ -262,7 +379,7 @@ fn summarize(
         recent_events: sim.trace.recent().copied().collect(),
         history_jsonl: keep_history.then(|| crate::end_of_run::to_jsonl(&sim.history)),
         violation: sim.violation.take(),
-        liveness_report,
+        liveness,
         options: sim.options.clone(),
     }
 }
