@@ -18,5 +18,6 @@ pub mod scenario;
 pub mod seeds;
 pub mod simulation;
 pub mod storage;
+pub mod summary;
 pub mod trace;
 pub mod workload;

@@ -157,6 +157,20 @@ impl LivenessState {
     }
 }
 
+/// Which sweep a seed belonged to (`--seeds A..B [--shard I/N]`), so `vopr merge` can tell
+/// which seeds a set of shard outputs must hold and that they were run alike.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SweepInfo {
+    /// The range, `start..end` (end excluded).
+    pub start: u64,
+    pub end: u64,
+    /// This run's shard `shard` of `shards` (0 of 1 without --shard).
+    pub shard: u64,
+    pub shards: u64,
+    /// The flags every seed of the sweep ran with (as in the replay command).
+    pub flags: String,
+}
+
 /// The summary of one run: one JSON object per seed.
 #[derive(Debug, Clone, Serialize)]
 pub struct Summary {
@@ -196,6 +210,12 @@ pub struct Summary {
     /// Wall-clock time of the end-of-run linearizability check (not in ticks_per_s).
     pub linearizability_ms: f64,
     pub version: &'static str,
+    /// The command that replays this seed (set by vopr; absent from library runs).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replay: Option<String>,
+    /// The sweep this seed was part of (set by `vopr --seeds`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sweep: Option<SweepInfo>,
     pub options: Options,
     /// Not in the JSON: the last events, for the failure report.
     #[serde(skip)]
@@ -274,6 +294,8 @@ impl Summary {
             requests_per_s: 0.0,
             linearizability_ms: 0.0,
             version: VERSION,
+            replay: None,
+            sweep: None,
             options,
             recent_events: Vec::new(),
             history_jsonl: None,
@@ -376,6 +398,8 @@ fn summarize(
         requests_per_s: sim.oracle.requests_committed as f64 / elapsed,
         linearizability_ms: 0.0,
         version: VERSION,
+        replay: None,
+        sweep: None,
         recent_events: sim.trace.recent().copied().collect(),
         history_jsonl: keep_history.then(|| crate::end_of_run::to_jsonl(&sim.history)),
         violation: sim.violation.take(),

@@ -34,6 +34,66 @@ impl SeedFile {
     }
 }
 
+/// The `set` lines that turn seed `seed`'s own options into `options` (a run's JSON
+/// `options`): every value that differs, by its dotted name, in the order of the JSON. So a seed
+/// file (or a replay) reproduces any run, `--lite` and `--bench` ones too. Errors when the
+/// result would not be `options` (options of another vopr version).
+pub fn overrides_for(
+    seed: u64,
+    options: &serde_json::Value,
+) -> Result<Vec<(String, String)>, String> {
+    // Both sides as read back from JSON text: a float read from text may differ from the one
+    // written by its last bit, and only values that truly differ may become `set` lines.
+    let options = &as_read_back(options);
+    let base = as_read_back(&serde_json::to_value(Options::from_seed(seed)).expect("serialize"));
+    let mut overrides = Vec::new();
+    differences("", &base, options, &mut overrides);
+    let mut rebuilt = Options::from_seed(seed);
+    for (k, v) in &overrides {
+        rebuilt
+            .set(k, v)
+            .map_err(|e| format!("options of seed {seed} do not fit this vopr: {e}"))?;
+    }
+    if as_read_back(&serde_json::to_value(&rebuilt).expect("serialize")) != *options {
+        return Err(format!(
+            "options of seed {seed} do not fit this vopr (written by another version?)"
+        ));
+    }
+    Ok(overrides)
+}
+
+fn as_read_back(value: &serde_json::Value) -> serde_json::Value {
+    serde_json::from_str(&value.to_string()).expect("JSON reads back")
+}
+
+fn differences(
+    prefix: &str,
+    base: &serde_json::Value,
+    options: &serde_json::Value,
+    out: &mut Vec<(String, String)>,
+) {
+    use serde_json::Value;
+    if let (Value::Object(b), Value::Object(o)) = (base, options) {
+        for (key, value) in o {
+            let name = if prefix.is_empty() {
+                key.clone()
+            } else {
+                format!("{prefix}.{key}")
+            };
+            match b.get(key) {
+                Some(base_value) => differences(&name, base_value, value, out),
+                None => out.push((name, value.to_string())),
+            }
+        }
+    } else if base != options {
+        let text = match options {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        out.push((prefix.to_string(), text));
+    }
+}
+
 /// Parses one seed file; errors name the file and line.
 pub fn parse(path: &Path, text: &str) -> Result<SeedFile, String> {
     let mut seed = None;
@@ -155,5 +215,33 @@ mod tests {
             .unwrap_err()
             .contains("unknown option"));
         assert!(parse(p, "# only a comment").is_err());
+    }
+
+    #[test]
+    fn overrides_reproduce_any_options() {
+        for seed in [1, 7, 400925] {
+            for options in [
+                Options::from_seed(seed),
+                Options::from_seed(seed).without_faults(),
+                Options::benchmark(seed),
+            ] {
+                let json = serde_json::to_value(&options).unwrap();
+                let overrides = overrides_for(seed, &json).unwrap();
+                let mut rebuilt = Options::from_seed(seed);
+                for (k, v) in &overrides {
+                    rebuilt.set(k, v).unwrap();
+                }
+                assert_eq!(rebuilt, options, "{overrides:?}");
+            }
+            assert!(overrides_for(
+                seed,
+                &serde_json::to_value(Options::from_seed(seed)).unwrap()
+            )
+            .unwrap()
+            .is_empty());
+        }
+        let mut alien = serde_json::to_value(Options::from_seed(3)).unwrap();
+        alien["no_such_option"] = 1.into();
+        assert!(overrides_for(3, &alien).is_err());
     }
 }

@@ -4,7 +4,8 @@
 use clap::{Parser, Subcommand};
 use simulator::cli::{self, parse_override, parse_seed_range, parse_shard, shard_len, shard_seeds};
 use simulator::options::Options;
-use simulator::run::{self, Outcome, RunConfig, Summary, VERSION};
+use simulator::run::{self, Outcome, RunConfig, Summary, SweepInfo, VERSION};
+use simulator::summary::{SeedResult, SweepSummary};
 use simulator::{cluster, history_cli, seeds};
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -50,9 +51,13 @@ struct Cli {
     /// Override any option: KEY=VALUE with KEY as in the JSON "options" (repeatable).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     overrides: Vec<String>,
-    /// One JSON object per seed on stdout.
+    /// One JSON object per seed on stdout (with --seeds, the sweep's summary object goes to
+    /// stderr, or to --summary FILE).
     #[arg(long)]
     json: bool,
+    /// With --seeds: write the sweep's summary as a JSON object to FILE.
+    #[arg(long, value_name = "FILE", requires = "seeds", conflicts_with = "seed")]
+    summary: Option<PathBuf>,
     /// Log level of status lines on stderr.
     #[arg(long, value_enum, value_name = "LEVEL")]
     log: Option<LogLevel>,
@@ -190,6 +195,7 @@ fn refuse_run_flags(cli: &Cli, command: &Command) {
         ("--bench", cli.bench),
         ("--set", !cli.overrides.is_empty()),
         ("--json", cli.json),
+        ("--summary", cli.summary.is_some()),
         ("--trace", cli.trace.is_some()),
         ("--history", cli.history.is_some()),
         ("--no-linearizability", cli.no_linearizability),
@@ -234,16 +240,30 @@ fn options_for(cli: &Cli, seed: u64, overrides: &[(String, String)]) -> Result<O
     Ok(options)
 }
 
-fn replay_command(cli: &Cli, seed: u64) -> String {
-    let mut command = format!("cargo run --release --bin vopr -- --seed {seed}");
+/// The flags a run's seeds run with (all but the seed), as the replay command gives them.
+fn run_flags(cli: &Cli) -> String {
+    let mut flags = Vec::new();
     if cli.lite {
-        command.push_str(" --lite");
+        flags.push("--lite".to_string());
     }
     if cli.bench {
-        command.push_str(" --bench");
+        flags.push("--bench".to_string());
     }
     for (k, v) in overrides(cli) {
-        command.push_str(&format!(" --set {k}={v}"));
+        flags.push(format!("--set {k}={v}"));
+    }
+    if cli.no_linearizability {
+        flags.push("--no-linearizability".to_string());
+    }
+    flags.join(" ")
+}
+
+fn replay_command(cli: &Cli, seed: u64) -> String {
+    let flags = run_flags(cli);
+    let mut command = format!("cargo run --release --bin vopr -- --seed {seed}");
+    if !flags.is_empty() {
+        command.push(' ');
+        command.push_str(&flags);
     }
     command
 }
@@ -296,7 +316,8 @@ fn run_one(cli: &Cli) -> i32 {
         keep_history: cli.history.is_some(),
         skip_linearizability: cli.no_linearizability,
     };
-    let summary = run_seed(seed, &options, config);
+    let mut summary = run_seed(seed, &options, config);
+    summary.replay = Some(replay_command(cli, seed));
     if let (Some((path, mut file)), Some(history)) = (history_file, &summary.history_jsonl) {
         file.write_all(history.as_bytes())
             .and_then(|()| file.flush())
@@ -311,6 +332,10 @@ fn run_one(cli: &Cli) -> i32 {
         out!("{}", cli::report(&summary, &replay_command(cli, seed)));
     }
     if summary.outcome != Outcome::Pass {
+        // The seed file sets every option that differs from the seed's own (so --lite and
+        // --bench runs are kept as they ran).
+        let options = serde_json::to_value(&summary.options).expect("options serialize");
+        let overrides = seeds::overrides_for(seed, &options).unwrap_or(overrides);
         eprintln!(
             "\nTo keep this seed, add a file to seeds/:\n{}",
             cli::seed_file(&summary, &overrides)
@@ -390,20 +415,40 @@ fn run_range(cli: &Cli) -> i32 {
     if let Some(first) = shard_seeds(range.clone(), shard).next() {
         options_for(cli, first, &overrides).unwrap_or_else(|e| usage_error(e));
     }
-    let tasks = shard_seeds(range, shard).map(|seed| {
+    let tasks = shard_seeds(range.clone(), shard).map(|seed| {
         let options = options_for(cli, seed, &overrides).unwrap_or_else(|e| usage_error(e));
         (seed, options)
     });
+    // The summary file is created before anything runs, so a bad path fails at once.
+    let summary_file = cli
+        .summary
+        .as_ref()
+        .map(|path| (path, create(path, "--summary")));
+    let sweep = SweepInfo {
+        start: range.start,
+        end: range.end,
+        shard: shard.0,
+        shards: shard.1,
+        flags: run_flags(cli),
+    };
+    let mut sweep_summary = SweepSummary::new(VERSION);
+    sweep_summary.seeds = Some(format!("{}..{}", range.start, range.end));
+    sweep_summary.shard = cli
+        .shard
+        .as_ref()
+        .map(|_| format!("{}/{}", shard.0, shard.1));
+    let started = std::time::Instant::now();
     let bar = progress_bar(total, cli.json);
     let mut worst = Outcome::Pass;
-    let mut counts = [0usize; 4];
     run_parallel(
         cli.jobs,
         cli.no_linearizability,
         total,
         tasks,
-        |_, summary| {
-            counts[summary.outcome as usize] += 1;
+        |_, mut summary| {
+            summary.replay = Some(replay_command(cli, summary.seed));
+            summary.sweep = Some(sweep.clone());
+            sweep_summary.add(&SeedResult::of(&summary));
             worst = worse(worst, summary.outcome);
             if cli.json {
                 outln!(
@@ -426,8 +471,8 @@ fn run_range(cli: &Cli) -> i32 {
                     None => outln!("{line}"),
                 }
                 if summary.outcome != Outcome::Pass {
-                    let replay = replay_command(cli, summary.seed);
-                    let detail = cli::report(&summary, &replay);
+                    let replay = summary.replay.as_deref().unwrap_or_default();
+                    let detail = cli::report(&summary, replay);
                     match &bar {
                         Some(b) => b.println(detail),
                         None => outln!("{detail}"),
@@ -442,19 +487,21 @@ fn run_range(cli: &Cli) -> i32 {
     if let Some(b) = bar {
         b.finish_and_clear();
     }
+    sweep_summary.set_elapsed(started.elapsed().as_secs_f64());
+    sweep_summary.finish();
     if !cli.json {
-        let harness = if counts[3] > 0 {
-            format!(", {} harness_bug", counts[3])
-        } else {
-            String::new()
-        };
-        outln!(
-            "{} seeds: {} pass, {} correctness, {} liveness{harness}",
-            total,
-            counts[0],
-            counts[1],
-            counts[2]
-        );
+        out!("{}", sweep_summary.human());
+    }
+    let json = sweep_summary.to_json();
+    match summary_file {
+        Some((path, mut file)) => {
+            let text = serde_json::to_string_pretty(&json).expect("summary serializes");
+            writeln!(file, "{text}")
+                .and_then(|()| file.flush())
+                .unwrap_or_else(|e| usage_error(format!("cannot write {}: {e}", path.display())));
+        }
+        None if cli.json => eprintln!("{json}"),
+        None => {}
     }
     worst.exit_code()
 }
