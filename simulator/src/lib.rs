@@ -10,6 +10,7 @@ pub mod end_of_run;
 pub mod fuzz;
 pub mod history;
 pub mod history_cli;
+pub mod merge;
 pub mod network;
 pub mod options;
 pub mod prng;

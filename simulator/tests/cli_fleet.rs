@@ -296,3 +296,288 @@ fn a_liveness_failure_reports_the_core_and_the_waiting_requests() {
         );
     }
 }
+
+/// Runs `args` as `n` shard processes, each writing its JSON lines to dir/shard-I.jsonl.
+fn run_shards(dir: &Path, args: &[&str], n: u64, env: &[(&str, &str)]) -> Vec<PathBuf> {
+    let children: Vec<_> = (0..n)
+        .map(|i| {
+            let path = dir.join(format!("shard-{i}.jsonl"));
+            let shard = format!("{i}/{n}");
+            let child = Command::new(env!("CARGO_BIN_EXE_vopr"))
+                .args(args)
+                .args(["--shard", &shard, "--json"])
+                .envs(env.iter().copied())
+                .stdout(std::fs::File::create(&path).unwrap())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .expect("vopr runs");
+            (path, child)
+        })
+        .collect();
+    children
+        .into_iter()
+        .map(|(path, mut child)| {
+            let status = child.wait().unwrap();
+            assert!(
+                matches!(status.code(), Some(0 | 1 | 3 | 5)),
+                "{path:?}: {status}"
+            );
+            path
+        })
+        .collect()
+}
+
+#[test]
+fn merged_shards_match_a_single_run_of_the_range() {
+    let dir = temp_dir("merge");
+    let args = [&["--seeds", "1..25"], MIXED].concat();
+    let single = vopr_env(&[&args[..], &["--json"]].concat(), &[PANIC_4]);
+    assert_eq!(single.status.code(), Some(5), "{}", stderr(&single));
+    let single_seeds = lines(&stdout(&single));
+    let single_summary: Value =
+        serde_json::from_str(stderr(&single).lines().last().unwrap()).unwrap();
+
+    let shards = run_shards(&dir, &args, 3, &[PANIC_4]);
+    let failures = dir.join("failures");
+    let summary_file = dir.join("summary.json");
+    let mut merge_args = vec!["merge", "--json", "--summary", s(&summary_file)];
+    merge_args.extend(["--failures", s(&failures)]);
+    merge_args.extend(shards.iter().map(|p| s(p)));
+    let merged = vopr(&merge_args);
+    assert_eq!(
+        merged.status.code(),
+        Some(1),
+        "any failing seed: {}",
+        stderr(&merged)
+    );
+    let summary: Value = serde_json::from_str(&stdout(&merged)).unwrap();
+    let from_file: Value =
+        serde_json::from_str(&std::fs::read_to_string(&summary_file).unwrap()).unwrap();
+    assert_eq!(summary, from_file);
+    for field in [
+        "seeds_run",
+        "passed",
+        "failed",
+        "correctness",
+        "liveness",
+        "harness_bug",
+        "failed_by_invariant",
+        "linearizability",
+        "linearizability_unknown",
+        "faults",
+        "failures_listed",
+        "failures_not_listed",
+        "seeds",
+        "version",
+    ] {
+        assert_eq!(summary[field], single_summary[field], "{field}");
+    }
+    assert_eq!(summary["files"], 3);
+    assert_eq!(summary["seeds_run"], 24);
+    assert!(summary["liveness"].as_u64().unwrap() > 0);
+    // Per seed: the shards ran exactly the single run's seeds, with its outcomes and traces.
+    let key = |v: &Value| {
+        (
+            v["seed"].as_u64().unwrap(),
+            v["outcome"].to_string(),
+            v["trace_hash"].to_string(),
+        )
+    };
+    let mut sharded: Vec<_> = shards
+        .iter()
+        .flat_map(|p| lines(&std::fs::read_to_string(p).unwrap()))
+        .map(|v| key(&v))
+        .collect();
+    sharded.sort();
+    let expected: Vec<_> = single_seeds.iter().map(key).collect();
+    assert_eq!(sharded, expected);
+    // The failing seeds' lines, in seed order, and a seed file for each that replays its failure.
+    let failing: Vec<_> = single_seeds
+        .iter()
+        .filter(|v| v["outcome"] != "pass")
+        .map(key)
+        .collect();
+    let written = lines(&std::fs::read_to_string(failures.join("failures.jsonl")).unwrap());
+    assert_eq!(written.iter().map(key).collect::<Vec<_>>(), failing);
+    let liveness_seed =
+        written.iter().find(|v| v["outcome"] == "liveness").unwrap()["seed"].clone();
+    let seed_file = failures.join(format!("seed-{liveness_seed}.seed"));
+    let text = std::fs::read_to_string(&seed_file).unwrap();
+    assert!(text.starts_with("# found: liveness: core ["), "{text}");
+    assert!(text.contains("\nset ticks_liveness_max = 400\n"), "{text}");
+    let replay = vopr(&["replay", s(&seed_file)]);
+    assert!(
+        stdout(&replay).contains(": liveness (expected pass)"),
+        "{}",
+        stdout(&replay)
+    );
+    assert!(failures.join("seed-4.seed").exists());
+
+    // The text summary of the merge is the single run's, but for the speed line.
+    let text = vopr(
+        &[
+            &["merge"][..],
+            &shards.iter().map(|p| s(p)).collect::<Vec<_>>(),
+        ]
+        .concat(),
+    );
+    assert_eq!(text.status.code(), Some(1));
+    let human = vopr_env(&args, &[PANIC_4]);
+    let single_text = stdout(&human);
+    let single_tail = &single_text[single_text.rfind("\n24 seeds: ").unwrap() + 1..];
+    let strip_speed = |t: &str| -> Vec<String> {
+        t.lines()
+            .enumerate()
+            .filter(|(i, _)| *i != 1)
+            .map(|(_, l)| l.to_string())
+            .collect()
+    };
+    assert_eq!(strip_speed(&stdout(&text)), strip_speed(single_tail));
+    assert!(stdout(&text)
+        .lines()
+        .nth(1)
+        .unwrap()
+        .starts_with("  merged 3 files of seeds 1..25: "));
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn merge_lists_correctness_failures_by_invariant_and_passes_a_clean_sweep() {
+    let dir = temp_dir("merge-invariants");
+    let shards = run_shards(
+        &dir,
+        &["--seeds", "1..9", "--ticks", "1000", "--lite"],
+        2,
+        &[],
+    );
+    let names: Vec<&str> = shards.iter().map(|p| s(p)).collect();
+    let clean = vopr(&[&["merge"][..], &names].concat());
+    assert_eq!(clean.status.code(), Some(0), "{}", stderr(&clean));
+    assert!(stdout(&clean).starts_with("8 seeds: 8 pass, 0 correctness, 0 liveness\n"));
+    // Two seeds rewritten as correctness failures (a merge trusts its lines).
+    let text = std::fs::read_to_string(&shards[1]).unwrap();
+    let mut rewritten = Vec::new();
+    for mut v in lines(&text) {
+        if v["seed"] == 2 || v["seed"] == 6 {
+            v["outcome"] = "correctness".into();
+            v["violation"] = serde_json::json!({
+                "invariant": "agreement", "tick": 5, "replica": 1, "message": "op 3 differs\nmore"
+            });
+        }
+        rewritten.push(v.to_string());
+    }
+    std::fs::write(&shards[1], rewritten.join("\n") + "\n").unwrap();
+    let failures = dir.join("failures");
+    let o = vopr(&[&["merge", "--failures", s(&failures)][..], &names].concat());
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        out.starts_with("8 seeds: 6 pass, 2 correctness, 0 liveness\n"),
+        "{out}"
+    );
+    let group =
+        "  failed by invariant:\n    agreement: 2 seeds\n      seed 2: cargo run --release \
+                 --bin vopr -- --seed 2 --lite --set ticks_safety=1000\n      seed 6: ";
+    assert!(out.contains(group), "{out}");
+    let seed_file = std::fs::read_to_string(failures.join("seed-2.seed")).unwrap();
+    assert!(
+        seed_file.starts_with("# found: agreement: op 3 differs\nseed = 2\n"),
+        "{seed_file}"
+    );
+    assert!(
+        seed_file.contains("\nset crash_probability = 0.0\n"),
+        "--lite kept: {seed_file}"
+    );
+    assert!(
+        seed_file.contains("\nset ticks_safety = 1000\n"),
+        "{seed_file}"
+    );
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn merge_refuses_missing_duplicated_mixed_and_unreadable_input() {
+    let dir = temp_dir("merge-errors");
+    let sweep = ["--seeds", "1..9", "--ticks", "1000", "--lite"];
+    let shards = run_shards(&dir, &sweep, 3, &[]);
+    let [a, b, c] = [s(&shards[0]), s(&shards[1]), s(&shards[2])];
+    let copy = dir.join("copy-of-1.jsonl");
+    std::fs::copy(b, &copy).unwrap();
+    let garbage = dir.join("garbage.jsonl");
+    std::fs::write(&garbage, "seed 1 pass ticks=1000\n").unwrap();
+    let truncated = dir.join("truncated.jsonl");
+    let whole = std::fs::read_to_string(a).unwrap();
+    std::fs::write(&truncated, &whole[..whole.len() - 40]).unwrap();
+    let other = dir.join("other-sweep.jsonl");
+    let o = vopr(&["--seeds", "3..5", "--ticks", "1000", "--lite", "--json"]);
+    std::fs::write(&other, o.stdout).unwrap();
+    let older = dir.join("older.jsonl");
+    std::fs::write(
+        &older,
+        std::fs::read_to_string(c)
+            .unwrap()
+            .replace("\"version\":\"", "\"version\":\"0.0.0-"),
+    )
+    .unwrap();
+    let empty = dir.join("empty.jsonl");
+    std::fs::write(&empty, "").unwrap();
+    let missing = dir.join("nonexistent.jsonl");
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["merge", a, b], "no output at all from shard 2/3"),
+        (
+            vec!["merge", "--seeds", "1..12", a, b, c],
+            "3 of the 11 seeds of 1..12 are missing (first: 9, 10, 11)",
+        ),
+        (
+            vec!["merge", "--seeds", "1..5", a, b, c],
+            "is outside the seeds 1..5",
+        ),
+        (vec!["merge", a, b, c, s(&copy)], "seed 2 is in both"),
+        (vec!["merge", a, b, c, b], "is given twice"),
+        (
+            vec!["merge", a, s(&garbage)],
+            "garbage.jsonl:1: not a seed line of 'vopr --json'",
+        ),
+        (
+            vec!["merge", s(&truncated), b, c],
+            "truncated.jsonl:3: not a seed line",
+        ),
+        (
+            vec!["merge", a, b, c, s(&other)],
+            "of the sweep '--seeds 3..5 --shard I/1",
+        ),
+        (
+            vec!["merge", a, b, s(&older)],
+            "merge the outputs of one build",
+        ),
+        (vec!["merge", s(&empty)], "no seed lines in"),
+        (vec!["merge", a, s(&missing)], "cannot read"),
+        (vec!["merge", s(&dir)], "is a folder"),
+        (vec!["merge"], "merge needs the JSON-lines files"),
+        (
+            vec!["merge", "--seeds", "5..1", a],
+            "seed range '5..1' is empty",
+        ),
+        (
+            vec!["--seeds", "1..9", "merge", a, b, c],
+            "put it after: 'vopr merge --seeds",
+        ),
+        (vec!["--json", "merge", a, b, c], "put it after"),
+    ];
+    for (args, expected) in cases {
+        let o = vopr(&args);
+        let err = usage_error(&args, &o);
+        assert!(err.contains(expected), "{args:?}: {err}");
+        assert!(stdout(&o).is_empty(), "{args:?}: {}", stdout(&o));
+    }
+    // Complete: exit 0, whichever order the files come in, --seeds given or inferred.
+    for args in [
+        vec!["merge", c, a, b],
+        vec!["merge", "--seeds", "1..=8", b, c, a],
+    ] {
+        let o = vopr(&args);
+        assert_eq!(o.status.code(), Some(0), "{args:?}: {}", stderr(&o));
+        assert!(stdout(&o).starts_with("8 seeds: 8 pass"), "{}", stdout(&o));
+    }
+    std::fs::remove_dir_all(dir).ok();
+}

@@ -6,7 +6,7 @@ use simulator::cli::{self, parse_override, parse_seed_range, parse_shard, shard_
 use simulator::options::Options;
 use simulator::run::{self, Outcome, RunConfig, Summary, SweepInfo, VERSION};
 use simulator::summary::{SeedResult, SweepSummary};
-use simulator::{cluster, history_cli, seeds};
+use simulator::{cluster, history_cli, merge, seeds};
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::sync::{mpsc, Mutex};
@@ -105,6 +105,27 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Merge the --json outputs of the shards of a sweep into one summary; checks that every
+    /// seed is there once (exit 1 if any seed failed, 2 if a seed is missing or duplicated or
+    /// a file is unreadable).
+    Merge {
+        /// JSON-lines files of 'vopr --seeds A..B --shard I/N --json' ('-' is stdin).
+        files: Vec<PathBuf>,
+        /// The seeds that must all be there (A..B or A..=B); by default the range the lines
+        /// name.
+        #[arg(long)]
+        seeds: Option<String>,
+        /// Print the summary as one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+        /// Also write the summary as a JSON object to FILE.
+        #[arg(long, value_name = "FILE")]
+        summary: Option<PathBuf>,
+        /// Write a seed file (seeds/ format) per failing seed, and their JSON lines
+        /// (failures.jsonl), to DIR.
+        #[arg(long, value_name = "DIR")]
+        failures: Option<PathBuf>,
+    },
 }
 
 /// `print!` that exits quietly when stdout's reader has gone (see `write_stdout`).
@@ -172,6 +193,13 @@ fn main() {
     let code = match &cli.command {
         Some(Command::Replay { paths }) => replay(paths, cli.jobs),
         Some(Command::CheckHistory { file, json }) => history_cli::check_history_file(file, *json),
+        Some(Command::Merge {
+            files,
+            seeds,
+            json,
+            summary,
+            failures,
+        }) => merge_files(files, seeds.as_deref(), *json, summary, failures),
         None if cli.seeds.is_some() => run_range(&cli),
         None => run_one(&cli),
     };
@@ -183,6 +211,7 @@ fn refuse_run_flags(cli: &Cli, command: &Command) {
     let name = match command {
         Command::Replay { .. } => "replay",
         Command::CheckHistory { .. } => "check-history",
+        Command::Merge { .. } => "merge",
     };
     let flags = [
         ("--seed", cli.seed.is_some()),
@@ -201,6 +230,16 @@ fn refuse_run_flags(cli: &Cli, command: &Command) {
         ("--no-linearizability", cli.no_linearizability),
     ];
     if let Some((flag, _)) = flags.iter().find(|(_, set)| *set) {
+        let own = match command {
+            Command::Merge { .. } => ["--seeds", "--json", "--summary"].as_slice(),
+            Command::CheckHistory { .. } => ["--json"].as_slice(),
+            Command::Replay { .. } => [].as_slice(),
+        };
+        if own.contains(flag) {
+            usage_error(format!(
+                "{flag} before '{name}' belongs to a run; put it after: 'vopr {name} {flag} ...'"
+            ));
+        }
         usage_error(format!(
             "{flag} applies to a run, not to '{name}'; drop it (see 'vopr {name} --help')"
         ));
@@ -504,6 +543,82 @@ fn run_range(cli: &Cli) -> i32 {
         None => {}
     }
     worst.exit_code()
+}
+
+/// `vopr merge`: one summary of the shards' outputs; exit 1 if any seed failed, 2 on any
+/// error (an unreadable file or line, a missing or duplicated seed, shards run differently).
+fn merge_files(
+    files: &[PathBuf],
+    seeds: Option<&str>,
+    json: bool,
+    summary_path: &Option<PathBuf>,
+    failures: &Option<PathBuf>,
+) -> i32 {
+    let range = seeds.map(|s| parse_seed_range(s).unwrap_or_else(|e| usage_error(e)));
+    let summary_file = summary_path
+        .as_ref()
+        .map(|path| (path, create(path, "--summary")));
+    if let Some(dir) = failures {
+        std::fs::create_dir_all(dir).unwrap_or_else(|e| {
+            usage_error(format!(
+                "cannot create the --failures folder {}: {e}; pick a writable path",
+                dir.display()
+            ))
+        });
+    }
+    let merged = merge::merge(files, range).unwrap_or_else(|e| usage_error(e));
+    let summary = &merged.summary;
+    if let Some(dir) = failures {
+        // Every seed file is made before any is written: one that cannot be is an error.
+        let mut seed_files = Vec::new();
+        for f in &merged.failing {
+            let overrides = match &f.options {
+                Some(options) => seeds::overrides_for(f.seed, options)
+                    .unwrap_or_else(|e| usage_error(format!("{}: {e}", f.location))),
+                None => usage_error(format!(
+                    "{}: seed {} has no options in its line; cannot write its seed file",
+                    f.location, f.seed
+                )),
+            };
+            let path = dir.join(format!("seed-{}.seed", f.seed));
+            seed_files.push((path, cli::seed_file_text(&f.found, f.seed, &overrides)));
+        }
+        let lines: String = merged
+            .failing
+            .iter()
+            .map(|f| format!("{}\n", f.line))
+            .collect();
+        seed_files.push((dir.join("failures.jsonl"), lines));
+        for (path, text) in &seed_files {
+            std::fs::write(path, text)
+                .unwrap_or_else(|e| usage_error(format!("cannot write {}: {e}", path.display())));
+        }
+    }
+    let value = summary.to_json();
+    if json {
+        outln!("{value}");
+    } else {
+        out!("{}", summary.human());
+        if let Some(dir) = failures {
+            outln!(
+                "  {} seed file{} and failures.jsonl written to {}",
+                merged.failing.len(),
+                if merged.failing.len() == 1 { "" } else { "s" },
+                dir.display()
+            );
+        }
+    }
+    if let Some((path, mut file)) = summary_file {
+        let text = serde_json::to_string_pretty(&value).expect("summary serializes");
+        writeln!(file, "{text}")
+            .and_then(|()| file.flush())
+            .unwrap_or_else(|e| usage_error(format!("cannot write {}: {e}", path.display())));
+    }
+    if summary.failed > 0 {
+        1
+    } else {
+        0
+    }
 }
 
 fn worse(a: Outcome, b: Outcome) -> Outcome {
