@@ -581,3 +581,23 @@ fn merge_refuses_missing_duplicated_mixed_and_unreadable_input() {
     }
     std::fs::remove_dir_all(dir).ok();
 }
+
+#[test]
+fn the_ci_fleet_definitions_shard_and_merge_as_a_single_run() {
+    // ci/fleet/check.py parses the Kubernetes and GitHub Actions definitions, checks that their
+    // shard counts, ranges and names agree, runs their shard and merge steps here, and compares
+    // the merged summaries with a single run.
+    let python = Command::new("python3").args(["-c", "import yaml"]).output();
+    if !python.is_ok_and(|o| o.status.success()) {
+        eprintln!("skipped: ci/fleet/check.py needs python3 with PyYAML");
+        return;
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let o = Command::new("python3")
+        .arg(root.join("ci/fleet/check.py"))
+        .arg(env!("CARGO_BIN_EXE_vopr"))
+        .env_remove("VOPR_TEST_HARNESS_PANIC_SEED")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+}
