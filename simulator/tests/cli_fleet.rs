@@ -570,6 +570,11 @@ fn merge_refuses_missing_duplicated_mixed_and_unreadable_input() {
         assert!(err.contains(expected), "{args:?}: {err}");
         assert!(stdout(&o).is_empty(), "{args:?}: {}", stdout(&o));
     }
+    // A merge that fails leaves no summary file behind.
+    let summary = dir.join("summary.json");
+    let args = ["merge", "--summary", s(&summary), a, b];
+    usage_error(&args, &vopr(&args));
+    assert!(!summary.exists());
     // Complete: exit 0, whichever order the files come in, --seeds given or inferred.
     for args in [
         vec!["merge", c, a, b],

@@ -566,7 +566,13 @@ fn merge_files(
             ))
         });
     }
-    let merged = merge::merge(files, range).unwrap_or_else(|e| usage_error(e));
+    let merged = merge::merge(files, range).unwrap_or_else(|e| {
+        // No summary file is left behind that could pass for one.
+        if let Some((path, _)) = &summary_file {
+            std::fs::remove_file(path).ok();
+        }
+        usage_error(e)
+    });
     let summary = &merged.summary;
     if let Some(dir) = failures {
         // Every seed file is made before any is written: one that cannot be is an error.
