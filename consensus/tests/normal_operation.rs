@@ -406,3 +406,35 @@ fn a_backup_acks_a_retransmitted_prepare_it_already_executed() {
     });
     assert!(acked, "no prepare_ok for executed op {op}");
 }
+
+#[test]
+fn a_primary_commits_what_a_peers_checkpoint_shows_committed() {
+    // Backups that executed (and checkpointed) past ops a new primary still holds uncommitted
+    // can no longer ack them; their checkpoint, advertised in pings and pongs, is committed
+    // state, so the primary commits up to it.
+    let mut router = Router::new(3);
+    let session = register(&mut router, 7);
+    let primary = router.primary();
+    router.filter =
+        Box::new(|m: &wire::Message, _, _| !matches!(m.header.command, Command::PrepareOk(_)));
+    router.send_request(primary, &request(7, session, 1, Some(&put("k", "v"))));
+    router.tick(50);
+    let op = router.replica(primary).op();
+    assert!(
+        router.replica(primary).commit_max() < op,
+        "no acks, no commit"
+    );
+    let backup = (primary + 1) % 3;
+    let pong = wire::Ping {
+        timestamp_monotonic: 1,
+        checkpoint_op: op,
+    };
+    let view = router.replica(backup).view();
+    let header = wire::Header::new(CLUSTER, view, backup, Command::Pong(pong));
+    let message = wire::Message::new(header, bytes::Bytes::new());
+    router.replicas[primary as usize]
+        .as_mut()
+        .unwrap()
+        .on_message(Peer::Replica(backup), message);
+    assert_eq!(router.replica(primary).commit_max(), op);
+}

@@ -121,6 +121,8 @@ pub struct Replica<S: Storage, M: StateMachine> {
     sync: Option<sync::SyncProgress>,
     /// Newest checkpoint op each peer advertised.
     peer_checkpoint: [u64; REPLICAS_MAX as usize],
+    /// Newest checkpoint op each peer advertised in a message of the view it was in then.
+    peer_checkpoint_view: [(u32, u64); REPLICAS_MAX as usize],
     /// A start_view came whose head this replica's ring cannot hold: it must sync first.
     sv_beyond_ring: bool,
     /// Repair rounds in a row that executed nothing while behind, and commit_min at the last.
@@ -207,7 +209,7 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
             }
         }
         match message.header.command {
-            Command::Ping(p) => self.on_ping(from, p),
+            Command::Ping(p) => self.on_ping(from, message.header.view, p),
             Command::Pong(p) => self.on_pong(from, &message, p),
             Command::Request(_) => self.on_request(message),
             Command::Prepare(_) => self.on_prepare(message),

@@ -190,10 +190,12 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
         self.primary_commit_pipeline();
     }
 
-    /// Commits, in op order, every pipeline head that has a quorum, then refills the pipeline.
+    /// Commits, in op order, every pipeline head that has a quorum (or that a peer's
+    /// checkpoint shows committed already), then refills the pipeline.
     pub(super) fn primary_commit_pipeline(&mut self) {
+        let checkpointed = self.peer_checkpoint_in_view();
         while let Some(head) = self.pipeline.prepares.front() {
-            if head.ok_count() < self.quorum() {
+            if head.ok_count() < self.quorum() && head.op() > checkpointed {
                 break;
             }
             let op = head.op();
@@ -391,7 +393,11 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
         if self.status != Status::Normal || self.is_primary() {
             return;
         }
-        self.note_peer_checkpoint(message.header.replica, c.checkpoint_op);
+        self.note_peer_checkpoint_in_view(
+            message.header.replica,
+            message.header.view,
+            c.checkpoint_op,
+        );
         // Old or replayed heartbeats prove nothing about the primary being alive (N9).
         if c.timestamp_monotonic > self.heartbeat_timestamp {
             self.heartbeat_timestamp = c.timestamp_monotonic;
@@ -456,9 +462,9 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
 
     // ----- Pings -----
 
-    pub(super) fn on_ping(&mut self, from: Peer, ping: Ping) {
+    pub(super) fn on_ping(&mut self, from: Peer, view: u32, ping: Ping) {
         if let Peer::Replica(r) = from {
-            self.note_peer_checkpoint(r, ping.checkpoint_op);
+            self.note_peer_checkpoint_in_view(r, view, ping.checkpoint_op);
             let pong = Ping {
                 timestamp_monotonic: ping.timestamp_monotonic,
                 checkpoint_op: self.advertised_checkpoint(),
@@ -470,7 +476,7 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
     pub(super) fn on_pong(&mut self, from: Peer, message: &Message, pong: Ping) {
         // Pongs from a replica in our view prove it can hear us and we can hear it.
         if let Peer::Replica(r) = from {
-            self.note_peer_checkpoint(r, pong.checkpoint_op);
+            self.note_peer_checkpoint_in_view(r, message.header.view, pong.checkpoint_op);
             if message.header.view == self.view {
                 self.heard_tick[r as usize] = self.ticks;
             }

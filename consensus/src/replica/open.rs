@@ -140,6 +140,7 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
             sync_required: None,
             sync: None,
             peer_checkpoint: [0; REPLICAS_MAX as usize],
+            peer_checkpoint_view: [(0, 0); REPLICAS_MAX as usize],
             sv_beyond_ring: false,
             repair_stalled: 0,
             repair_commit_min: 0,

@@ -131,6 +131,37 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
         *known = (*known).max(op);
     }
 
+    /// A peer in this very view advertised its checkpoint (in a ping, pong or commit of this
+    /// view). It executed that op, so the op is committed; and a replica of this view executes
+    /// only ops of this view's log (its starting log, or what this view's primary committed;
+    /// a state transfer from a newer view moves it out of this view first). So this view's
+    /// primary may commit its pipeline up to that op without acks: backups that executed
+    /// and checkpointed past the ops it still holds can no longer ack them (seed 406574).
+    /// A deposed primary hears no peer of a newer view here, so it never commits this way.
+    pub(super) fn note_peer_checkpoint_in_view(&mut self, peer: u8, view: u32, op: u64) {
+        self.note_peer_checkpoint(peer, op);
+        if view != self.view {
+            return;
+        }
+        let known = &mut self.peer_checkpoint_view[peer as usize];
+        if (view, op) > *known {
+            *known = (view, op);
+            if self.status == Status::Normal && self.is_primary() && op > self.commit_max {
+                self.primary_commit_pipeline();
+            }
+        }
+    }
+
+    /// The newest checkpoint a peer advertised in this view (committed, see above).
+    pub(super) fn peer_checkpoint_in_view(&self) -> u64 {
+        self.other_replicas()
+            .map(|r| self.peer_checkpoint_view[r as usize])
+            .filter(|&(view, _)| view == self.view)
+            .map(|(_, op)| op)
+            .max()
+            .unwrap_or(0)
+    }
+
     // ----- Serving -----
 
     pub(super) fn on_request_sync_checkpoint(&mut self, message: &Message) {
