@@ -7,8 +7,9 @@
 #   ci/fresh-clone.sh --worktree   # the working tree instead (tracked and untracked files not
 #                                  # ignored), to check changes before committing them
 #
-# The build reuses the main checkout's target folder ($CARGO_TARGET_DIR, else ./target), so
-# only the workspace crates are rebuilt. Set CARGO_BUILD_JOBS to limit parallelism.
+# The build uses a folder of its own inside the main checkout's target folder
+# ($CARGO_TARGET_DIR, else ./target), kept between runs. Set CARGO_BUILD_JOBS to limit
+# parallelism.
 set -euo pipefail
 root="$(git -C "$(dirname "$0")" rev-parse --show-toplevel)"
 
@@ -41,5 +42,8 @@ if grep -rn '\.\./shared' --include='*.rs' --include='*.sh' --include='*.toml' .
 fi
 
 echo "== cargo test --workspace (in the copy)"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}"
+# A folder of its own inside the main target folder: the copy has no .git, so its vopr
+# reports version "unknown", and sharing target/debug would swap the binaries under tests
+# running from the main checkout.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}/fresh-clone"
 cargo test --workspace --quiet

@@ -1,4 +1,5 @@
-//! `vopr check-history FILE [--json]`: linearizability of a recorded history (DESIGN §6).
+//! `vopr check-history FILE [--json]`: linearizability of a recorded history (format in
+//! `history.rs`).
 //! Exit 0 linearizable, 1 not linearizable, 4 unknown, 2 unreadable or malformed input.
 
 use crate::checker::linearizability::{check_kv, Budget, Verdict};
@@ -22,7 +23,7 @@ pub fn check_history_file(path: &Path, json: bool) -> i32 {
         Ok(ops) => ops,
         Err(e) => {
             eprintln!(
-                "vopr: {}:{}: {} (see DESIGN.md §6 for the history format)",
+                "vopr: {}:{}: {} (the history format is described in simulator/src/history.rs)",
                 path.display(),
                 e.line,
                 e.message
@@ -30,6 +31,14 @@ pub fn check_history_file(path: &Path, json: bool) -> i32 {
             return 2;
         }
     };
+    if ops.is_empty() {
+        // Nothing to decide: calling it linearizable would pass a truncated or wrong file.
+        eprintln!(
+            "vopr: {}: the history holds no operation; check the file (one JSON object per line)",
+            path.display()
+        );
+        return 2;
+    }
     let budget = Budget::steps(STEPS_MAX).with_deadline(Instant::now() + TIME_MAX);
     let result = check_kv(&ops, budget);
     if json {

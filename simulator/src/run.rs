@@ -222,6 +222,9 @@ pub struct Summary {
     pub recent_events: Vec<Event>,
     #[serde(skip)]
     pub history_jsonl: Option<String>,
+    /// Not in the JSON: why the `--trace` export failed, if it did.
+    #[serde(skip)]
+    pub trace_error: Option<String>,
 }
 
 /// The crate's version and the git commit it was built from (`0.1.0+1a2b3c4`; `+unknown`
@@ -299,6 +302,7 @@ impl Summary {
             options,
             recent_events: Vec::new(),
             history_jsonl: None,
+            trace_error: None,
         }
     }
 }
@@ -402,6 +406,7 @@ fn summarize(
         sweep: None,
         recent_events: sim.trace.recent().copied().collect(),
         history_jsonl: keep_history.then(|| crate::end_of_run::to_jsonl(&sim.history)),
+        trace_error: sim.trace.export_error().map(str::to_string),
         violation: sim.violation.take(),
         liveness,
         options: sim.options.clone(),

@@ -123,6 +123,8 @@ pub struct Trace {
     events: u64,
     recent: VecDeque<Event>,
     export: Option<Box<dyn Write + Send>>,
+    /// The first error writing the export, reported once the run ends.
+    export_error: Option<String>,
 }
 
 impl Trace {
@@ -132,6 +134,7 @@ impl Trace {
             events: 0,
             recent: VecDeque::with_capacity(EVENTS_RECENT_MAX),
             export,
+            export_error: None,
         }
     }
 
@@ -147,8 +150,12 @@ impl Trace {
         self.recent.push_back(event);
         if let Some(out) = self.export.as_mut() {
             let line = serde_json::to_string(&event).expect("events serialize");
-            // A failing trace file must not change the run: export errors are ignored.
-            let _ = writeln!(out, "{line}");
+            // A failing trace file must not change the run: the first error is kept and
+            // reported when the run ends, and nothing more is written.
+            if let Err(e) = writeln!(out, "{line}") {
+                self.export_error = Some(e.to_string());
+                self.export = None;
+            }
         }
     }
 
@@ -170,7 +177,14 @@ impl Trace {
 
     pub fn flush(&mut self) {
         if let Some(out) = self.export.as_mut() {
-            let _ = out.flush();
+            if let Err(e) = out.flush() {
+                self.export_error.get_or_insert(e.to_string());
+            }
         }
+    }
+
+    /// The first error writing the exported trace, if any.
+    pub fn export_error(&self) -> Option<&str> {
+        self.export_error.as_deref()
     }
 }

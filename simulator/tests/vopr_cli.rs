@@ -574,3 +574,40 @@ fn version_carries_the_git_commit() {
     let flag = vopr(&["--version"]);
     assert!(stdout(&flag).contains(version), "{}", stdout(&flag));
 }
+
+#[test]
+fn an_empty_history_is_refused_not_called_linearizable() {
+    let dir = std::env::temp_dir().join(format!("vopr-empty-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("empty.jsonl");
+    std::fs::write(&path, "\n\n").unwrap();
+    let out = vopr(&["check-history", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(err.contains("no operation"), "{err}");
+}
+
+#[test]
+fn a_trace_that_cannot_be_written_fails_the_run() {
+    if !std::path::Path::new("/dev/full").exists() {
+        return;
+    }
+    let out = vopr(&["--seed", "1", "--lite", "--trace", "/dev/full"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("cannot write the trace"), "{err}");
+}
+
+#[test]
+fn log_lines_name_their_seed_and_carry_no_colour_off_a_terminal() {
+    let out = vopr(&["--seeds", "1..3", "--jobs", "2", "--log", "info"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = err.lines().filter(|l| l.contains("status")).collect();
+    assert!(!lines.is_empty(), "{err}");
+    assert!(lines.iter().all(|l| l.contains("seed=")), "{lines:?}");
+    assert!(
+        !err.contains('\u{1b}'),
+        "colour codes in a log that is not a terminal"
+    );
+}

@@ -180,10 +180,13 @@ fn main() {
         }
     };
     if let Some(level) = cli.log {
+        // Colour only on a terminal: log files stay plain text.
+        let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
         tracing_subscriber::fmt()
             .with_max_level(level.filter())
             .with_writer(std::io::stderr)
             .with_target(false)
+            .with_ansi(ansi)
             .init();
     }
     cluster::install_panic_hook();
@@ -357,6 +360,12 @@ fn run_one(cli: &Cli) -> i32 {
     };
     let mut summary = run_seed(seed, &options, config);
     summary.replay = Some(replay_command(cli, seed));
+    if let (Some(path), Some(error)) = (&cli.trace, &summary.trace_error) {
+        usage_error(format!(
+            "cannot write the trace to {}: {error}; pick a writable path",
+            path.display()
+        ));
+    }
     if let (Some((path, mut file)), Some(history)) = (history_file, &summary.history_jsonl) {
         file.write_all(history.as_bytes())
             .and_then(|()| file.flush())
@@ -385,6 +394,8 @@ fn run_one(cli: &Cli) -> i32 {
 
 /// Runs one seed; a panic of the harness becomes that seed's `harness_bug` failure.
 fn run_seed(seed: u64, options: &Options, config: RunConfig) -> Summary {
+    // Every log line of this run names its seed (runs of a sweep interleave on --jobs > 1).
+    let _span = tracing::info_span!("run", seed).entered();
     run::guard(seed, options, || {
         // For the tests of this path only: no option may make the harness panic.
         if std::env::var("VOPR_TEST_HARNESS_PANIC_SEED").is_ok_and(|s| s == seed.to_string()) {
