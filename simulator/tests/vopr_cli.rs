@@ -611,3 +611,23 @@ fn log_lines_name_their_seed_and_carry_no_colour_off_a_terminal() {
         "colour codes in a log that is not a terminal"
     );
 }
+
+#[test]
+fn clap_tips_survive_and_jobs_goes_after_a_subcommand() {
+    let out = vopr(&["--sed", "1"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(err.contains("--seed"), "the tip is lost: {err}");
+    let dir = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../seeds/0002-inherited-pipeline-never-reacked.seed"
+    );
+    let out = vopr(&["replay", dir, "--jobs", "2"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

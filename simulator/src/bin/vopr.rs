@@ -28,7 +28,7 @@ struct Cli {
     seeds: Option<String>,
     /// Parallel runs for --seeds and replay (each seed stays single-threaded; never more
     /// threads than seeds).
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, global = true, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
     jobs: u64,
     /// Run only shard I of N of the range (I/N, 0 <= I < N).
     #[arg(long, requires = "seeds", conflicts_with = "seed")]
@@ -165,12 +165,14 @@ fn main() {
                 let _ = e.print();
                 std::process::exit(0);
             }
-            // clap's message up to its first blank line, as one line.
+            // clap's message and its tips ("a similar argument exists: '--seed'"), as one
+            // line; its usage and help pointers are replaced by ours.
             let text = e.to_string();
             let message: Vec<&str> = text
                 .lines()
-                .take_while(|l| !l.trim().is_empty())
                 .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .filter(|l| !l.starts_with("Usage:") && !l.starts_with("For more information"))
                 .collect();
             let message = message.join(" ");
             usage_error(format!(
