@@ -212,6 +212,21 @@ pub fn seed_file_text(found: &str, seed: u64, overrides: &[(String, String)]) ->
     out
 }
 
+/// Writes to stdout. When its reader has gone (a closed pipe, as in `vopr ... | head -1`),
+/// vopr exits at once and quietly with 141, as a process killed by SIGPIPE does: the rest of
+/// the run was not seen by anyone, so it does not claim a pass.
+pub fn write_stdout(text: std::fmt::Arguments) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    if let Err(e) = stdout.write_fmt(text).and_then(|()| stdout.flush()) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(141);
+        }
+        eprintln!("vopr: cannot write to stdout: {e}");
+        std::process::exit(2);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -41,10 +41,11 @@ pub fn check_history_file(path: &Path, json: bool) -> i32 {
     }
     let budget = Budget::steps(STEPS_MAX).with_deadline(Instant::now() + TIME_MAX);
     let result = check_kv(&ops, budget);
+    // Through `write_stdout`: a closed pipe (`| head -1`) ends vopr quietly.
     if json {
-        println!("{}", result.to_json());
+        crate::cli::write_stdout(format_args!("{}\n", result.to_json()));
     } else {
-        print!("{result}");
+        crate::cli::write_stdout(format_args!("{result}"));
     }
     match result.verdict {
         Verdict::Linearizable => 0,

@@ -138,18 +138,7 @@ macro_rules! outln {
     ($($arg:tt)*) => { write_stdout(format_args!("{}\n", format_args!($($arg)*))) };
 }
 
-/// Writes to stdout. When its reader has gone (a closed pipe, as in `vopr ... | head -1`),
-/// vopr exits at once and quietly with 141, as a process killed by SIGPIPE does: the rest of
-/// the run was not seen by anyone, so it does not claim a pass.
-fn write_stdout(text: std::fmt::Arguments) {
-    let mut stdout = std::io::stdout().lock();
-    if let Err(e) = stdout.write_fmt(text).and_then(|()| stdout.flush()) {
-        if e.kind() == std::io::ErrorKind::BrokenPipe {
-            std::process::exit(141);
-        }
-        usage_error(format!("cannot write to stdout: {e}"));
-    }
-}
+use simulator::cli::write_stdout;
 
 fn usage_error(message: impl std::fmt::Display) -> ! {
     eprintln!("vopr: {message}");
