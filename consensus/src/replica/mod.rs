@@ -273,15 +273,21 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
     /// emitted; an action that waits for fewer writes may overtake one that waits for more).
     pub fn drain_outbox(&mut self) -> std::vec::Drain<'_, Action> {
         let done = self.writes_done;
-        let mut waiting = std::collections::VecDeque::with_capacity(self.outbox.len());
-        for (barrier, action) in self.outbox.drain(..) {
-            if barrier <= done {
-                self.outbox_ready.push(action);
-            } else {
-                waiting.push_back((barrier, action));
+        if self.outbox.iter().all(|(barrier, _)| *barrier <= done) {
+            // The common case: nothing waits (no allocation).
+            self.outbox_ready
+                .extend(self.outbox.drain(..).map(|(_, action)| action));
+        } else {
+            let mut waiting = std::collections::VecDeque::with_capacity(self.outbox.len());
+            for (barrier, action) in self.outbox.drain(..) {
+                if barrier <= done {
+                    self.outbox_ready.push(action);
+                } else {
+                    waiting.push_back((barrier, action));
+                }
             }
+            self.outbox = waiting;
         }
-        self.outbox = waiting;
         self.outbox_ready.drain(..)
     }
 
