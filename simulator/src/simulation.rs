@@ -109,6 +109,8 @@ pub struct Simulation {
     settled_view: Option<(u32, u64)>,
     /// The last tick any replica sent a start_view_change (a vote).
     vote_sent_tick: u64,
+    /// Packets the network had dropped when the churn oracle last looked.
+    dropped_at_settle: u64,
     ctx: DecodeContext,
     incarnations: u64,
     deliveries: Vec<(usize, usize, Bytes)>,
@@ -163,6 +165,7 @@ impl Simulation {
             durable_view: vec![(0, 0); replica_count as usize],
             settled_view: None,
             vote_sent_tick: 0,
+            dropped_at_settle: 0,
             ctx: DecodeContext {
                 cluster: CLUSTER,
                 replica_count,

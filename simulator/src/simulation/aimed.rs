@@ -258,6 +258,14 @@ impl Simulation {
     /// change views again: a replica that counts votes twice, or deposes a healthy primary,
     /// shows up here.
     pub(super) fn check_view_churn(&mut self) {
+        // A network that drops packets (a full path: capacity is not a fault the liveness
+        // phase turns off) can starve heartbeats: a view change then is no churn, and the
+        // cluster must settle again before the oracle holds it to its view.
+        let dropped = self.network.stats().packets_dropped;
+        if self.settled_view.is_some() && dropped != self.dropped_at_settle {
+            self.settled_view = None;
+        }
+        self.dropped_at_settle = dropped;
         let views: Vec<(u32, consensus::Status, bool)> = self
             .core
             .iter()
