@@ -38,6 +38,9 @@ pub fn root_prepare(cluster: u128) -> Message {
     )
 }
 
+/// The superblock sequence `format` leaves: storage never opened since.
+const FORMATTED_SEQUENCE: u64 = 1;
+
 impl<S: Storage, M: StateMachine> Replica<S, M> {
     /// Writes a fresh superblock (view 0) and the root prepare to empty storage.
     pub fn format(config: &Config, storage: &mut S) {
@@ -227,11 +230,16 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
             && self.view == 0
             && self.op == 0
             && self.commit_max == 0
+            && self.superblock.sequence == FORMATTED_SEQUENCE
             && !self.journal.has_unknown_above(0)
         {
             // A freshly formatted cluster: nothing was ever prepared, so nothing can be lost.
             // Not if a slot is unknown: an op may have been prepared (and acked) there, and
-            // a primary that resumed would overwrite it.
+            // a primary that resumed would overwrite it. Only at the first open after
+            // formatting, which the superblock records: a primary that restarts resumes with
+            // its heartbeat clock back at zero, so backups that heard it before would take its
+            // heartbeats for replays and depose it (a view change in a healthy cluster).
+            self.superblock.write(&mut self.storage);
             self.transition_to_normal_primary();
         } else if self.log_view == self.view && self.is_primary() {
             // A restarted primary lost its pipeline; it must not resume as primary (R7).

@@ -106,6 +106,9 @@ mod tests {
         s.commit_more(6, 5_000).unwrap();
         let backup = (s.primary().unwrap() + 1) % 3;
         s.catch_up(backup, 5_000).unwrap();
+        // Quiet, so no write is still in flight when the tests look at the disk.
+        s.stop_clients();
+        s.run(200).unwrap();
         (s, backup)
     }
 
