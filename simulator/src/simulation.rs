@@ -446,13 +446,13 @@ impl Simulation {
             return;
         };
         let actions: Vec<Action> = replica.drain_outbox().collect();
-        let mut moments = Vec::new();
+        let mut sent = aimed::Sent::default();
         for action in actions {
             match action {
                 Action::Send { to, message } => {
                     self.check_durable_before_send(r, &message);
                     self.note_view_shown(r, &message);
-                    moments.push(message.header.command.name());
+                    sent.note(&message);
                     if self.drop_start_view(&message) {
                         continue;
                     }
@@ -476,7 +476,7 @@ impl Simulation {
             return;
         }
         self.observe(r);
-        self.aim_after_step(r, &moments);
+        self.aim_after_step(r, sent);
     }
 
     fn observe(&mut self, r: u8) {

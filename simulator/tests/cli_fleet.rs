@@ -5,18 +5,8 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-fn vopr(args: &[&str]) -> Output {
-    vopr_env(args, &[])
-}
-
-fn vopr_env(args: &[&str], env: &[(&str, &str)]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_vopr"))
-        .args(args)
-        .env_remove("RUST_BACKTRACE")
-        .envs(env.iter().copied())
-        .output()
-        .expect("vopr runs")
-}
+mod common;
+use common::{vopr, vopr_env};
 
 fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()

@@ -1,13 +1,7 @@
 //! Option ranges: what `vopr` accepts is what a correct replica survives.
 
-use std::process::Command;
-
-fn vopr(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_vopr"))
-        .args(args)
-        .output()
-        .expect("vopr runs")
-}
+mod common;
+use common::vopr;
 
 #[test]
 fn a_disk_slower_than_the_view_change_timeouts_is_refused_in_one_line() {

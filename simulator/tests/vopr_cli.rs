@@ -4,19 +4,8 @@ use std::io::{BufRead, Read};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-fn vopr(args: &[&str]) -> Output {
-    vopr_env(args, &[])
-}
-
-/// vopr with extra environment variables (and without RUST_BACKTRACE, so errors stay one line).
-fn vopr_env(args: &[&str], env: &[(&str, &str)]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_vopr"))
-        .args(args)
-        .env_remove("RUST_BACKTRACE")
-        .envs(env.iter().copied())
-        .output()
-        .expect("vopr runs")
-}
+mod common;
+use common::{vopr, vopr_env};
 
 /// vopr, killed (and the test failed) if it has not exited within `limit`.
 fn vopr_within(args: &[&str], limit: Duration) -> Output {

@@ -7,6 +7,28 @@ use crate::checker::Violation;
 use consensus::storage::Zone;
 use consensus::wire::{Command, Message};
 
+/// The messages of the moments aimed at that a replica sent in one step (no allocation on
+/// the tick loop's hot path).
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct Sent {
+    prepare_ok: bool,
+    do_view_change: bool,
+    start_view: bool,
+    start_view_change: bool,
+}
+
+impl Sent {
+    pub(super) fn note(&mut self, message: &Message) {
+        match message.header.command {
+            Command::PrepareOk(_) => self.prepare_ok = true,
+            Command::DoViewChange(_) => self.do_view_change = true,
+            Command::StartView(_) => self.start_view = true,
+            Command::StartViewChange => self.start_view_change = true,
+            _ => {}
+        }
+    }
+}
+
 /// Ticks the core must stay normal in one view before a later view change counts as churn.
 pub const SETTLE_TICKS: u64 = 400;
 
@@ -22,9 +44,9 @@ impl Simulation {
         self.paused_until[r as usize].is_some()
     }
 
-    /// After replica `r` handled an input and sent `moments` (command names): crash it right
+    /// After replica `r` handled an input and sent `sent`: crash it right
     /// then if the moment is aimed at, or isolate a new primary that just sent start_view.
-    pub(super) fn aim_after_step(&mut self, r: u8, moments: &[&'static str]) {
+    pub(super) fn aim_after_step(&mut self, r: u8, sent: Sent) {
         let submitted = self.cluster.replica(r).map_or(0, |x| x.writes_submitted());
         let wrote_superblock = submitted > self.writes_seen[r as usize]
             && self
@@ -33,27 +55,26 @@ impl Simulation {
                 .newest_pending()
                 .is_some_and(|(zone, _)| zone == Zone::Superblock);
         self.writes_seen[r as usize] = submitted;
-        if moments.contains(&"start_view_change") {
+        if sent.start_view_change {
             self.vote_sent_tick = self.tick;
         }
         if !self.aiming() || !self.cluster.is_up(r) {
             return;
         }
         let aim = &self.options.aim;
-        let sent = |name: &str| moments.contains(&name);
         let crash = [
             (
-                sent("prepare_ok"),
+                sent.prepare_ok,
                 aim.crash_after_prepare_ok,
                 Aimed::CrashAfterPrepareOk,
             ),
             (
-                sent("do_view_change"),
+                sent.do_view_change,
                 aim.crash_after_do_view_change,
                 Aimed::CrashAfterDoViewChange,
             ),
             (
-                sent("start_view"),
+                sent.start_view,
                 aim.crash_after_start_view,
                 Aimed::CrashAfterStartView,
             ),
@@ -70,7 +91,7 @@ impl Simulation {
             }
         }
         let leads = self.cluster.replica(r).is_some_and(|x| x.is_primary());
-        if sent("start_view") && leads && self.prng_aim.chance(isolate_p) {
+        if sent.start_view && leads && self.prng_aim.chance(isolate_p) {
             self.isolate(r, Aimed::IsolateAfterStartView);
         }
     }
@@ -109,16 +130,21 @@ impl Simulation {
         if !stable {
             return;
         }
+        self.count_aimed(r, kind);
+        let mean = self.options.restart_delay_mean_ticks as f64;
+        let delay = self.prng_aim.exponential(mean).max(1);
+        self.crash(r, Some(self.tick + delay));
+    }
+
+    /// Counts an aimed fault that fires on replica `r`, and logs it.
+    fn count_aimed(&mut self, r: u8, kind: Aimed) {
         self.counters.aimed.add(kind);
         tracing::info!(
             tick = self.tick,
             replica = r,
             kind = kind.name(),
-            "aimed crash"
+            "aimed fault"
         );
-        let mean = self.options.restart_delay_mean_ticks as f64;
-        let delay = self.prng_aim.exponential(mean).max(1);
-        self.crash(r, Some(self.tick + delay));
     }
 
     /// Cuts replica `r` from every other replica for a while (clients still reach it).
@@ -126,13 +152,7 @@ impl Simulation {
         if self.isolated_until[r as usize].is_some() {
             return;
         }
-        self.counters.aimed.add(kind);
-        tracing::info!(
-            tick = self.tick,
-            replica = r,
-            kind = kind.name(),
-            "aimed isolation"
-        );
+        self.count_aimed(r, kind);
         let ticks = self
             .prng_aim
             .exponential(self.options.aim.isolate_ticks_mean as f64)

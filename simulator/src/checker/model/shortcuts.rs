@@ -12,32 +12,27 @@
 //! only makes the set larger: a value outside it is produced by no
 //! linearization at all, which is what a refutation needs to be certain.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
-use std::hash::BuildHasherDefault;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::Anomaly;
 use crate::history::{Op, Operation, Output};
 
-/// Fixed-seed hashing: the maps below are looked up, never iterated, so no
-/// order of theirs can reach a result.
-type Fixed = BuildHasherDefault<std::collections::hash_map::DefaultHasher>;
-
 /// The values written on one key, each with the earliest call that writes it.
 struct Writes<'a> {
     /// put values and the values of cas ops that may have swapped.
-    bases: HashMap<&'a [u8], u64, Fixed>,
+    bases: BTreeMap<&'a [u8], u64>,
     base_lengths: BTreeSet<usize>,
     /// append values.
-    pieces: HashMap<&'a [u8], u64, Fixed>,
+    pieces: BTreeMap<&'a [u8], u64>,
     piece_lengths: BTreeSet<usize>,
 }
 
 impl<'a> Writes<'a> {
     fn new(ops: &[&'a Operation]) -> Self {
         let mut writes = Writes {
-            bases: HashMap::default(),
+            bases: BTreeMap::new(),
             base_lengths: BTreeSet::new(),
-            pieces: HashMap::default(),
+            pieces: BTreeMap::new(),
             piece_lengths: BTreeSet::new(),
         };
         for op in ops {
@@ -61,7 +56,7 @@ impl<'a> Writes<'a> {
     /// after another returned is linearized after it). False means certainly not.
     fn can_produce(&self, value: &str, deadline: u64) -> bool {
         let value = value.as_bytes();
-        let written = |map: &HashMap<&[u8], u64, Fixed>, bytes: &[u8]| {
+        let written = |map: &BTreeMap<&[u8], u64>, bytes: &[u8]| {
             map.get(bytes).is_some_and(|&call| call <= deadline)
         };
         // reachable[i]: value[..i] is a base followed by appends (i > 0 or a
@@ -220,7 +215,7 @@ pub(super) fn needless_pending(ops: &[&Operation]) -> Vec<bool> {
             written(op).filter(|value| !op.is_completed() && meets_2 && !value.is_empty())
         })
         .collect();
-    let candidates: HashSet<&[u8], Fixed> = eligible.iter().flatten().copied().collect();
+    let candidates: BTreeSet<&[u8]> = eligible.iter().flatten().copied().collect();
     let observed = substrings_among(&candidates, &seen);
     ops.iter()
         .zip(eligible)
@@ -243,9 +238,9 @@ const SUBSTRING_WORK_MAX: usize = 1 << 26;
 /// The candidates occurring as a substring of some value in `seen`; `None`
 /// when finding out would cost too much.
 fn substrings_among<'a>(
-    candidates: &HashSet<&'a [u8], Fixed>,
+    candidates: &BTreeSet<&'a [u8]>,
     seen: &[&[u8]],
-) -> Option<HashSet<&'a [u8], Fixed>> {
+) -> Option<BTreeSet<&'a [u8]>> {
     let lengths: BTreeSet<usize> = candidates.iter().map(|value| value.len()).collect();
     let work: usize = seen
         .iter()
@@ -254,7 +249,7 @@ fn substrings_among<'a>(
     if work > SUBSTRING_WORK_MAX {
         return None;
     }
-    let mut observed = HashSet::default();
+    let mut observed = BTreeSet::new();
     for value in seen {
         for &length in lengths.range(..=value.len()) {
             for window in value.windows(length) {
