@@ -122,8 +122,10 @@ impl AimOptions {
     }
 }
 
-/// The moments (and kinds) of aimed faults, as counted in `--json` and named in the trace.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+/// The moments (and kinds) of aimed faults, as counted in `--json` and named in the trace
+/// and in fault schedules (by `name`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Aimed {
     CrashAfterPrepareOk,
     CrashAfterDoViewChange,

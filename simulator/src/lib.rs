@@ -16,6 +16,7 @@ pub mod options;
 pub mod prng;
 pub mod run;
 pub mod scenario;
+pub mod schedule;
 pub mod seeds;
 pub mod simulation;
 pub mod storage;

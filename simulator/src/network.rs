@@ -183,8 +183,9 @@ pub struct Network<P: Clone> {
     options: NetworkOptions,
     replica_count: usize,
     node_count: usize,
-    /// Per-packet draws: loss, delay, replay.
-    prng_packets: Prng,
+    /// Per-packet draws (loss, delay, replay), one stream per path: a change in one path's
+    /// traffic (a crash removed, a client fewer) leaves every other path's draws alone.
+    prng_paths: Vec<Prng>,
     /// Fault timeline draws: partitions and clogs.
     prng_faults: Prng,
     faults_enabled: bool,
@@ -202,7 +203,25 @@ pub struct Network<P: Clone> {
     partitioned: bool,
     /// Automatic partitioning or healing may not happen before this tick.
     partition_stable_until_tick: u64,
+    /// No automatic partitions or clogs: the world executes a fault schedule instead.
+    scripted: bool,
+    /// Automatic faults since the world last took them (`take_faults`), for its schedule.
+    faults_drawn: Vec<NetFault>,
     stats: NetworkStats,
+}
+
+/// A fault of the network's timeline, as a fault schedule holds it (`crate::schedule`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum NetFault {
+    /// Cuts exactly these replica -> replica paths (one direction each); every other replica
+    /// path is open.
+    Partition { cuts: Vec<(u8, u8)> },
+    /// Every partition heals.
+    Heal,
+    /// The path `from -> to` (node numbers: replicas, then clients) holds its packets for
+    /// `ticks` ticks.
+    Clog { from: u16, to: u16, ticks: u64 },
 }
 
 impl<P: Clone> Network<P> {
@@ -218,11 +237,15 @@ impl<P: Clone> Network<P> {
         let node_count = replica_count + client_count;
         assert!(node_count <= NODE_COUNT_MAX, "too many nodes: {node_count}");
         let prng_faults = prng.fork();
+        let paths_key = prng.next_u64();
+        let prng_paths = (0..node_count * node_count)
+            .map(|path| Prng::numbered(paths_key, path as u64))
+            .collect();
         let mut network = Network {
             options,
             replica_count,
             node_count,
-            prng_packets: prng,
+            prng_paths,
             prng_faults,
             faults_enabled: true,
             now: 0,
@@ -234,6 +257,8 @@ impl<P: Clone> Network<P> {
             clog_schedule: BinaryHeap::new(),
             partitioned: false,
             partition_stable_until_tick: 0,
+            scripted: false,
+            faults_drawn: Vec::new(),
             stats: NetworkStats::default(),
         };
         network.schedule_clogs_all();
@@ -297,9 +322,7 @@ impl<P: Clone> Network<P> {
         // Loss is drawn for every packet while faults are on, whatever the rate, so a rate
         // change does not shift the delays drawn after it.
         if self.faults_enabled
-            && self
-                .prng_packets
-                .chance(self.options.packet_loss_probability)
+            && self.prng_paths[path_index].chance(self.options.packet_loss_probability)
         {
             self.stats.packets_lost += 1;
             self.stats.packets_dropped += 1;
@@ -310,7 +333,7 @@ impl<P: Clone> Network<P> {
             self.stats.packets_dropped += 1;
             return;
         }
-        let delay_ticks = self.delay_ticks();
+        let delay_ticks = self.delay_ticks(path_index);
         self.enqueue(from, to, packet, now + delay_ticks);
     }
 
@@ -318,11 +341,37 @@ impl<P: Clone> Network<P> {
     /// and clog onsets. Call once per tick, before `deliver`.
     pub fn tick(&mut self, now: u64) {
         self.advance(now);
-        if !self.faults_enabled {
+        if !self.faults_enabled || self.scripted {
             return;
         }
         self.tick_partitions(now);
         self.tick_clogs(now);
+    }
+
+    /// Turns the automatic partitions and clogs off for good: the world executes a fault
+    /// schedule's network events instead (`apply`).
+    pub fn set_scripted(&mut self) {
+        self.scripted = true;
+        self.clog_schedule.clear();
+    }
+
+    /// The automatic faults drawn since the last call, in the order they happened.
+    pub fn take_faults(&mut self) -> Vec<NetFault> {
+        std::mem::take(&mut self.faults_drawn)
+    }
+
+    /// Executes one fault of a schedule at the latest tick seen.
+    pub fn apply(&mut self, fault: &NetFault) {
+        match fault {
+            NetFault::Partition { cuts } => {
+                self.set_cuts(|from, to| cuts.contains(&(from as u8, to as u8)));
+                self.count_partition();
+            }
+            NetFault::Heal => self.heal(),
+            &NetFault::Clog { from, to, ticks } => {
+                self.clog_path(from as usize, to as usize, ticks);
+            }
+        }
     }
 
     /// Packets whose delivery tick is `<= now`, in (tick, sequence) order.
@@ -480,9 +529,9 @@ impl<P: Clone> Network<P> {
         from * self.node_count + to
     }
 
-    fn delay_ticks(&mut self) -> u64 {
+    fn delay_ticks(&mut self, path_index: usize) -> u64 {
         let mean = self.options.one_way_delay_mean_ticks as f64;
-        let sample = self.prng_packets.exponential(mean);
+        let sample = self.prng_paths[path_index].exponential(mean);
         sample.max(self.options.one_way_delay_min_ticks)
     }
 
@@ -518,16 +567,14 @@ impl<P: Clone> Network<P> {
         let flight = self.free_slot(slot);
         let (from, to) = (flight.from as usize, flight.to as usize);
         self.stats.packets_delivered += 1;
+        let path_index = self.path_index(from, to);
         if self.faults_enabled
-            && self
-                .prng_packets
-                .chance(self.options.packet_replay_probability)
+            && self.prng_paths[path_index].chance(self.options.packet_replay_probability)
         {
-            let path_index = self.path_index(from, to);
             // A replay needs room like any packet; it is simply not made on a full path.
             if self.paths[path_index].in_flight < self.options.path_capacity_max {
                 // At least one tick later, so one drain never loops on its own replays.
-                let deliver_tick = now + self.delay_ticks().max(1);
+                let deliver_tick = now + self.delay_ticks(path_index).max(1);
                 self.enqueue(from, to, flight.packet.clone(), deliver_tick);
                 self.stats.packets_duplicated += 1;
             }
@@ -618,6 +665,7 @@ impl<P: Clone> Network<P> {
                 .chance(self.options.unpartition_probability)
             {
                 self.heal();
+                self.faults_drawn.push(NetFault::Heal);
             }
         } else if self.replica_count >= 2
             && self.prng_faults.chance(self.options.partition_probability)
@@ -637,6 +685,15 @@ impl<P: Clone> Network<P> {
         };
         self.set_cuts(|from, to| sides[from] != sides[to] && open_side != Some(sides[from]));
         self.count_partition();
+        let mut cuts = Vec::new();
+        for from in 0..self.replica_count {
+            for to in 0..self.replica_count {
+                if self.paths[self.path_index(from, to)].cut {
+                    cuts.push((from as u8, to as u8));
+                }
+            }
+        }
+        self.faults_drawn.push(NetFault::Partition { cuts });
     }
 
     /// One side flag per replica, with both sides non-empty.
@@ -683,6 +740,12 @@ impl<P: Clone> Network<P> {
                 let duration_ticks = self.prng_faults.exponential(mean).max(1);
                 self.paths[path_index].clogged_until_tick = now + duration_ticks;
                 self.stats.clogs += 1;
+                let (from, to) = (path_index / self.node_count, path_index % self.node_count);
+                self.faults_drawn.push(NetFault::Clog {
+                    from: from as u16,
+                    to: to as u16,
+                    ticks: duration_ticks,
+                });
             }
             let unclog_tick = self.paths[path_index].clogged_until_tick;
             self.schedule_clog(path_index, unclog_tick);

@@ -48,6 +48,14 @@ impl Prng {
         Prng { rng }
     }
 
+    /// Sub-stream `n` of `key` (ChaCha stream `n + 1`; stream 0 is the root): a family of
+    /// independent streams indexed by number, e.g. one per network path.
+    pub fn numbered(key: u64, n: u64) -> Prng {
+        let mut rng = ChaCha8Rng::seed_from_u64(key);
+        rng.set_stream(n.wrapping_add(1));
+        Prng { rng }
+    }
+
     /// A new generator seeded from one draw of this one, for a component that needs several
     /// independent streams out of the one it was given (e.g. per-packet vs. fault timeline).
     pub fn fork(&mut self) -> Prng {

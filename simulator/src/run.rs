@@ -193,6 +193,10 @@ pub struct Summary {
     pub packets_dropped: u64,
     pub packets_duplicated: u64,
     pub storage_faults: u64,
+    /// Events of the run's fault schedule (crashes, partitions, clogs, pauses, disk faults).
+    pub fault_events: usize,
+    /// Replays: events of the schedule whose moment never came (0 for an unedited one).
+    pub replay_skipped: u64,
     /// Faults aimed at protocol moments, by kind (`crate::aim`).
     pub aimed_faults: std::collections::BTreeMap<&'static str, u64>,
     pub repairs: u64,
@@ -222,6 +226,9 @@ pub struct Summary {
     pub recent_events: Vec<Event>,
     #[serde(skip)]
     pub history_jsonl: Option<String>,
+    /// Not in the JSON: the run's fault schedule (`crate::schedule`).
+    #[serde(skip)]
+    pub schedule: Vec<crate::schedule::Event>,
     /// Not in the JSON: why the `--trace` export failed, if it did.
     #[serde(skip)]
     pub trace_error: Option<String>,
@@ -240,6 +247,8 @@ pub struct RunConfig {
     pub keep_history: bool,
     /// Skip the end-of-run linearizability check.
     pub skip_linearizability: bool,
+    /// Execute this fault schedule instead of drawing faults from the seed (a replay).
+    pub replay: Option<Vec<crate::schedule::Event>>,
 }
 
 /// Runs `run` (a whole run of `seed`), turning a panic of the harness (outside a replica step,
@@ -278,6 +287,8 @@ impl Summary {
             packets_dropped: 0,
             packets_duplicated: 0,
             storage_faults: 0,
+            fault_events: 0,
+            replay_skipped: 0,
             aimed_faults: Default::default(),
             repairs: 0,
             checkpoints: 0,
@@ -302,6 +313,7 @@ impl Summary {
             options,
             recent_events: Vec::new(),
             history_jsonl: None,
+            schedule: Vec::new(),
             trace_error: None,
         }
     }
@@ -310,7 +322,11 @@ impl Summary {
 /// Runs seed `seed` with `options` to its end.
 pub fn run(seed: u64, options: Options, config: RunConfig) -> Summary {
     let started = Instant::now();
-    let mut sim = Simulation::new(seed, options.clone(), Trace::new(config.trace));
+    let trace = Trace::new(config.trace);
+    let mut sim = match config.replay {
+        Some(events) => Simulation::replaying(seed, options.clone(), trace, events),
+        None => Simulation::new(seed, options.clone(), trace),
+    };
     while sim.tick < options.ticks_safety && sim.violation.is_none() {
         sim.step();
     }
@@ -390,6 +406,8 @@ fn summarize(
         packets_dropped: net.packets_dropped,
         packets_duplicated: net.packets_duplicated,
         storage_faults: sim.counters.storage_faults,
+        fault_events: sim.schedule.len(),
+        replay_skipped: sim.replay_skipped(),
         aimed_faults: sim.counters.aimed.iter().collect(),
         repairs: totals.repairs,
         checkpoints: totals.checkpoints,
@@ -407,6 +425,7 @@ fn summarize(
         recent_events: sim.trace.recent().copied().collect(),
         history_jsonl: keep_history.then(|| crate::end_of_run::to_jsonl(&sim.history)),
         trace_error: sim.trace.export_error().map(str::to_string),
+        schedule: std::mem::take(&mut sim.schedule),
         violation: sim.violation.take(),
         liveness,
         options: sim.options.clone(),

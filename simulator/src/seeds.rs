@@ -8,6 +8,9 @@
 //! ```
 //! `set` lines override options exactly as `--set` does; `expect` is the outcome the seed
 //! must have now (normally `pass`, once its bug is fixed).
+//!
+//! A regression may also be kept as a fault schedule (`*.schedule.jsonl`, see
+//! `crate::schedule`): its run no longer depends on how the swarm draws faults.
 
 use crate::options::Options;
 use crate::run::Outcome;
@@ -19,11 +22,16 @@ pub struct SeedFile {
     pub seed: u64,
     pub overrides: Vec<(String, String)>,
     pub expect: Outcome,
+    /// A schedule file: its options and the faults it replays (no `overrides` then).
+    pub schedule: Option<crate::schedule::Schedule>,
 }
 
 impl SeedFile {
     /// The options this seed runs with.
     pub fn options(&self) -> Result<Options, String> {
+        if let Some(schedule) = &self.schedule {
+            return Ok(schedule.header.options.clone());
+        }
         let mut options = Options::from_seed(self.seed);
         for (k, v) in &self.overrides {
             options
@@ -94,6 +102,31 @@ fn differences(
     }
 }
 
+/// Parses one kept run: a seed file, or a schedule file.
+pub fn parse_any(path: &Path, text: &str) -> Result<SeedFile, String> {
+    if !crate::schedule::Schedule::looks_like(text) {
+        return parse(path, text);
+    }
+    let schedule =
+        crate::schedule::Schedule::parse(text).map_err(|e| format!("{}: {e}", path.display()))?;
+    let expect = Outcome::from_name(&schedule.header.expect)
+        .filter(|o| *o != Outcome::HarnessBug)
+        .ok_or_else(|| {
+            format!(
+                "{}: expect must be pass, correctness or liveness, got '{}'",
+                path.display(),
+                schedule.header.expect
+            )
+        })?;
+    Ok(SeedFile {
+        path: path.to_path_buf(),
+        seed: schedule.header.seed,
+        overrides: Vec::new(),
+        expect,
+        schedule: Some(schedule),
+    })
+}
+
 /// Parses one seed file; errors name the file and line.
 pub fn parse(path: &Path, text: &str) -> Result<SeedFile, String> {
     let mut seed = None;
@@ -139,13 +172,15 @@ pub fn parse(path: &Path, text: &str) -> Result<SeedFile, String> {
         seed,
         overrides,
         expect,
+        schedule: None,
     };
     file.options()?;
     Ok(file)
 }
 
 /// Every seed file under the given paths (files, or folders searched recursively for
-/// `*.seed`), sorted. Finding none is an error: a replay of nothing proves nothing.
+/// `*.seed` and `*.schedule.jsonl`), sorted. Finding none is an error: a replay of nothing
+/// proves nothing.
 pub fn collect(paths: &[PathBuf]) -> Result<Vec<SeedFile>, String> {
     let mut files = Vec::new();
     for path in paths {
@@ -158,7 +193,7 @@ pub fn collect(paths: &[PathBuf]) -> Result<Vec<SeedFile>, String> {
     if files.is_empty() {
         let names: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
         return Err(format!(
-            "no seed files (*.seed) in {}; give a folder that holds some, e.g. seeds/",
+            "no seed files (*.seed, *.schedule.jsonl) in {}; give a folder that holds some, e.g. seeds/",
             names.join(", ")
         ));
     }
@@ -168,7 +203,7 @@ pub fn collect(paths: &[PathBuf]) -> Result<Vec<SeedFile>, String> {
         .map(|p| {
             let text = std::fs::read_to_string(p)
                 .map_err(|e| format!("cannot read seed file {}: {e}", p.display()))?;
-            parse(p, &text)
+            parse_any(p, &text)
         })
         .collect()
 }
@@ -183,7 +218,9 @@ fn find_seed_files(folder: &Path, files: &mut Vec<PathBuf>) -> Result<(), String
             .path();
         if p.is_dir() {
             find_seed_files(&p, files)?;
-        } else if p.extension().is_some_and(|e| e == "seed") {
+        } else if p.extension().is_some_and(|e| e == "seed")
+            || p.to_string_lossy().ends_with(".schedule.jsonl")
+        {
             files.push(p);
         }
     }

@@ -8,6 +8,7 @@ use crate::cluster::{self, Cluster, CLUSTER};
 use crate::network::Network;
 use crate::options::Options;
 use crate::prng::Prng;
+use crate::schedule::{self, Fault, Point, Replay};
 use crate::trace::{Event, Trace};
 use crate::workload::{self, Client, ClientAction, ClientEvent, HistoryRecord};
 use bytes::Bytes;
@@ -16,6 +17,7 @@ use consensus::{Action, Peer};
 
 mod aimed;
 mod durability;
+mod faults;
 
 /// Ticks a converged cluster runs on, idle, so the view-churn oracle can watch it.
 pub const QUIET_TICKS: u64 = 2 * aimed::SETTLE_TICKS;
@@ -111,6 +113,14 @@ pub struct Simulation {
     vote_sent_tick: u64,
     /// Packets the network had dropped when the churn oracle last looked.
     dropped_at_settle: u64,
+    /// The faults executed so far, in order: the run's fault schedule.
+    pub schedule: Vec<schedule::Event>,
+    /// The schedule being replayed, if any: then no fault is drawn from the seed.
+    replay: Option<Replay>,
+    /// Replica steps taken so far in this tick, and the one being handled (a point of the
+    /// tick where aimed faults happen).
+    steps_this_tick: u32,
+    stepping: Option<u32>,
     ctx: DecodeContext,
     incarnations: u64,
     deliveries: Vec<(usize, usize, Bytes)>,
@@ -166,6 +176,10 @@ impl Simulation {
             settled_view: None,
             vote_sent_tick: 0,
             dropped_at_settle: 0,
+            schedule: Vec::new(),
+            replay: None,
+            steps_this_tick: 0,
+            stepping: None,
             ctx: DecodeContext {
                 cluster: CLUSTER,
                 replica_count,
@@ -177,20 +191,44 @@ impl Simulation {
         }
     }
 
+    /// A world that executes the fault schedule `events` (recorded from a run of `seed` with
+    /// `options`) instead of drawing faults: the replay of that run.
+    pub fn replaying(
+        seed: u64,
+        options: Options,
+        trace: Trace,
+        events: Vec<schedule::Event>,
+    ) -> Simulation {
+        let mut sim = Simulation::new(seed, options, trace);
+        sim.network.set_scripted();
+        sim.replay = Some(Replay::new(events));
+        sim
+    }
+
+    /// Events of the replayed schedule passed over because their moment never came (0 for
+    /// an unedited schedule).
+    pub fn replay_skipped(&self) -> u64 {
+        self.replay
+            .as_ref()
+            .map_or(0, |r| r.skipped + r.remaining() as u64)
+    }
+
     /// Advances the world by one tick. Stops doing anything once a violation is found.
     pub fn step(&mut self) {
         if self.violation.is_some() {
             return;
         }
         self.tick += 1;
+        self.steps_this_tick = 0;
+        // The tick's points (`schedule::Point`), in order: the network's timeline, the faults
+        // of the start of the tick, then every replica step.
+        self.network_tick();
         if self.faults_enabled && self.phase == Phase::Safety {
-            self.process_faults();
-            self.process_pauses();
+            self.start_of_tick_faults();
         }
         self.end_aimed_faults();
         self.complete_writes();
         self.restart_due();
-        self.network.tick(self.tick);
         for r in 0..self.options.replica_count {
             if self.is_paused(r) {
                 continue;
@@ -207,35 +245,7 @@ impl Simulation {
         }
     }
 
-    // ----- Faults -----
-
-    fn process_faults(&mut self) {
-        let p = self.options.crash_probability;
-        for r in 0..self.options.replica_count {
-            let slot = &self.cluster.slots[r as usize];
-            let stable = self.tick >= slot.up_since_tick + self.options.crash_stability_ticks;
-            if slot.replica.is_some() && stable && self.prng_faults.chance(p) {
-                let delay = self
-                    .prng_faults
-                    .exponential(self.options.restart_delay_mean_ticks as f64)
-                    .max(1);
-                self.crash(r, Some(self.tick + delay));
-            } else if slot.replica.is_some() && stable {
-                // Likelier while writes are in flight (DESIGN: crashes that tear writes).
-                self.maybe_crash_with_writes_in_flight(r, p);
-            }
-        }
-        if self.options.storage_fault_probability > 0.0 {
-            for r in 0..self.options.replica_count {
-                if self
-                    .prng_faults
-                    .chance(self.options.storage_fault_probability)
-                {
-                    self.inject_storage_fault(r);
-                }
-            }
-        }
-    }
+    // ----- Disks and restarts -----
 
     /// The disks complete the writes due before this tick; each replica learns which, and
     /// sends what waited for them.
@@ -255,140 +265,6 @@ impl Simulation {
                 }
             }
         }
-    }
-
-    /// A latent fault on the slot of a recently committed op (header record or prepare), on
-    /// one superblock copy or on one checkpoint copy, within the fault atlas unless told
-    /// otherwise: at most quorum - 1 replicas faulty at any slot, one zone per replica and
-    /// slot, never every superblock copy, never both copies of a checkpoint.
-    pub fn inject_storage_fault(&mut self, r: u8) -> bool {
-        use consensus::storage::Zone;
-        let commit = self.oracle.commit_max();
-        let kind = self.prng_faults.range_u64(0, 9);
-        let beyond = self.options.storage_faults_beyond_atlas;
-        let injected = match kind {
-            0 => {
-                let copies = consensus::superblock::SUPERBLOCK_COPIES;
-                self.corrupt_one_copy(r, Zone::Superblock, 0, copies, copies - 1)
-            }
-            1 => {
-                let area = self.prng_faults.range_u64(0, 1);
-                let copies = consensus::checkpoint::CHECKPOINT_COPIES;
-                self.corrupt_one_copy(r, Zone::Checkpoint, area * copies, copies, copies - 1)
-            }
-            2 => self.misdirect_write(r, true),
-            3 => self.misdirect_write(r, false),
-            _ => {
-                if commit == 0 {
-                    return false;
-                }
-                let slots = self.options.journal_slot_count;
-                let op = self
-                    .prng_faults
-                    .range_u64(commit.saturating_sub(slots - 1).max(1), commit);
-                let slot = op % slots;
-                let zone = if kind.is_multiple_of(2) {
-                    Zone::WalPrepares
-                } else {
-                    Zone::WalHeaders
-                };
-                (beyond || self.atlas_allows(r, slot))
-                    && self.cluster.storage_mut(r).corrupt(zone, slot)
-            }
-        };
-        if injected {
-            self.counters.storage_faults += 1;
-        }
-        injected
-    }
-
-    /// Misdirects replica `r`'s newest journal write in flight to another slot (or, without
-    /// `elsewhere`, loses it), if the atlas allows a fault at every slot it touches.
-    fn misdirect_write(&mut self, r: u8, elsewhere: bool) -> bool {
-        use consensus::storage::Zone;
-        let Some((zone, from)) = self.cluster.storage(r).newest_pending() else {
-            return false;
-        };
-        if !matches!(zone, Zone::WalHeaders | Zone::WalPrepares) {
-            return false;
-        }
-        let to = self
-            .prng_faults
-            .range_u64(0, self.options.journal_slot_count - 1);
-        let beyond = self.options.storage_faults_beyond_atlas;
-        let allowed =
-            beyond || (self.atlas_allows(r, from) && (!elsewhere || self.atlas_allows(r, to)));
-        if !allowed {
-            return false;
-        }
-        let storage = self.cluster.storage_mut(r);
-        if elsewhere {
-            let misdirected = storage.misdirect_newest(to);
-            self.counters.writes_misdirected += misdirected as u64;
-            misdirected
-        } else {
-            let lost = storage.lose_newest();
-            self.counters.writes_lost += lost as u64;
-            lost
-        }
-    }
-
-    /// Corrupts one of `copies` copies stored at `first..first + copies`, unless `allowed`
-    /// of them are faulty already (and the atlas applies).
-    fn corrupt_one_copy(
-        &mut self,
-        r: u8,
-        zone: consensus::storage::Zone,
-        first: u64,
-        copies: u64,
-        allowed: u64,
-    ) -> bool {
-        let copy = first + self.prng_faults.range_u64(0, copies - 1);
-        let storage = self.cluster.storage(r);
-        let faulty = (first..first + copies)
-            .filter(|&c| storage.is_faulty(zone, c))
-            .count() as u64;
-        (faulty < allowed || self.options.storage_faults_beyond_atlas)
-            && self.cluster.storage_mut(r).corrupt(zone, copy)
-    }
-
-    fn atlas_allows(&self, r: u8, slot: u64) -> bool {
-        let quorum = self.options.replica_count as usize / 2 + 1;
-        let mine = self.cluster.storage(r).faulty_slots().any(|s| s == slot);
-        let others = (0..self.options.replica_count)
-            .filter(|&x| x != r && self.cluster.storage(x).faulty_slots().any(|s| s == slot))
-            .count();
-        !mine && others + 1 < quorum
-    }
-
-    /// Crashes replica `r` (scheduled to restart at `restart_tick`, or never).
-    pub fn crash(&mut self, r: u8, restart_tick: Option<u64>) {
-        if let Some(replica) = self.cluster.replica(r) {
-            self.counters.crashed_stats.add(&replica.stats());
-        }
-        self.cluster.crash(r, restart_tick);
-        self.network.drop_packets_to(r as usize);
-        self.paused_until[r as usize] = None;
-        self.paused_inbox[r as usize].clear();
-        self.durable_view[r as usize] = (0, 0);
-        // Writes in flight may be lost (what waited for them in the replica's outbox is gone
-        // with the replica). A solo replica too: it commits only once its write is durable
-        // (seed 121 was found when its writes were synchronous and could not be torn).
-        let recent = self.cluster.storage_mut(r).recent_writes();
-        if recent > 0 && self.prng_faults.chance(self.options.torn_write_probability) {
-            let count = self.prng_faults.range_u64(1, recent as u64) as usize;
-            let torn = self.cluster.storage_mut(r).tear(count) as u64;
-            self.counters.writes_torn += torn;
-            self.counters.storage_faults += torn;
-        } else {
-            self.cluster.storage_mut(r).flush();
-        }
-        self.counters.crashes += 1;
-        self.trace.record(Event::Crash {
-            tick: self.tick,
-            replica: r,
-        });
-        tracing::info!(tick = self.tick, replica = r, "crash");
     }
 
     /// Restarts replica `r` from its storage now.
@@ -437,8 +313,16 @@ impl Simulation {
     // ----- Replicas -----
 
     /// After a replica handled an input: report a panic, route its actions, run the oracles,
-    /// and record view/status/commit transitions.
+    /// record view/status/commit transitions, and aim faults at what it just did. Each call
+    /// is one step of the tick (a point where aimed faults happen).
     fn after_replica_step(&mut self, r: u8, result: Result<(), String>) {
+        let outer = self.stepping.replace(self.steps_this_tick);
+        self.steps_this_tick += 1;
+        self.handle_replica_step(r, result);
+        self.stepping = outer;
+    }
+
+    fn handle_replica_step(&mut self, r: u8, result: Result<(), String>) {
         if let Err(message) = result {
             return self.fail_replica(r, message);
         }
@@ -453,7 +337,7 @@ impl Simulation {
                     self.check_durable_before_send(r, &message);
                     self.note_view_shown(r, &message);
                     sent.note(&message);
-                    if self.drop_start_view(&message) {
+                    if self.drop_start_view(&message, to) {
                         continue;
                     }
                     let bytes = message.encode();
@@ -498,15 +382,15 @@ impl Simulation {
         }
         if commit != slot.commit_observed {
             slot.commit_observed = commit;
-            if leading {
-                self.aim_after_primary_commit(r);
-            }
             self.trace.record(Event::Commit {
                 tick: self.tick,
                 replica: r,
                 commit,
             });
             tracing::debug!(tick = self.tick, replica = r, commit, "commit");
+            if leading {
+                self.aim_after_primary_commit(r);
+            }
         }
     }
 
@@ -688,21 +572,28 @@ impl Simulation {
         self.phase = Phase::Liveness;
         self.trace.record(Event::Liveness { tick: self.tick });
         self.network.set_faults_enabled(false);
-        let mut replicas: Vec<u8> = (0..self.options.replica_count).collect();
-        self.prng_faults.shuffle(&mut replicas);
-        // With a faulty disk, an op's only intact copy may be on any replica, so every
-        // replica is in the core; otherwise a quorum must manage alone.
-        let disk_faults = self.counters.storage_faults > 0;
-        let quorum = self.options.replica_count as usize / 2 + 1;
-        let size = if disk_faults { replicas.len() } else { quorum };
-        self.core = replicas[..size].to_vec();
-        self.core.sort_unstable();
+        let replayed = self
+            .replay
+            .as_mut()
+            .and_then(|r| r.next_at(self.tick, Point::Liveness));
+        self.core = match replayed {
+            Some(schedule::Event {
+                fault: Fault::Liveness { core },
+                ..
+            }) => core,
+            _ => self.draw_core(),
+        };
+        self.record(Fault::Liveness {
+            core: self.core.clone(),
+        });
         for r in 0..self.options.replica_count {
             let in_core = self.core.contains(&r);
             if in_core && !self.cluster.is_up(r) {
                 self.restart(r);
             } else if !in_core && self.cluster.is_up(r) {
-                self.crash(r, None);
+                // Stopped, not a fault (the liveness event implies it, so it is not recorded):
+                // it never restarts, so no write of it is torn.
+                self.crash_now(r, None, 0, None);
             } else if !in_core {
                 self.cluster.slots[r as usize].restart_tick = None;
             }
@@ -711,6 +602,19 @@ impl Simulation {
             client.draining = true;
         }
         self.end_all_aimed_faults();
+    }
+
+    /// The replicas that must converge: with a faulty disk, an op's only intact copy may be
+    /// on any replica, so every replica; otherwise a quorum must manage alone.
+    fn draw_core(&mut self) -> Vec<u8> {
+        let mut replicas: Vec<u8> = (0..self.options.replica_count).collect();
+        self.prng_faults.shuffle(&mut replicas);
+        let disk_faults = self.counters.storage_faults > 0;
+        let quorum = self.options.replica_count as usize / 2 + 1;
+        let size = if disk_faults { replicas.len() } else { quorum };
+        let mut core = replicas[..size].to_vec();
+        core.sort_unstable();
+        core
     }
 
     /// The core agrees and every client request completed.

@@ -159,6 +159,22 @@ impl Trace {
         }
     }
 
+    /// Records a fault of the run's schedule: hashed by its JSON text (the schedule's own
+    /// format, stable by contract), exported as a `fault` event.
+    pub fn record_fault(&mut self, event: &crate::schedule::Event) {
+        let line = serde_json::to_string(event).expect("schedule events serialize");
+        let word = crate::prng::fnv1a_64(line.as_bytes());
+        self.hash = (self.hash ^ 11).wrapping_mul(0x0000_0100_0000_01b3);
+        self.hash = (self.hash ^ word).wrapping_mul(0x0000_0100_0000_01b3);
+        self.events += 1;
+        if let Some(out) = self.export.as_mut() {
+            if let Err(e) = writeln!(out, "{{\"event\":\"fault\",{}", &line[1..]) {
+                self.export_error = Some(e.to_string());
+                self.export = None;
+            }
+        }
+    }
+
     /// The fingerprint of everything recorded so far.
     pub fn hash(&self) -> u64 {
         let mut z = self.hash ^ self.events;

@@ -16,7 +16,8 @@ fn an_inherited_prepare_beyond_a_lagging_backups_ring_still_commits() {
     let mut s = Scenario::configured(406_979, 3, 8, |o| o.journal_slot_count = SLOTS);
     s.commit_more(10, 5_000).unwrap();
     let p = s.primary().unwrap();
-    let (b, c) = ((p + 1) % 3, (p + 2) % 3);
+    // C leads the next view (B, lagging, must follow it as a backup).
+    let (b, c) = ((p + 2) % 3, (p + 1) % 3);
     s.catch_up(b, 5_000).unwrap();
 
     // B hears nothing and says nothing while P and C commit up to just below B's ring end.

@@ -5,6 +5,7 @@ use clap::{Parser, Subcommand};
 use simulator::cli::{self, parse_override, parse_seed_range, parse_shard, shard_len, shard_seeds};
 use simulator::options::Options;
 use simulator::run::{self, Outcome, RunConfig, Summary, SweepInfo, VERSION};
+use simulator::schedule::{self, Schedule};
 use simulator::summary::{SeedResult, SweepSummary};
 use simulator::{cluster, history_cli, merge, seeds};
 use std::io::{IsTerminal, Write};
@@ -70,6 +71,19 @@ struct Cli {
     /// Skip the end-of-run linearizability check of the client history (every seed).
     #[arg(long)]
     no_linearizability: bool,
+    /// Write the run's fault schedule (JSON lines) to FILE; 'vopr replay FILE' runs it again
+    /// (one seed: not with --seeds).
+    #[arg(long, value_name = "FILE", conflicts_with = "seeds")]
+    schedule_out: Option<PathBuf>,
+    /// Where failing runs write their fault schedule (seed-N.schedule.jsonl, ready for
+    /// seeds/ and for 'vopr replay').
+    #[arg(
+        long,
+        global = true,
+        value_name = "DIR",
+        default_value = "vopr-artifacts"
+    )]
+    artifacts: PathBuf,
 }
 
 /// The levels of `--log`.
@@ -97,7 +111,8 @@ impl LogLevel {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Replay seed files (or folders of them, e.g. seeds/); non-zero exit on any difference.
+    /// Replay seed files and fault schedules (or folders of them, e.g. seeds/); non-zero exit
+    /// on any difference.
     Replay { paths: Vec<PathBuf> },
     /// Check a recorded history for linearizability (exit 0, 1, or 4 for unknown).
     CheckHistory {
@@ -127,6 +142,10 @@ enum Command {
         failures: Option<PathBuf>,
     },
 }
+
+/// One run of a sweep or a replay: its seed, its options, and the fault schedule it replays
+/// (none: faults drawn from the seed).
+type Task = (u64, Options, Option<Vec<schedule::Event>>);
 
 /// `print!` that exits quietly when stdout's reader has gone (see `write_stdout`).
 macro_rules! out {
@@ -185,7 +204,7 @@ fn main() {
         refuse_run_flags(&cli, command);
     }
     let code = match &cli.command {
-        Some(Command::Replay { paths }) => replay(paths, cli.jobs),
+        Some(Command::Replay { paths }) => replay(&cli, paths),
         Some(Command::CheckHistory { file, json }) => history_cli::check_history_file(file, *json),
         Some(Command::Merge {
             files,
@@ -222,6 +241,7 @@ fn refuse_run_flags(cli: &Cli, command: &Command) {
         ("--trace", cli.trace.is_some()),
         ("--history", cli.history.is_some()),
         ("--no-linearizability", cli.no_linearizability),
+        ("--schedule-out", cli.schedule_out.is_some()),
     ];
     if let Some((flag, _)) = flags.iter().find(|(_, set)| *set) {
         let own = match command {
@@ -348,7 +368,12 @@ fn run_one(cli: &Cli) -> i32 {
         trace,
         keep_history: cli.history.is_some(),
         skip_linearizability: cli.no_linearizability,
+        replay: None,
     };
+    let schedule_file = cli
+        .schedule_out
+        .as_ref()
+        .map(|path| (path, create(path, "--schedule-out")));
     let mut summary = run_seed(seed, &options, config);
     summary.replay = Some(replay_command(cli, seed));
     if let (Some(path), Some(error)) = (&cli.trace, &summary.trace_error) {
@@ -362,6 +387,12 @@ fn run_one(cli: &Cli) -> i32 {
             .and_then(|()| file.flush())
             .unwrap_or_else(|e| usage_error(format!("cannot write {}: {e}", path.display())));
     }
+    if let Some((path, mut file)) = schedule_file {
+        file.write_all(schedule_of(&summary).to_jsonl().as_bytes())
+            .and_then(|()| file.flush())
+            .unwrap_or_else(|e| usage_error(format!("cannot write {}: {e}", path.display())));
+    }
+    let artifact = write_artifact(cli, &summary);
     if cli.json {
         outln!(
             "{}",
@@ -369,6 +400,13 @@ fn run_one(cli: &Cli) -> i32 {
         );
     } else {
         out!("{}", cli::report(&summary, &replay_command(cli, seed)));
+    }
+    if let Some(path) = artifact {
+        eprintln!(
+            "\nIts fault schedule: {} (replays with 'vopr replay {}'; keep it in seeds/ with \"expect\":\"pass\" once fixed)",
+            path.display(),
+            path.display()
+        );
     }
     if summary.outcome != Outcome::Pass {
         // The seed file sets every option that differs from the seed's own (so --lite and
@@ -381,6 +419,39 @@ fn run_one(cli: &Cli) -> i32 {
         );
     }
     summary.outcome.exit_code()
+}
+
+/// The fault schedule of a finished run, with what it found.
+fn schedule_of(summary: &Summary) -> Schedule {
+    let mut schedule = Schedule::new(
+        summary.seed,
+        summary.options.clone(),
+        summary.schedule.clone(),
+    );
+    if summary.outcome != Outcome::Pass {
+        schedule.header.found = Some(cli::found(summary));
+    }
+    schedule
+}
+
+/// A failing run writes its fault schedule to the artifacts folder; returns its path. A
+/// folder that cannot be written is reported, not fatal: the report still stands.
+fn write_artifact(cli: &Cli, summary: &Summary) -> Option<PathBuf> {
+    if matches!(summary.outcome, Outcome::Pass | Outcome::HarnessBug) {
+        return None;
+    }
+    let path = cli
+        .artifacts
+        .join(format!("seed-{}.schedule.jsonl", summary.seed));
+    let written = std::fs::create_dir_all(&cli.artifacts)
+        .and_then(|()| std::fs::write(&path, schedule_of(summary).to_jsonl()));
+    match written {
+        Ok(()) => Some(path),
+        Err(e) => {
+            eprintln!("vopr: cannot write {}: {e}", path.display());
+            None
+        }
+    }
 }
 
 /// Runs one seed; a panic of the harness becomes that seed's `harness_bug` failure.
@@ -402,7 +473,7 @@ fn run_parallel(
     jobs: u64,
     skip_linearizability: bool,
     count: u64,
-    tasks: impl Iterator<Item = (u64, Options)> + Send,
+    tasks: impl Iterator<Item = Task> + Send,
     mut emit: impl FnMut(usize, Summary),
 ) {
     let tasks = Mutex::new(tasks.enumerate());
@@ -416,11 +487,12 @@ fn run_parallel(
                 // A panic while drawing a task (building its options) is a harness bug the
                 // hook has printed; the other threads go on.
                 let next = tasks.lock().map(|mut t| t.next());
-                let Ok(Some((i, (seed, options)))) = next else {
+                let Ok(Some((i, (seed, options, replay)))) = next else {
                     break;
                 };
                 let config = RunConfig {
                     skip_linearizability,
+                    replay,
                     ..RunConfig::default()
                 };
                 let summary = run_seed(seed, &options, config);
@@ -458,7 +530,7 @@ fn run_range(cli: &Cli) -> i32 {
     }
     let tasks = shard_seeds(range.clone(), shard).map(|seed| {
         let options = options_for(cli, seed, &overrides).unwrap_or_else(|e| usage_error(e));
-        (seed, options)
+        (seed, options, None)
     });
     // The summary file is created before anything runs, so a bad path fails at once.
     let summary_file = cli
@@ -489,6 +561,7 @@ fn run_range(cli: &Cli) -> i32 {
         |_, mut summary| {
             summary.replay = Some(replay_command(cli, summary.seed));
             summary.sweep = Some(sweep.clone());
+            let artifact = write_artifact(cli, &summary);
             sweep_summary.add(&SeedResult::of(&summary));
             worst = worse(worst, summary.outcome);
             if cli.json {
@@ -513,7 +586,10 @@ fn run_range(cli: &Cli) -> i32 {
                 }
                 if summary.outcome != Outcome::Pass {
                     let replay = summary.replay.as_deref().unwrap_or_default();
-                    let detail = cli::report(&summary, replay);
+                    let mut detail = cli::report(&summary, replay);
+                    if let Some(path) = &artifact {
+                        detail.push_str(&format!("  fault schedule: {}\n", path.display()));
+                    }
                     match &bar {
                         Some(b) => b.println(detail),
                         None => outln!("{detail}"),
@@ -651,30 +727,45 @@ fn progress_bar(total: u64, json: bool) -> Option<indicatif::ProgressBar> {
     Some(bar)
 }
 
-fn replay(paths: &[PathBuf], jobs: u64) -> i32 {
+fn replay(cli: &Cli, paths: &[PathBuf]) -> i32 {
     if paths.is_empty() {
         usage_error("replay needs seed files or folders, e.g. 'vopr replay seeds/'");
     }
     let files = seeds::collect(paths).unwrap_or_else(|e| usage_error(e));
-    let tasks: Vec<(u64, Options)> = files
+    let tasks: Vec<Task> = files
         .iter()
-        .map(|f| (f.seed, f.options().unwrap_or_else(|e| usage_error(e))))
+        .map(|f| {
+            let options = f.options().unwrap_or_else(|e| usage_error(e));
+            (
+                f.seed,
+                options,
+                f.schedule.as_ref().map(|s| s.events.clone()),
+            )
+        })
         .collect();
     let mut differences = 0;
     run_parallel(
-        jobs,
+        cli.jobs,
         false,
         tasks.len() as u64,
         tasks.into_iter(),
         |i, summary| {
             let file = &files[i];
             let ok = summary.outcome == file.expect;
+            if !ok && file.schedule.is_none() {
+                write_artifact(cli, &summary);
+            }
+            let skipped = match summary.replay_skipped {
+                0 => String::new(),
+                n => format!(" ({n} schedule events never came)"),
+            };
             outln!(
-                "{} seed {}: {} (expected {}){}",
+                "{} seed {}: {} (expected {}) hash={}{skipped}{}",
                 file.path.display(),
                 file.seed,
                 summary.outcome.name(),
                 file.expect.name(),
+                summary.trace_hash,
                 if ok { "" } else { "  DIFFERENT" }
             );
             if !ok {

@@ -4,6 +4,7 @@
 use super::{Phase, Simulation};
 use crate::aim::Aimed;
 use crate::checker::Violation;
+use crate::schedule::{Fault, Point};
 use consensus::storage::Zone;
 use consensus::wire::{Command, Message};
 
@@ -36,8 +37,10 @@ pub const SETTLE_TICKS: u64 = 400;
 const PAUSED_INBOX_MAX: usize = 1024;
 
 impl Simulation {
+    /// Whether aimed faults are drawn now (not when a schedule is replayed: its events
+    /// say what happens).
     fn aiming(&self) -> bool {
-        self.faults_enabled && self.phase == Phase::Safety
+        self.faults_enabled && self.phase == Phase::Safety && self.replay.is_none()
     }
 
     pub(super) fn is_paused(&self, r: u8) -> bool {
@@ -57,6 +60,9 @@ impl Simulation {
         self.writes_seen[r as usize] = submitted;
         if sent.start_view_change {
             self.vote_sent_tick = self.tick;
+        }
+        if let Some(step) = self.stepping.filter(|_| self.replay.is_some()) {
+            return self.replay_point(Point::Step(step));
         }
         if !self.aiming() || !self.cluster.is_up(r) {
             return;
@@ -103,14 +109,22 @@ impl Simulation {
         }
     }
 
-    /// Drops a start_view on its way to one backup, now and then (start_view reaches only
-    /// some of them).
-    pub(super) fn drop_start_view(&mut self, message: &Message) -> bool {
-        let drop = self.aiming()
-            && matches!(message.header.command, Command::StartView(_))
-            && self.prng_aim.chance(self.options.aim.start_view_drop);
+    /// Drops a start_view on its way to backup `to`, now and then (start_view reaches only
+    /// some of them), or when the schedule being replayed says so.
+    pub(super) fn drop_start_view(&mut self, message: &Message, to: u8) -> bool {
+        if !matches!(message.header.command, Command::StartView(_)) {
+            return false;
+        }
+        let drop = match (self.replay.as_mut(), self.stepping) {
+            (Some(replay), Some(step)) => {
+                replay.take_start_view_drop(self.tick, Point::Step(step), to)
+            }
+            (Some(_), None) => false,
+            (None, _) => self.aiming() && self.prng_aim.chance(self.options.aim.start_view_drop),
+        };
         if drop {
             self.counters.aimed.add(Aimed::StartViewDropped);
+            self.record(Fault::DropStartView { to });
         }
         drop
     }
@@ -130,14 +144,19 @@ impl Simulation {
         if !stable {
             return;
         }
-        self.count_aimed(r, kind);
         let mean = self.options.restart_delay_mean_ticks as f64;
         let delay = self.prng_aim.exponential(mean).max(1);
-        self.crash(r, Some(self.tick + delay));
+        let torn = self.draw_torn(r);
+        self.execute(Fault::Crash {
+            replica: r,
+            restart_tick: Some(self.tick + delay),
+            torn,
+            aimed: Some(kind),
+        });
     }
 
     /// Counts an aimed fault that fires on replica `r`, and logs it.
-    fn count_aimed(&mut self, r: u8, kind: Aimed) {
+    pub(super) fn count_aimed(&mut self, r: u8, kind: Aimed) {
         self.counters.aimed.add(kind);
         tracing::info!(
             tick = self.tick,
@@ -152,13 +171,26 @@ impl Simulation {
         if self.isolated_until[r as usize].is_some() {
             return;
         }
-        self.count_aimed(r, kind);
         let ticks = self
             .prng_aim
             .exponential(self.options.aim.isolate_ticks_mean as f64)
             .max(1);
+        self.execute(Fault::Isolate {
+            replica: r,
+            ticks,
+            aimed: kind,
+        });
+    }
+
+    /// Cuts replica `r` from every other replica for `ticks` ticks, unless it is cut already.
+    pub(super) fn isolate_for(&mut self, r: u8, ticks: u64, kind: Aimed) -> bool {
+        if self.isolated_until[r as usize].is_some() {
+            return false;
+        }
+        self.count_aimed(r, kind);
         self.isolated_until[r as usize] = Some(self.tick + ticks);
         self.set_isolated(r, true);
+        true
     }
 
     fn set_isolated(&mut self, r: u8, cut: bool) {
@@ -180,11 +212,19 @@ impl Simulation {
             if self.cluster.is_up(r) && !self.is_paused(r) && self.prng_aim.chance(p) {
                 let mean = self.options.aim.pause_ticks_mean as f64;
                 let ticks = self.prng_aim.exponential(mean).max(1);
-                self.paused_until[r as usize] = Some(self.tick + ticks);
-                self.counters.aimed.add(Aimed::Pause);
-                tracing::info!(tick = self.tick, replica = r, ticks, "pause");
+                self.execute(Fault::Pause { replica: r, ticks });
             }
         }
+    }
+
+    /// Pauses replica `r` for `ticks` ticks, if it is up and not paused already.
+    pub(super) fn pause(&mut self, r: u8, ticks: u64) -> bool {
+        if !self.cluster.is_up(r) || self.is_paused(r) {
+            return false;
+        }
+        self.paused_until[r as usize] = Some(self.tick + ticks);
+        self.counters.aimed.add(Aimed::Pause);
+        true
     }
 
     pub(super) fn hold_for_paused(&mut self, from: usize, to: u8, message: Message) {
