@@ -62,9 +62,15 @@ pub struct Options {
     /// Probability per tick that a latent fault appears on a replica's disk (a journal entry
     /// or a superblock copy reads back corrupted until rewritten).
     pub storage_fault_probability: f64,
-    /// Probability that a crash tears the replica's writes of its last tick (never for a
-    /// single replica, whose commit point is its own synchronous write).
+    /// Probability that a crash loses some of the replica's writes in flight (the newest
+    /// ones; the newest lost one may leave a torn sector of garbage).
     pub torn_write_probability: f64,
+    /// A crash may lose any writes in flight, not only the newest: a disk that does not
+    /// persist in submission order. The `consensus` replica's storage contract promises
+    /// ordered persistence, so the swarm leaves this off; it is for replicas that do not
+    /// rely on it (and shows what ours does when the contract is broken).
+    #[serde(default)]
+    pub torn_writes_unordered: bool,
     /// Inject storage faults beyond the fault atlas (more than quorum - 1 replicas faulty at
     /// one op). Liveness failures are then acceptable; correctness failures never are.
     pub storage_faults_beyond_atlas: bool,
@@ -120,6 +126,7 @@ impl Options {
                 0.0
             },
             torn_write_probability: prng.range_u64(0, 100) as f64 / 100.0,
+            torn_writes_unordered: false,
             storage_faults_beyond_atlas: false,
             // A quarter of the seeds run with a client table smaller than the clients.
             clients_max: if prng.chance(0.25) {

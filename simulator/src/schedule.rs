@@ -8,8 +8,9 @@
 //! The file is JSON lines: a header (`{"schedule":1,"seed":..,"options":{..},...}`), then one
 //! event per line in execution order:
 //! ```text
-//! {"tick":5000,"kind":"crash","replica":2,"restart_tick":5300,"torn":1}
-//! {"tick":5012,"step":3,"kind":"crash","replica":0,"restart_tick":5100,"torn":0,"aimed":"crash_after_prepare_ok"}
+//! {"tick":5000,"kind":"crash","replica":2,"restart_tick":5300,"torn":[0,2],"garbage":true}
+//! {"tick":5012,"step":3,"kind":"crash","replica":0,"restart_tick":5100,"aimed":"crash_after_prepare_ok"}
+//! {"tick":6100,"kind":"storage","replica":1,"disk":"stale","zone":"wal_prepares","index":17}
 //! {"tick":7200,"kind":"partition","cuts":[[0,2],[2,0]]}
 //! {"tick":7900,"kind":"heal"}
 //! ```
@@ -45,12 +46,17 @@ pub struct Event {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Fault {
-    /// The replica's process dies: memory gone; its `torn` newest writes in flight are lost
-    /// (the rest complete). It restarts from its disk at `restart_tick` (or stays down).
+    /// The replica's process dies: memory gone; its writes in flight at positions `torn`
+    /// (0 = the oldest) are lost, the rest complete; with `garbage`, the newest lost one
+    /// leaves a torn sector of garbage. It restarts from its disk at `restart_tick` (or stays
+    /// down).
     Crash {
         replica: u8,
         restart_tick: Option<u64>,
-        torn: u64,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        torn: Vec<u32>,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        garbage: bool,
         /// The protocol moment aimed at, if the crash was aimed.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         aimed: Option<Aimed>,
@@ -84,6 +90,9 @@ pub enum Fault {
 pub enum DiskFault {
     /// A latent sector error: the location reads back corrupted until rewritten.
     Latent { zone: Zone, index: u64 },
+    /// A stale sector: the location reads back what it held before its last write (valid
+    /// but old: in the journal, a prepare or header of an earlier wrap of the ring).
+    Stale { zone: Zone, index: u64 },
     /// The newest write in flight lands at `to` of its zone instead of its own location.
     Misdirect { to: u64 },
     /// The newest write in flight silently never lands.
@@ -330,7 +339,8 @@ mod tests {
                 Fault::Crash {
                     replica: 2,
                     restart_tick: Some(90),
-                    torn: 1,
+                    torn: vec![1],
+                    garbage: true,
                     aimed: None,
                 },
             ),
@@ -369,7 +379,8 @@ mod tests {
                 Fault::Crash {
                     replica: 0,
                     restart_tick: None,
-                    torn: 0,
+                    torn: vec![],
+                    garbage: false,
                     aimed: Some(Aimed::CrashAfterStartView),
                 },
             ),
@@ -413,7 +424,8 @@ mod tests {
                 Fault::Crash {
                     replica: 0,
                     restart_tick: None,
-                    torn: 0,
+                    torn: vec![],
+                    garbage: false,
                     aimed: None,
                 },
             )

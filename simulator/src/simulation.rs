@@ -593,7 +593,7 @@ impl Simulation {
             } else if !in_core && self.cluster.is_up(r) {
                 // Stopped, not a fault (the liveness event implies it, so it is not recorded):
                 // it never restarts, so no write of it is torn.
-                self.crash_now(r, None, 0, None);
+                self.crash_now(r, None, &[], false, None);
             } else if !in_core {
                 self.cluster.slots[r as usize].restart_tick = None;
             }

@@ -4,18 +4,23 @@
 //! - Write latency: a write completes (becomes durable) some ticks after it is submitted, in
 //!   submission order; the world reports completions to the replica (`on_storage_done`),
 //!   which holds back every message that depends on them.
-//! - Crashes: writes still in flight may be lost (the newest first: the disk is ordered).
+//! - Crashes: any writes still in flight may be lost, not only the newest (the disk reorders
+//!   what it was not yet asked to make durable); the newest lost one may leave a torn sector
+//!   of garbage rather than the old contents.
 //! - Latent read faults: a faulty location reads back corrupted until it is rewritten.
 //! - Misdirected writes: a write in flight lands on another location of its zone, which is
 //!   clobbered, while its own location keeps what it held before.
 //! - Lost writes (write faults): a write in flight silently never lands.
+//! - Stale sectors: a location reads back what it held before its last write, valid but old
+//!   (a write the disk acknowledged and then lost; in the journal, a prepare of an earlier
+//!   wrap of the ring).
 //!
 //! Which locations may be faulty is the world's decision (the fault atlas, in simulation.rs).
 
 use crate::prng::Prng;
 use bytes::Bytes;
 use consensus::storage::{MemoryStorage, Storage, Zone};
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 /// A submitted write that is not durable yet.
 #[derive(Debug, Clone)]
@@ -37,6 +42,8 @@ pub struct FaultyStorage {
     misdirected: BTreeSet<(Zone, u64)>,
     /// Writes in flight, oldest first.
     pending: VecDeque<Pending>,
+    /// What each location held before its last write (for stale-sector faults).
+    overwritten: BTreeMap<(Zone, u64), Bytes>,
     /// Writes submitted and completed since the replica last opened this storage.
     submitted: u64,
     completed: u64,
@@ -64,6 +71,7 @@ impl FaultyStorage {
             faulty: BTreeSet::new(),
             misdirected: BTreeSet::new(),
             pending: VecDeque::new(),
+            overwritten: BTreeMap::new(),
             submitted: 0,
             completed: 0,
             now: 0,
@@ -162,21 +170,69 @@ impl FaultyStorage {
     /// A crash: the newest `count` writes in flight are lost. The rest complete. Returns how
     /// many were reverted.
     pub fn tear(&mut self, count: usize) -> usize {
-        let mut reverted = 0;
-        while reverted < count {
-            let Some(write) = self.pending.pop_back() else {
-                break;
-            };
-            match write.previous {
-                Some(bytes) => self.inner.write(write.zone, write.index, bytes),
-                None => self.inner.erase(write.zone, write.index),
+        let len = self.pending.len();
+        let lost: Vec<u32> = (len.saturating_sub(count)..len).map(|i| i as u32).collect();
+        self.lose_at_crash(&lost, false)
+    }
+
+    /// A crash: the writes in flight at positions `lost` (0 = the oldest) never land; the
+    /// others complete. With `garbage`, the newest lost write leaves a torn sector (part new,
+    /// part scrambled: it fails its checksum) instead of the old contents. Returns how many
+    /// writes were lost.
+    pub fn lose_at_crash(&mut self, lost: &[u32], garbage: bool) -> usize {
+        let pending: Vec<Pending> = std::mem::take(&mut self.pending).into();
+        // Newest first: a lost write gives its location back what it held before it, unless a
+        // later write to the same location completes (then that write's data stays).
+        let mut settled = BTreeSet::new();
+        let mut count = 0;
+        let newest_lost = lost.iter().copied().max();
+        for (i, write) in pending.into_iter().enumerate().rev() {
+            let location = (write.zone, write.index);
+            if !lost.contains(&(i as u32)) {
+                settled.insert(location);
+                continue;
             }
-            self.faulty.remove(&(write.zone, write.index));
-            self.misdirected.remove(&(write.zone, write.index));
-            reverted += 1;
+            count += 1;
+            if settled.contains(&location) {
+                continue;
+            }
+            let torn = garbage && Some(i as u32) == newest_lost;
+            match (
+                torn,
+                self.inner.read(write.zone, write.index),
+                write.previous,
+            ) {
+                (true, Some(new), _) => {
+                    self.inner
+                        .write(write.zone, write.index, scrambled_half(&new));
+                }
+                (_, _, Some(bytes)) => self.inner.write(write.zone, write.index, bytes),
+                (_, _, None) => self.inner.erase(write.zone, write.index),
+            }
+            self.faulty.remove(&location);
+            self.misdirected.remove(&location);
         }
         self.flush();
-        reverted
+        count
+    }
+
+    /// A stale sector: `(zone, index)` reads back what it held before its last write (valid,
+    /// but old), until rewritten. False if it was never overwritten or a write to it is in
+    /// flight.
+    pub fn stale(&mut self, zone: Zone, index: u64) -> bool {
+        let in_flight = self
+            .pending
+            .iter()
+            .any(|w| (w.zone, w.index) == (zone, index));
+        let Some(old) = self.overwritten.get(&(zone, index)).cloned() else {
+            return false;
+        };
+        if in_flight || self.inner.read(zone, index).as_ref() == Some(&old) {
+            return false;
+        }
+        self.inner.write(zone, index, old);
+        self.misdirected.insert((zone, index));
+        true
     }
 
     /// What `(zone, index)` holds durably: what a crash now would leave there (before any
@@ -210,6 +266,9 @@ impl FaultyStorage {
 
     fn remember(&mut self, zone: Zone, index: u64) {
         let previous = self.inner.read(zone, index);
+        if let Some(bytes) = &previous {
+            self.overwritten.insert((zone, index), bytes.clone());
+        }
         let latency = match self.latency_max {
             0 => 0,
             max => self.prng.range_u64(0, max),
@@ -224,6 +283,19 @@ impl FaultyStorage {
         });
         self.submitted += 1;
     }
+}
+
+/// A torn sector: the first half as written, the rest scrambled.
+fn scrambled_half(bytes: &Bytes) -> Bytes {
+    let mut copy = bytes.to_vec();
+    let half = copy.len() / 2;
+    for (i, b) in copy[half..].iter_mut().enumerate() {
+        *b ^= 0xa5 ^ (i as u8);
+    }
+    if copy.len() == 1 {
+        copy[0] ^= 0xff;
+    }
+    Bytes::from(copy)
 }
 
 /// A corrupted copy: one bit flipped at a position derived from the location, so a run stays
@@ -363,6 +435,56 @@ mod tests {
             1,
             "it still completes, as far as the replica knows"
         );
+    }
+
+    #[test]
+    fn a_crash_may_lose_any_writes_in_flight_and_tear_the_newest_lost() {
+        let mut s = FaultyStorage::new();
+        for i in 0..3 {
+            s.write(Zone::WalPrepares, i, Bytes::from_static(b"old"));
+        }
+        s.advance(1);
+        s.flush();
+        s.write(Zone::WalPrepares, 0, Bytes::from_static(b"new0"));
+        s.write(Zone::WalPrepares, 1, Bytes::from_static(b"new1"));
+        s.write(Zone::WalPrepares, 2, Bytes::from_static(b"new2"));
+        s.write(Zone::WalPrepares, 1, Bytes::from_static(b"new1b"));
+        // The oldest and the second write to slot 1 are lost; slot 1 keeps what the write
+        // before it left there. The newest lost one (slot 1's second) is torn: garbage.
+        assert_eq!(s.lose_at_crash(&[0, 3], true), 2);
+        assert_eq!(s.read(Zone::WalPrepares, 0).unwrap(), "old");
+        let torn = s.read(Zone::WalPrepares, 1).unwrap();
+        assert_ne!(torn, "new1b");
+        assert_ne!(torn, "new1");
+        assert_eq!(&torn[..2], b"ne", "the first half landed");
+        assert_eq!(s.read(Zone::WalPrepares, 2).unwrap(), "new2");
+        assert_eq!(s.recent_writes(), 0);
+        // A lost write whose location a later write settles changes nothing.
+        s.write(Zone::WalHeaders, 5, Bytes::from_static(b"a"));
+        s.write(Zone::WalHeaders, 5, Bytes::from_static(b"b"));
+        assert_eq!(s.lose_at_crash(&[0], false), 1);
+        assert_eq!(s.read(Zone::WalHeaders, 5).unwrap(), "b");
+    }
+
+    #[test]
+    fn a_stale_sector_reads_back_its_previous_contents_until_rewritten() {
+        let mut s = FaultyStorage::new();
+        assert!(!s.stale(Zone::WalPrepares, 4), "never written");
+        s.write(Zone::WalPrepares, 4, Bytes::from_static(b"wrap1"));
+        s.advance(1);
+        s.flush();
+        assert!(!s.stale(Zone::WalPrepares, 4), "never overwritten");
+        s.write(Zone::WalPrepares, 4, Bytes::from_static(b"wrap2"));
+        assert!(!s.stale(Zone::WalPrepares, 4), "a write is in flight");
+        s.advance(2);
+        s.flush();
+        assert!(s.stale(Zone::WalPrepares, 4));
+        assert_eq!(s.read(Zone::WalPrepares, 4).unwrap(), "wrap1");
+        assert!(s.is_tampered(Zone::WalPrepares, 4));
+        assert_eq!(s.faulty_slots().collect::<Vec<_>>(), vec![4]);
+        assert!(!s.stale(Zone::WalPrepares, 4), "stale already");
+        s.write(Zone::WalPrepares, 4, Bytes::from_static(b"wrap3"));
+        assert!(!s.is_tampered(Zone::WalPrepares, 4));
     }
 
     #[test]

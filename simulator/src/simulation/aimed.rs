@@ -146,11 +146,12 @@ impl Simulation {
         }
         let mean = self.options.restart_delay_mean_ticks as f64;
         let delay = self.prng_aim.exponential(mean).max(1);
-        let torn = self.draw_torn(r);
+        let (torn, garbage) = self.draw_torn(r);
         self.execute(Fault::Crash {
             replica: r,
             restart_tick: Some(self.tick + delay),
             torn,
+            garbage,
             aimed: Some(kind),
         });
     }

@@ -6,7 +6,6 @@ use super::Simulation;
 use crate::aim::Aimed;
 use crate::schedule::{DiskFault, Event, Fault, Point, Zone};
 use crate::trace;
-use consensus::storage::Zone as StorageZone;
 
 impl Simulation {
     /// The faults of the start of a tick: drawn (crashes, storage faults, pauses), or those
@@ -50,12 +49,13 @@ impl Simulation {
     /// that is down, a disk fault the fault atlas refuses).
     pub fn execute(&mut self, fault: Fault) -> bool {
         let done = match &fault {
-            &Fault::Crash {
+            Fault::Crash {
                 replica,
                 restart_tick,
                 torn,
+                garbage,
                 aimed,
-            } => self.crash_now(replica, restart_tick, torn, aimed),
+            } => self.crash_now(*replica, *restart_tick, torn, *garbage, *aimed),
             &Fault::Pause { replica, ticks } => self.pause(replica, ticks),
             &Fault::Isolate {
                 replica,
@@ -102,11 +102,12 @@ impl Simulation {
                     .prng_faults
                     .exponential(self.options.restart_delay_mean_ticks as f64)
                     .max(1);
-                let torn = self.draw_torn(r);
+                let (torn, garbage) = self.draw_torn(r);
                 self.execute(Fault::Crash {
                     replica: r,
                     restart_tick: Some(self.tick + delay),
                     torn,
+                    garbage,
                     aimed: None,
                 });
             } else if slot.replica.is_some() && stable {
@@ -126,31 +127,49 @@ impl Simulation {
         }
     }
 
-    /// How many of replica `r`'s writes in flight a crash now tears (the newest ones).
-    pub(super) fn draw_torn(&mut self, r: u8) -> u64 {
-        let recent = self.cluster.storage(r).recent_writes() as u64;
-        if recent > 0 && self.prng_faults.chance(self.options.torn_write_probability) {
-            self.prng_faults.range_u64(1, recent)
-        } else {
-            0
+    /// Which of replica `r`'s writes in flight a crash now loses (positions, 0 = the oldest),
+    /// and whether the newest lost one leaves garbage: the newest few (a disk that persists
+    /// in submission order, as the replica's storage contract says), or with
+    /// `torn_writes_unordered` half the time any of them.
+    pub(super) fn draw_torn(&mut self, r: u8) -> (Vec<u32>, bool) {
+        let recent = self.cluster.storage(r).recent_writes() as u32;
+        if recent == 0 || !self.prng_faults.chance(self.options.torn_write_probability) {
+            return (Vec::new(), false);
         }
+        let unordered = self.options.torn_writes_unordered && self.prng_faults.chance(0.5);
+        let lost: Vec<u32> = if !unordered {
+            let count = self.prng_faults.range_u64(1, recent as u64) as u32;
+            (recent - count..recent).collect()
+        } else {
+            let lost: Vec<u32> = (0..recent)
+                .filter(|_| self.prng_faults.chance(0.5))
+                .collect();
+            if lost.is_empty() {
+                vec![recent - 1]
+            } else {
+                lost
+            }
+        };
+        (lost, self.prng_faults.chance(0.3))
     }
 
     /// Crashes replica `r` now (scheduled to restart at `restart_tick`, or never); a crash
     /// may tear its newest writes in flight, as drawn from the seed.
     pub fn crash(&mut self, r: u8, restart_tick: Option<u64>) {
-        let torn = self.draw_torn(r);
+        let (torn, garbage) = self.draw_torn(r);
         self.execute(Fault::Crash {
             replica: r,
             restart_tick,
             torn,
+            garbage,
             aimed: None,
         });
     }
 
-    /// A latent fault on the slot of a recently committed op (header record or prepare), on
-    /// one superblock copy or on one checkpoint copy, or a misdirected or lost journal
-    /// write, within the fault atlas unless told otherwise. Drawn from the seed.
+    /// A latent fault or a stale sector at the journal slot of a recent op (committed or not;
+    /// header record or prepare), a latent fault on one superblock or checkpoint copy, or a
+    /// misdirected or lost write (the newest in flight, any zone), within the fault atlas
+    /// unless told otherwise. Drawn from the seed.
     pub fn inject_storage_fault(&mut self, r: u8) -> bool {
         match self.draw_disk_fault(r) {
             Some(fault) => self.execute(Fault::Storage { replica: r, fault }),
@@ -159,7 +178,7 @@ impl Simulation {
     }
 
     fn draw_disk_fault(&mut self, r: u8) -> Option<DiskFault> {
-        let kind = self.prng_faults.range_u64(0, 9);
+        let kind = self.prng_faults.range_u64(0, 11);
         let latent = |zone, index| Some(DiskFault::Latent { zone, index });
         match kind {
             0 => {
@@ -172,34 +191,38 @@ impl Simulation {
                 let copy = self.prng_faults.range_u64(0, copies - 1);
                 latent(Zone::Checkpoint, area * copies + copy)
             }
+            // The newest write in flight, in any zone (a superblock or checkpoint copy too).
             2 | 3 => {
                 let (zone, _) = self.cluster.storage(r).newest_pending()?;
-                if !matches!(zone, StorageZone::WalHeaders | StorageZone::WalPrepares) {
-                    return None;
-                }
                 if kind == 3 {
                     return Some(DiskFault::Lost);
                 }
-                let to = self
-                    .prng_faults
-                    .range_u64(0, self.options.journal_slot_count - 1);
+                let len = zone_len(zone.into(), self.options.journal_slot_count);
+                let to = self.prng_faults.range_u64(0, len - 1);
                 Some(DiskFault::Misdirect { to })
             }
+            // A journal slot of an op from a ring's length below the cluster's commit up to
+            // this replica's own head (committed or not).
             _ => {
                 let commit = self.oracle.commit_max();
-                if commit == 0 {
+                let head = self.cluster.replica(r).map_or(0, |x| x.op()).max(commit);
+                if head == 0 {
                     return None;
                 }
                 let slots = self.options.journal_slot_count;
                 let op = self
                     .prng_faults
-                    .range_u64(commit.saturating_sub(slots - 1).max(1), commit);
+                    .range_u64(commit.saturating_sub(slots - 1).max(1), head);
                 let zone = if kind.is_multiple_of(2) {
                     Zone::WalPrepares
                 } else {
                     Zone::WalHeaders
                 };
-                latent(zone, op % slots)
+                let index = op % slots;
+                match kind {
+                    10 | 11 => Some(DiskFault::Stale { zone, index }),
+                    _ => latent(zone, index),
+                }
             }
         }
     }
@@ -210,7 +233,8 @@ impl Simulation {
         &mut self,
         r: u8,
         restart_tick: Option<u64>,
-        torn: u64,
+        torn: &[u32],
+        garbage: bool,
         aimed: Option<Aimed>,
     ) -> bool {
         if !self.cluster.is_up(r) {
@@ -230,13 +254,9 @@ impl Simulation {
         // Writes in flight may be lost (what waited for them in the replica's outbox is gone
         // with the replica). A solo replica too: it commits only once its write is durable
         // (seed 121 was found when its writes were synchronous and could not be torn).
-        if torn > 0 {
-            let torn = self.cluster.storage_mut(r).tear(torn as usize) as u64;
-            self.counters.writes_torn += torn;
-            self.counters.storage_faults += torn;
-        } else {
-            self.cluster.storage_mut(r).flush();
-        }
+        let torn = self.cluster.storage_mut(r).lose_at_crash(torn, garbage) as u64;
+        self.counters.writes_torn += torn;
+        self.counters.storage_faults += torn;
         self.counters.crashes += 1;
         self.trace.record(trace::Event::Crash {
             tick: self.tick,
@@ -249,38 +269,32 @@ impl Simulation {
     /// are on): at most quorum - 1 replicas faulty at any journal slot, one zone per replica
     /// and slot, never every superblock copy, never both copies of a checkpoint.
     fn disk_fault(&mut self, r: u8, fault: &DiskFault) -> bool {
-        let beyond = self.options.storage_faults_beyond_atlas;
         let done = match *fault {
             DiskFault::Latent { zone, index } => {
-                let allowed = beyond
-                    || match zone {
-                        Zone::Superblock => {
-                            let copies = consensus::superblock::SUPERBLOCK_COPIES;
-                            self.faulty_copies(r, zone, 0, copies) < copies - 1
-                        }
-                        Zone::Checkpoint => {
-                            let copies = consensus::checkpoint::CHECKPOINT_COPIES;
-                            let first = index - index % copies;
-                            self.faulty_copies(r, zone, first, copies) < copies - 1
-                        }
-                        Zone::WalHeaders | Zone::WalPrepares => self.atlas_allows(r, index),
-                    };
-                allowed && self.cluster.storage_mut(r).corrupt(zone.into(), index)
+                self.atlas_allows_at(r, zone, index)
+                    && self.cluster.storage_mut(r).corrupt(zone.into(), index)
+            }
+            DiskFault::Stale { zone, index } => {
+                self.atlas_allows_at(r, zone, index)
+                    && self.cluster.storage_mut(r).stale(zone.into(), index)
             }
             DiskFault::Misdirect { to } => {
-                let Some(from) = self.newest_journal_write(r) else {
+                let Some((zone, from)) = self.cluster.storage(r).newest_pending() else {
                     return false;
                 };
-                let allowed = beyond || (self.atlas_allows(r, from) && self.atlas_allows(r, to));
-                let done = allowed && self.cluster.storage_mut(r).misdirect_newest(to);
+                let zone = Zone::from(zone);
+                let done = self.atlas_allows_at(r, zone, from)
+                    && self.atlas_allows_at(r, zone, to)
+                    && to < zone_len(zone, self.options.journal_slot_count)
+                    && self.cluster.storage_mut(r).misdirect_newest(to);
                 self.counters.writes_misdirected += done as u64;
                 done
             }
             DiskFault::Lost => {
-                let Some(from) = self.newest_journal_write(r) else {
+                let Some((zone, from)) = self.cluster.storage(r).newest_pending() else {
                     return false;
                 };
-                let done = (beyond || self.atlas_allows(r, from))
+                let done = self.atlas_allows_at(r, zone.into(), from)
                     && self.cluster.storage_mut(r).lose_newest();
                 self.counters.writes_lost += done as u64;
                 done
@@ -290,18 +304,29 @@ impl Simulation {
         done
     }
 
-    /// The slot of replica `r`'s newest write in flight, if it is a journal write.
-    fn newest_journal_write(&self, r: u8) -> Option<u64> {
-        match self.cluster.storage(r).newest_pending()? {
-            (StorageZone::WalHeaders | StorageZone::WalPrepares, slot) => Some(slot),
-            _ => None,
+    /// Whether the atlas allows one more fault at `(zone, index)` of replica `r`.
+    fn atlas_allows_at(&self, r: u8, zone: Zone, index: u64) -> bool {
+        if self.options.storage_faults_beyond_atlas {
+            return true;
+        }
+        match zone {
+            Zone::Superblock => {
+                let copies = consensus::superblock::SUPERBLOCK_COPIES;
+                self.faulty_copies(r, zone, 0, copies) < copies - 1
+            }
+            Zone::Checkpoint => {
+                let copies = consensus::checkpoint::CHECKPOINT_COPIES;
+                let first = index - index % copies;
+                self.faulty_copies(r, zone, first, copies) < copies - 1
+            }
+            Zone::WalHeaders | Zone::WalPrepares => self.atlas_allows(r, index),
         }
     }
 
     fn faulty_copies(&self, r: u8, zone: Zone, first: u64, copies: u64) -> u64 {
         let storage = self.cluster.storage(r);
         (first..first + copies)
-            .filter(|&c| storage.is_faulty(zone.into(), c))
+            .filter(|&c| storage.is_tampered(zone.into(), c))
             .count() as u64
     }
 
@@ -312,5 +337,14 @@ impl Simulation {
             .filter(|&x| x != r && self.cluster.storage(x).faulty_slots().any(|s| s == slot))
             .count();
         !mine && others + 1 < quorum
+    }
+}
+
+/// How many locations `zone` has.
+fn zone_len(zone: Zone, journal_slots: u64) -> u64 {
+    match zone {
+        Zone::Superblock => consensus::superblock::SUPERBLOCK_COPIES,
+        Zone::Checkpoint => 2 * consensus::checkpoint::CHECKPOINT_COPIES,
+        Zone::WalHeaders | Zone::WalPrepares => journal_slots,
     }
 }
