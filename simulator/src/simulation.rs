@@ -287,7 +287,7 @@ impl Simulation {
             Err(cluster::RestartError::Panicked(message)) => self.fail_replica(r, message),
             Err(cluster::RestartError::Unopenable) => {
                 self.counters.unopenable += 1;
-                tracing::info!(tick = self.tick, replica = r, "superblock lost: stays down");
+                tracing::info!(tick = self.tick, replica = r, "refuses to open (its superblock, checkpoint or a journal entry is lost): stays down");
             }
         }
     }
