@@ -169,6 +169,19 @@ impl KvOutput {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct KvMachine {
     map: BTreeMap<String, String>,
+    /// The sum (mod 2^128) of every entry's checksum, kept as entries change, so the digest
+    /// costs O(1) and a simulator can compare states after every op.
+    entries_sum: u128,
+}
+
+/// The checksum of one entry, as the digest sums it.
+fn entry_checksum(key: &str, value: &str) -> u128 {
+    let mut bytes = Vec::with_capacity(8 + key.len() + value.len());
+    bytes.extend_from_slice(&(key.len() as u32).to_le_bytes());
+    bytes.extend_from_slice(key.as_bytes());
+    bytes.extend_from_slice(&(value.len() as u32).to_le_bytes());
+    bytes.extend_from_slice(value.as_bytes());
+    crate::wire::checksum(&bytes, 0x4b56)
 }
 
 impl KvMachine {
@@ -181,15 +194,21 @@ impl KvMachine {
         match op {
             KvOp::Get { key } => KvOutput::Value(self.map.get(key).cloned()),
             KvOp::Put { key, value } => {
-                self.map.insert(key.clone(), value.clone());
+                self.set(key, value.clone());
                 KvOutput::Ok
             }
             KvOp::Append { key, value } => {
-                let entry = self.map.entry(key.clone()).or_default();
-                if entry.len() + value.len() > VALUE_SIZE_MAX {
+                let old = self.map.get(key).map_or("", String::as_str);
+                if old.len() + value.len() > VALUE_SIZE_MAX {
+                    // A failed append to an absent key still creates it, empty (the
+                    // reference model and every replica agree on this).
+                    if !self.map.contains_key(key) {
+                        self.set(key, String::new());
+                    }
                     return KvOutput::Error;
                 }
-                entry.push_str(value);
+                let new = format!("{old}{value}");
+                self.set(key, new);
                 KvOutput::Ok
             }
             KvOp::Cas {
@@ -199,11 +218,30 @@ impl KvMachine {
             } => {
                 let swap = self.map.get(key) == Some(expected);
                 if swap {
-                    self.map.insert(key.clone(), value.clone());
+                    self.set(key, value.clone());
                 }
                 KvOutput::Swapped(swap)
             }
         }
+    }
+
+    /// Sets `key` to `value`, keeping the digest's sum.
+    fn set(&mut self, key: &str, value: String) {
+        let added = entry_checksum(key, &value);
+        match self.map.insert(key.to_string(), value) {
+            Some(old) => {
+                let removed = entry_checksum(key, &old);
+                self.entries_sum = self.entries_sum.wrapping_sub(removed).wrapping_add(added);
+            }
+            None => self.entries_sum = self.entries_sum.wrapping_add(added),
+        }
+    }
+
+    /// The digest computed from scratch (the paired check of the kept sum).
+    fn digest_from_scratch(&self) -> u128 {
+        self.map
+            .iter()
+            .fold(0u128, |sum, (k, v)| sum.wrapping_add(entry_checksum(k, v)))
     }
 
     pub fn get(&self, key: &str) -> Option<&String> {
@@ -220,10 +258,17 @@ impl StateMachine for KvMachine {
     }
 
     fn digest(&self) -> u128 {
-        crate::wire::checksum(&self.snapshot(), 0x4b56)
+        // The entry count too: a sum alone could not tell {} from {("", "")} - ("", "").
+        self.entries_sum ^ (self.map.len() as u128).rotate_left(64)
     }
 
     fn snapshot(&self) -> Bytes {
+        // Paired check of the digest kept op by op, at every checkpoint (in every build).
+        assert_eq!(
+            self.entries_sum,
+            self.digest_from_scratch(),
+            "the kept state digest drifted from the state"
+        );
         let mut bytes = Vec::new();
         for (k, v) in &self.map {
             bytes.extend_from_slice(&(k.len() as u32).to_le_bytes());
@@ -260,6 +305,7 @@ impl StateMachine for KvMachine {
             return false;
         }
         self.map = map;
+        self.entries_sum = self.digest_from_scratch();
         true
     }
 }
@@ -293,6 +339,66 @@ mod tests {
             value: "v".into(),
         };
         assert_eq!(m.apply(&cas_absent), KvOutput::Swapped(false));
+    }
+
+    #[test]
+    fn the_kept_digest_equals_the_digest_from_scratch_and_tells_states_apart() {
+        let mut m = KvMachine::new();
+        let mut digests = std::collections::BTreeSet::new();
+        digests.insert(m.digest());
+        let ops = [
+            KvOp::Put {
+                key: "a".into(),
+                value: "1".into(),
+            },
+            KvOp::Append {
+                key: "a".into(),
+                value: "2".into(),
+            },
+            KvOp::Append {
+                key: "b".into(),
+                value: "x".into(),
+            },
+            KvOp::Cas {
+                key: "a".into(),
+                expected: "12".into(),
+                value: "3".into(),
+            },
+            KvOp::Put {
+                key: "b".into(),
+                value: "".into(),
+            },
+            KvOp::Append {
+                key: "c".into(),
+                value: "y".repeat(VALUE_SIZE_MAX + 1),
+            },
+        ];
+        for op in &ops {
+            m.apply(op);
+            assert_eq!(m.entries_sum, m.digest_from_scratch(), "after {op:?}");
+            assert!(
+                digests.insert(m.digest()),
+                "a new state, a new digest: {op:?}"
+            );
+            let mut copy = KvMachine::new();
+            assert!(copy.restore(&m.snapshot()));
+            assert_eq!(copy.digest(), m.digest());
+        }
+        // The same state reached another way digests alike.
+        let mut other = KvMachine::new();
+        other.apply(&KvOp::Put {
+            key: "c".into(),
+            value: "".into(),
+        });
+        other.apply(&KvOp::Put {
+            key: "b".into(),
+            value: "".into(),
+        });
+        other.apply(&KvOp::Put {
+            key: "a".into(),
+            value: "3".into(),
+        });
+        assert_eq!(other.digest(), m.digest());
     }
 
     #[test]

@@ -354,6 +354,13 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
     pub fn state_machine(&self) -> &M {
         &self.state_machine
     }
+    /// The state machine, to change behind the replica's back: for harnesses that plant a
+    /// state divergence to prove their oracles see it. Never call it in a real host.
+    #[doc(hidden)]
+    pub fn state_machine_mut_for_tests(&mut self) -> &mut M {
+        &mut self.state_machine
+    }
+
     pub fn client_table(&self) -> &ClientTable {
         &self.client_table
     }
