@@ -10,7 +10,7 @@ fn a_state_divergence_no_reply_shows_is_caught_at_the_next_op() {
     let mut s = Scenario::new(21, 3, 2);
     s.commit_more(3, 5_000).unwrap();
     // Away from a multiple of 32, so only a comparison at every op can see it.
-    while s.commit_max() % 32 == 0 || s.commit_max() % 32 > 24 {
+    while s.commit_max().is_multiple_of(32) || s.commit_max() % 32 > 24 {
         s.commit_more(1, 5_000).unwrap();
     }
     let p = s.primary().unwrap();
