@@ -19,6 +19,9 @@ mod aimed;
 mod durability;
 mod faults;
 
+/// New operations each client issues once the liveness phase healed the cluster.
+pub const LIVENESS_REQUESTS: u32 = 2;
+
 /// Ticks a converged cluster runs on, idle, so the view-churn oracle can watch it.
 pub const QUIET_TICKS: u64 = 2 * aimed::SETTLE_TICKS;
 
@@ -471,6 +474,9 @@ impl Simulation {
                     self.ops_issued,
                 );
                 let client = &mut self.clients[i];
+                if client.draining && client.session != 0 {
+                    client.liveness_requests -= 1;
+                }
                 let action =
                     client.start_request(CLUSTER, self.tick, Some(op), &mut self.history, timeout);
                 self.client_send(i, action);
@@ -482,7 +488,7 @@ impl Simulation {
         let o = &self.options;
         let client = &mut self.clients[i];
         if client.draining {
-            return false;
+            return client.liveness_requests > 0;
         }
         if client.session == 0 {
             return true;
@@ -600,26 +606,36 @@ impl Simulation {
         }
         for client in &mut self.clients {
             client.draining = true;
+            client.liveness_requests = LIVENESS_REQUESTS;
         }
         self.end_all_aimed_faults();
     }
 
-    /// The replicas that must converge: with a faulty disk, an op's only intact copy may be
-    /// on any replica, so every replica; otherwise a quorum must manage alone.
+    /// The replicas that must converge: a quorum must manage alone, if a quorum of replicas
+    /// has clean disks (any quorum meets every commit quorum in a replica with an intact
+    /// copy); otherwise an op's only intact copy may be on any replica, so every replica.
     fn draw_core(&mut self) -> Vec<u8> {
-        let mut replicas: Vec<u8> = (0..self.options.replica_count).collect();
+        let mut replicas: Vec<u8> = (0..self.options.replica_count)
+            .filter(|&r| self.cluster.storage(r).is_clean())
+            .collect();
         self.prng_faults.shuffle(&mut replicas);
-        let disk_faults = self.counters.storage_faults > 0;
         let quorum = self.options.replica_count as usize / 2 + 1;
-        let size = if disk_faults { replicas.len() } else { quorum };
-        let mut core = replicas[..size].to_vec();
+        let mut core = if replicas.len() >= quorum {
+            replicas[..quorum].to_vec()
+        } else {
+            (0..self.options.replica_count).collect()
+        };
         core.sort_unstable();
         core
     }
 
-    /// The core agrees and every client request completed.
+    /// The core agrees and every client request completed, the liveness phase's new ones too.
     pub fn converged(&self) -> bool {
-        if self.clients.iter().any(|c| c.in_flight.is_some()) {
+        if self
+            .clients
+            .iter()
+            .any(|c| c.in_flight.is_some() || c.liveness_requests > 0)
+        {
             return false;
         }
         let core: Vec<_> = self

@@ -254,6 +254,12 @@ impl FaultyStorage {
         self.faulty.contains(&(zone, index)) || self.misdirected.contains(&(zone, index))
     }
 
+    /// Whether no location holds anything but what the replica last wrote there (no latent
+    /// fault, stale sector, misdirected or lost write not yet rewritten).
+    pub fn is_clean(&self) -> bool {
+        self.faulty.is_empty() && self.misdirected.is_empty()
+    }
+
     /// This disk as a crash now would leave it (see `durable_read`).
     pub fn durable(&self) -> Durable<'_> {
         Durable(self)

@@ -58,8 +58,11 @@ pub struct Client {
     /// The replica to send to next (rotates on timeout).
     pub target: u8,
     pub idle: bool,
-    /// No new requests (liveness phase): finish what is in flight.
+    /// The liveness phase: finish what is in flight, then issue `liveness_requests` more.
     pub draining: bool,
+    /// New operations still to issue in the liveness phase (the healed cluster must serve
+    /// new requests, not only finish old ones).
+    pub liveness_requests: u32,
     pub requests_completed: u64,
     pub evictions: u64,
     pub incarnation: u32,
@@ -79,6 +82,7 @@ impl Client {
             target: index % replica_count,
             idle: false,
             draining: false,
+            liveness_requests: 0,
             requests_completed: 0,
             evictions: 0,
             incarnation: 0,

@@ -159,6 +159,9 @@ pub struct Replica<S: Storage, M: StateMachine> {
     /// Per replica, the tick its vote was recorded: in normal status a vote counts only for
     /// one timeout episode, so stale votes cannot combine with a later, unrelated one.
     svc_tick: [u64; REPLICAS_MAX as usize],
+    /// When this replica last sent its own start_view_change (its vote must reach the others
+    /// while theirs are fresh: votes in normal status expire).
+    svc_sent_tick: u64,
     /// This replica wants a view change (its heartbeat timed out).
     svc_wanted: bool,
     /// New primary: do_view_change records by sender, for `view`.

@@ -162,6 +162,7 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
             svc_view: 0,
             svc_from: 0,
             svc_tick: [0; REPLICAS_MAX as usize],
+            svc_sent_tick: 0,
             svc_wanted: false,
             dvc_from: BTreeMap::new(),
             dvc_log_set: false,

@@ -37,6 +37,7 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
                     self.record_vote(view, from);
                     if self.svc_wanted {
                         self.record_vote(view, self.config.replica);
+                        self.echo_vote(view);
                     }
                     if self.is_primary() && self.is_stranded(from) {
                         // A replica stuck in a higher view (it voted there while cut off)
@@ -100,7 +101,20 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
         }
     }
 
+    /// A replica that wants a view change hears another's vote: it sends its own again if
+    /// it has not lately, so the votes of a quorum are fresh at once. Without it, replicas
+    /// whose timeouts back off at different paces vote at moments further and further apart,
+    /// their votes expire before a quorum meets, and a cluster without its primary never
+    /// changes view (found when a quorum of 4 of 6 had to converge alone).
+    fn echo_vote(&mut self, view: u32) {
+        let half_window = self.config.timeouts.normal_heartbeat / 2;
+        if self.ticks.saturating_sub(self.svc_sent_tick) > half_window {
+            self.send_start_view_change(view);
+        }
+    }
+
     fn send_start_view_change(&mut self, view: u32) {
+        self.svc_sent_tick = self.ticks;
         let header = Header::new(
             self.config.cluster,
             view,
