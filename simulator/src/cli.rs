@@ -142,6 +142,13 @@ pub fn report(summary: &Summary, replay: &str) -> String {
     if let Some(liveness) = &s.liveness {
         out.push_str(&liveness_report(liveness));
     }
+    if s.outcome == Outcome::Undecided {
+        let _ = writeln!(
+            out,
+            "\nUNDECIDED: the end-of-run linearizability check ran out of budget; check the \
+             history with a larger one: --history FILE, then 'vopr check-history FILE'"
+        );
+    }
     let _ = writeln!(out, "\nlast {} events:", s.recent_events.len());
     for event in &s.recent_events {
         let _ = writeln!(

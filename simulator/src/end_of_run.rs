@@ -1,5 +1,6 @@
 //! End-of-run check: the clients' history, converted to the DESIGN §6 format, must be
-//! linearizable (outcome `correctness` otherwise).
+//! linearizable (outcome `correctness` otherwise; `undecided` when the check runs out of
+//! budget, as a history nobody checked is no pass).
 
 use crate::checker::linearizability::{check_kv, Budget, Verdict};
 use crate::checker::Violation;
@@ -10,6 +11,14 @@ use consensus::{KvOp, KvOutput};
 
 /// Search steps the end-of-run check may take before answering `unknown`.
 pub const LINEARIZABILITY_STEPS_MAX: u64 = 2_000_000;
+
+/// Memory the end-of-run check may hold before answering `unknown`: a bound, so that a sweep
+/// on `--jobs N` never holds more than N times this for its checks.
+pub const LINEARIZABILITY_MEMORY_MAX: u64 = 512 << 20;
+
+/// The `linearizability` answer of a run whose check ran out of budget (the word
+/// `check-history` prints); the run's outcome is then `undecided`.
+pub const UNDECIDED: &str = "unknown";
 
 /// Converts what the clients saw into history operations.
 pub fn to_operations(records: &[HistoryRecord]) -> Vec<Operation> {
@@ -78,10 +87,11 @@ pub fn to_jsonl(records: &[HistoryRecord]) -> String {
 /// Checks the run's history; a violation is recorded on the simulation.
 pub fn check_simulation_history(sim: &mut Simulation) -> &'static str {
     let ops = to_operations(&sim.history);
-    let result = check_kv(&ops, Budget::steps(LINEARIZABILITY_STEPS_MAX));
+    let budget = Budget::steps(LINEARIZABILITY_STEPS_MAX).with_memory(LINEARIZABILITY_MEMORY_MAX);
+    let result = check_kv(&ops, budget);
     match result.verdict {
         Verdict::Linearizable => "linearizable",
-        Verdict::Unknown => "unknown",
+        Verdict::Unknown => UNDECIDED,
         Verdict::NotLinearizable => {
             sim.violation.get_or_insert(Violation {
                 invariant: "linearizability",

@@ -8,13 +8,16 @@ use crate::trace::{Event, Trace};
 use serde::{Deserialize, Serialize};
 use std::time::Instant;
 
-/// How a run ended (DESIGN §5 exit codes: 0, 1, 3; 5 for a bug of the harness itself).
+/// How a run ended (DESIGN §5 exit codes: 0, 1, 3, 4; 5 for a bug of the harness itself).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     Pass,
     Correctness,
     Liveness,
+    /// Nothing failed, but the end-of-run linearizability check ran out of budget (steps or
+    /// memory) before deciding: the run is not a pass, as its history was not checked.
+    Undecided,
     /// The simulator itself panicked (outside a replica step): the run says nothing about
     /// the replica.
     HarnessBug,
@@ -26,6 +29,7 @@ impl Outcome {
             Outcome::Pass => 0,
             Outcome::Correctness => 1,
             Outcome::Liveness => 3,
+            Outcome::Undecided => 4,
             Outcome::HarnessBug => 5,
         }
     }
@@ -35,6 +39,7 @@ impl Outcome {
             Outcome::Pass => "pass",
             Outcome::Correctness => "correctness",
             Outcome::Liveness => "liveness",
+            Outcome::Undecided => "undecided",
             Outcome::HarnessBug => "harness_bug",
         }
     }
@@ -45,6 +50,7 @@ impl Outcome {
             Outcome::Pass,
             Outcome::Correctness,
             Outcome::Liveness,
+            Outcome::Undecided,
             Outcome::HarnessBug,
         ]
         .into_iter()
@@ -378,6 +384,8 @@ fn summarize(
         Outcome::Correctness
     } else if liveness.is_some() {
         Outcome::Liveness
+    } else if linearizability == crate::end_of_run::UNDECIDED {
+        Outcome::Undecided
     } else {
         Outcome::Pass
     };

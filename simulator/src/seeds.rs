@@ -155,12 +155,11 @@ pub fn parse(path: &Path, text: &str) -> Result<SeedFile, String> {
                 "pass" => Outcome::Pass,
                 "correctness" => Outcome::Correctness,
                 "liveness" => Outcome::Liveness,
-                _ => {
-                    return Err(format!(
-                        "{}: expect must be pass, correctness or liveness, got '{value}'",
-                        at()
-                    ))
-                }
+                "undecided" => Outcome::Undecided,
+                _ => return Err(format!(
+                    "{}: expect must be pass, correctness, liveness or undecided, got '{value}'",
+                    at()
+                )),
             };
         } else {
             return Err(format!("{}: unknown key '{key}' (seed, set, expect)", at()));

@@ -100,6 +100,9 @@ pub struct SweepSummary {
     pub failed: u64,
     pub correctness: u64,
     pub liveness: u64,
+    /// Seeds whose end-of-run check did not decide (and nothing else failed). Counted in
+    /// `failed` too: a seed whose history went unchecked is not a pass.
+    pub undecided: u64,
     pub harness_bug: u64,
     /// Correctness failures by the invariant they broke.
     pub failed_by_invariant: BTreeMap<String, u64>,
@@ -135,6 +138,7 @@ impl SweepSummary {
             Outcome::Pass => self.passed += 1,
             Outcome::Correctness => self.correctness += 1,
             Outcome::Liveness => self.liveness += 1,
+            Outcome::Undecided => self.undecided += 1,
             Outcome::HarnessBug => self.harness_bug += 1,
         }
         *self
@@ -168,8 +172,9 @@ impl SweepSummary {
                 ((0, invariant.clone()), Some(invariant))
             }
             Outcome::Liveness => ((1, "liveness".to_string()), None),
+            Outcome::Undecided => ((2, "undecided".to_string()), None),
             _ => (
-                (2, "harness_bug".to_string()),
+                (3, "harness_bug".to_string()),
                 Some("harness_bug".to_string()),
             ),
         };
@@ -245,11 +250,14 @@ impl SweepSummary {
     /// The summary a person reads.
     pub fn human(&self) -> String {
         let mut out = String::new();
-        let harness = if self.harness_bug > 0 {
-            format!(", {} harness_bug", self.harness_bug)
-        } else {
-            String::new()
-        };
+        let mut harness = String::new();
+        // Shown when there are some, so the line of a healthy sweep stays as it was.
+        if self.undecided > 0 {
+            let _ = write!(harness, ", {} undecided", self.undecided);
+        }
+        if self.harness_bug > 0 {
+            let _ = write!(harness, ", {} harness_bug", self.harness_bug);
+        }
         let _ = writeln!(
             out,
             "{} seeds: {} pass, {} correctness, {} liveness{harness}",
@@ -281,6 +289,7 @@ impl SweepSummary {
         for (name, seeds) in &listed {
             let (count, indent) = match *name {
                 "liveness" => (self.liveness, "  "),
+                "undecided" => (self.undecided, "  "),
                 "harness_bug" => (self.harness_bug, "  "),
                 invariant => {
                     if !correctness_heading {
@@ -431,6 +440,30 @@ mod tests {
         assert_eq!(json["failures_listed"].as_array().unwrap().len(), 16);
         assert_eq!(json["failures_not_listed"], 0);
         assert_eq!(json["failed_by_invariant"]["agreement"], 10);
+    }
+
+    #[test]
+    fn undecided_seeds_are_counted_and_listed_not_passed() {
+        let mut s = SweepSummary::new("v");
+        for seed in 0..10 {
+            let outcome = if seed == 7 {
+                Outcome::Undecided
+            } else {
+                Outcome::Pass
+            };
+            s.add(&result(seed, outcome, None));
+        }
+        assert_eq!((s.passed, s.undecided, s.failed), (9, 1, 1));
+        assert_eq!(s.linearizability_unknown, 2);
+        let text = s.human();
+        assert!(
+            text.starts_with("10 seeds: 9 pass, 0 correctness, 0 liveness, 1 undecided\n"),
+            "{text}"
+        );
+        assert!(text.contains("  undecided: 1 seed\n    seed 7: "), "{text}");
+        let json = s.to_json();
+        assert_eq!(json["undecided"], 1);
+        assert_eq!(json["failures_listed"][0]["outcome"], "undecided");
     }
 
     #[test]

@@ -2,7 +2,9 @@
 //! cases for every operation kind, and generated histories.
 
 use proptest::prelude::*;
-use simulator::checker::linearizability::{check_kv, Budget, CheckResult, Explanation, Verdict};
+use simulator::checker::linearizability::{
+    check_kv, Budget, CheckResult, Explanation, Limit, Verdict,
+};
 use simulator::checker::model::{KvModel, Model};
 use simulator::history::{parse_history, Op, Operation, Output};
 
@@ -362,6 +364,35 @@ mod written_cases {
         assert_eq!(starved.verdict, Verdict::Unknown);
         assert_eq!(starved.to_string().lines().next(), Some("unknown"));
         assert_eq!(starved.to_json()["verdict"], "unknown");
+    }
+
+    #[test]
+    fn a_small_memory_budget_answers_unknown_never_a_verdict() {
+        let text = std::fs::read_to_string(format!("{HISTORIES}/kv_c50-ok.jsonl")).unwrap();
+        let ops = parse_history(&text).unwrap();
+        let full = check_kv(&ops, Budget::default());
+        assert_eq!(full.verdict, Verdict::Linearizable);
+        let memory = 64 << 10;
+        assert!(
+            full.memory_peak_bytes > memory,
+            "the history needs more than the budget"
+        );
+        let starved = check_kv(&ops, Budget::default().with_memory(memory));
+        assert_eq!(starved.verdict, Verdict::Unknown);
+        assert_eq!(starved.budget_exhausted, Some(Limit::Memory));
+        assert!(starved.memory_peak_bytes <= memory);
+        assert_eq!(starved.to_json()["budget_exhausted"], "memory");
+        assert!(
+            starved
+                .to_string()
+                .contains("the memory budget ran out on key"),
+            "{starved}"
+        );
+        // Counted, not measured: the same answer every time.
+        assert_eq!(
+            check_kv(&ops, Budget::default().with_memory(memory)),
+            starved
+        );
     }
 
     #[test]

@@ -190,6 +190,8 @@ fn usage_errors_are_one_line_and_exit_2() {
         vec!["--seed", "1", "--set", "crash_probability=2"],
         vec!["--seed", "1", "--replicas", "9"],
         vec!["check-history", "/nonexistent/history.jsonl"],
+        vec!["check-history", "x.jsonl", "--memory-mb", "0"],
+        vec!["check-history", "x.jsonl", "--memory-mb", "lots"],
     ] {
         let o = vopr(&args);
         assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
@@ -235,6 +237,27 @@ fn check_history_verdicts_and_exit_codes() {
     assert_eq!(bad.status.code(), Some(1));
     let v: serde_json::Value = serde_json::from_str(stdout(&bad).trim()).unwrap();
     assert_eq!(v["verdict"], "not linearizable");
+    // A budget the search outgrows: unknown (exit 4), never a verdict nor an OOM kill.
+    let starved = vopr(&[
+        "check-history",
+        &format!("{dir}/kv_c50-ok.jsonl"),
+        "--memory-mb",
+        "1",
+    ]);
+    assert_eq!(starved.status.code(), Some(4), "{}", stdout(&starved));
+    assert!(
+        stdout(&starved).starts_with("unknown\n"),
+        "{}",
+        stdout(&starved)
+    );
+    assert!(stdout(&starved).contains("memory budget ran out"));
+    let roomy = vopr(&[
+        "check-history",
+        &format!("{dir}/kv_c50-ok.jsonl"),
+        "--memory-mb",
+        "64",
+    ]);
+    assert_eq!(roomy.status.code(), Some(0), "{}", stdout(&roomy));
     let tmp = std::env::temp_dir().join(format!("vopr-malformed-{}.jsonl", std::process::id()));
     std::fs::write(&tmp, "{\"client\":1,\"op\":\"get\",\"key\":\"k\",\"output\":null,\"call\":1,\"return\":2}\n{\"client\":1}\n").unwrap();
     let malformed = vopr(&["check-history", tmp.to_str().unwrap()]);

@@ -119,10 +119,14 @@ enum Command {
         file: PathBuf,
         #[arg(long)]
         json: bool,
+        /// Memory the search may hold, in MiB; past it the answer is unknown (exit 4). Default:
+        /// a quarter of the machine's memory (or of the cgroup's limit), 1024 if unreadable.
+        #[arg(long, value_name = "MIB", value_parser = clap::value_parser!(u64).range(1..))]
+        memory_mb: Option<u64>,
     },
     /// Merge the --json outputs of the shards of a sweep into one summary; checks that every
-    /// seed is there once (exit 1 if any seed failed, 2 if a seed is missing or duplicated or
-    /// a file is unreadable).
+    /// seed is there once (exit 1 if any seed failed, 4 if the only seeds that did not pass are
+    /// undecided, 2 if a seed is missing or duplicated or a file is unreadable).
     Merge {
         /// JSON-lines files of 'vopr --seeds A..B --shard I/N --json' ('-' is stdin).
         files: Vec<PathBuf>,
@@ -205,7 +209,11 @@ fn main() {
     }
     let code = match &cli.command {
         Some(Command::Replay { paths }) => replay(&cli, paths),
-        Some(Command::CheckHistory { file, json }) => history_cli::check_history_file(file, *json),
+        Some(Command::CheckHistory {
+            file,
+            json,
+            memory_mb,
+        }) => history_cli::check_history_file(file, *json, *memory_mb),
         Some(Command::Merge {
             files,
             seeds,
@@ -698,8 +706,11 @@ fn merge_files(
             .and_then(|()| file.flush())
             .unwrap_or_else(|e| usage_error(format!("cannot write {}: {e}", path.display())));
     }
-    if summary.failed > 0 {
+    // As a sweep exits: undecided seeds alone are not a pass, yet no failure either.
+    if summary.failed > summary.undecided {
         1
+    } else if summary.undecided > 0 {
+        4
     } else {
         0
     }
@@ -711,6 +722,7 @@ fn worse(a: Outcome, b: Outcome) -> Outcome {
         (HarnessBug, _) | (_, HarnessBug) => HarnessBug,
         (Correctness, _) | (_, Correctness) => Correctness,
         (Liveness, _) | (_, Liveness) => Liveness,
+        (Undecided, _) | (_, Undecided) => Undecided,
         _ => Pass,
     }
 }

@@ -5,8 +5,8 @@
 //! Wing–Gong–Lowe algorithm and Lowe's memo cache, as Porcupine does, one
 //! segment of time at a time where the history has quiescent points (see
 //! `segments`), so that long histories stay cheap. The search is exponential
-//! in the worst case, so it runs on a [`Budget`] and may answer
-//! [`Verdict::Unknown`]. Results are deterministic: partitions are checked in
+//! in the worst case, so it runs on a [`Budget`] of steps and memory and may
+//! answer [`Verdict::Unknown`] (never grow past the budget). Results are deterministic: partitions are checked in
 //! the model's fixed order and no hash-map order reaches the output.
 
 mod bitset;
@@ -18,7 +18,7 @@ mod search;
 mod segments;
 
 use bitset::Bitset;
-pub use budget::Budget;
+pub use budget::{Budget, Limit};
 pub use report::Explanation;
 
 use crate::checker::model::{KvModel, Model};
@@ -69,6 +69,10 @@ pub struct CheckResult {
     pub keys: Vec<KeyResult>,
     /// Present when the verdict is `NotLinearizable`.
     pub explanation: Option<Explanation>,
+    /// The most bytes the search held at once (as the budget counts them).
+    pub memory_peak_bytes: u64,
+    /// The limit of the budget the check reached, when it reached one.
+    pub budget_exhausted: Option<Limit>,
 }
 
 /// The first slice of steps each partition gets; slices double every round.
@@ -99,7 +103,7 @@ pub fn check_operations<M: Model>(model: &M, ops: &[Operation], budget: Budget) 
         if let Some(anomaly) = model.refute(&all) {
             keys[index].verdict = Verdict::NotLinearizable;
             let explanation = Explanation::anomaly(partition.label.clone(), anomaly);
-            return finish(keys, Some(explanation));
+            return finish(keys, Some(explanation), &budget::Meter::new(budget));
         }
     }
     let mut meter = budget::Meter::new(budget);
@@ -111,19 +115,21 @@ pub fn check_operations<M: Model>(model: &M, ops: &[Operation], budget: Budget) 
             }
             let search = &mut searches[index];
             match take_turn(search, &mut keys[index], &mut meter, slice) {
-                None | Some(Outcome::Linearizable) => {}
-                Some(Outcome::OutOfBudget) => return finish(keys, None),
+                None => {}
+                // Decided: what it held is free for the other keys.
+                Some(Outcome::Linearizable) => search.free(&mut meter),
+                Some(Outcome::OutOfBudget) => return finish(keys, None, &meter),
                 Some(Outcome::Ended) => unreachable!("only segments enumerate ends"),
                 Some(Outcome::NotLinearizable { prefix }) => {
                     let key = keys[index].key.clone();
                     let explanation = report::explain(model, key, search.ops(), &prefix);
-                    return finish(keys, Some(explanation));
+                    return finish(keys, Some(explanation), &meter);
                 }
             }
         }
         slice = slice.saturating_mul(2);
     }
-    finish(keys, None)
+    finish(keys, None, &meter)
 }
 
 /// Lets one partition search for `slice` steps and records what it decided.
@@ -165,11 +171,17 @@ fn searched_ops<'a, M: Model>(
         .collect()
 }
 
-fn finish(keys: Vec<KeyResult>, explanation: Option<Explanation>) -> CheckResult {
+fn finish(
+    keys: Vec<KeyResult>,
+    explanation: Option<Explanation>,
+    meter: &budget::Meter,
+) -> CheckResult {
     CheckResult {
         verdict: overall(&keys),
         keys,
         explanation,
+        memory_peak_bytes: meter.memory_peak(),
+        budget_exhausted: meter.exhausted(),
     }
 }
 

@@ -69,6 +69,12 @@ pub trait Model {
         vec![false; ops.len()]
     }
 
+    /// Bytes `state` occupies, inline and on the heap, for the checker's
+    /// memory budget. The default counts the inline part only.
+    fn state_bytes(&self, _state: &Self::State) -> usize {
+        std::mem::size_of::<Self::State>()
+    }
+
     /// The state for a person or a machine reading a violation report.
     fn describe_state(&self, state: &Self::State) -> serde_json::Value;
 }
@@ -114,6 +120,10 @@ impl Model for KvModel {
             // An output of the wrong kind (the parser never makes one) fits no state.
             _ => None,
         }
+    }
+
+    fn state_bytes(&self, state: &Self::State) -> usize {
+        std::mem::size_of::<Self::State>() + state.as_ref().map_or(0, String::capacity)
     }
 
     fn partition(&self, ops: &[Operation]) -> Vec<Partition> {

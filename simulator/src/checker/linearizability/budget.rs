@@ -1,28 +1,62 @@
-//! How much searching a check may do before it answers `Unknown`.
+//! How much searching a check may do, and how much memory it may hold, before
+//! it answers `Unknown`.
 
 use std::time::Instant;
 
-/// A limit on search steps (one step = one event visited) shared by all the
-/// partitions of a check, and optionally a deadline. The checker reads the
-/// clock only when it is given a deadline, so a check without one is a pure
-/// function of its input.
+/// A limit on search steps (one step = one event visited) and on the bytes the
+/// search holds (memo caches, interned states, stacks and event lists: see
+/// `Meter::charge`), shared by all the partitions of a check, and optionally a
+/// deadline. The checker reads the clock only when it is given a deadline, so
+/// a check without one is a pure function of its input: memory is counted, not
+/// measured, so running out of it is as deterministic as running out of steps.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Budget {
     pub steps: u64,
+    pub memory_bytes: u64,
     pub deadline: Option<Instant>,
+}
+
+/// Which limit of a [`Budget`] a check reached.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Limit {
+    Steps,
+    Memory,
+    Time,
+}
+
+impl Limit {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Limit::Steps => "steps",
+            Limit::Memory => "memory",
+            Limit::Time => "time",
+        }
+    }
 }
 
 impl Budget {
     /// Ten times what the hardest reference history needs (about a million
     /// steps). A step costs 0.1-0.3 µs and, when it enters a new point of the
-    /// search, some 60 bytes of memo cache: a search that uses the whole default
-    /// takes a few seconds and may hold around 600 MB.
+    /// search, at most 43 bytes of memo cache (16-byte slots, a table at least
+    /// three eighths full): a search that uses the whole default takes a few
+    /// seconds and holds at most some 430 MB, under the default memory.
     pub const DEFAULT_STEPS: u64 = 10_000_000;
+
+    /// What a check may hold unless told otherwise: 1 GiB.
+    pub const DEFAULT_MEMORY_BYTES: u64 = 1 << 30;
 
     pub fn steps(steps: u64) -> Self {
         Budget {
             steps,
+            memory_bytes: Budget::DEFAULT_MEMORY_BYTES,
             deadline: None,
+        }
+    }
+
+    pub fn with_memory(self, memory_bytes: u64) -> Self {
+        Budget {
+            memory_bytes,
+            ..self
         }
     }
 
@@ -40,11 +74,15 @@ impl Default for Budget {
     }
 }
 
-/// Counts the steps taken against a budget.
+/// Counts the steps taken and the bytes held against a budget.
 pub(super) struct Meter {
     budget: Budget,
     pub(super) used: u64,
-    exhausted: bool,
+    /// Bytes charged and not yet released, and the most ever charged at once.
+    memory: u64,
+    memory_peak: u64,
+    /// The limit reached; once set, every `tick` and `charge` fails.
+    exhausted: Option<Limit>,
 }
 
 /// Reading the clock every step would cost more than the step itself.
@@ -55,23 +93,63 @@ impl Meter {
         Meter {
             budget,
             used: 0,
-            exhausted: false,
+            memory: 0,
+            memory_peak: 0,
+            exhausted: None,
         }
     }
 
     /// Takes one step; false (from then on) once the budget is spent.
     pub(super) fn tick(&mut self) -> bool {
-        if self.exhausted || self.used >= self.budget.steps {
-            self.exhausted = true;
+        if self.exhausted.is_some() {
+            return false;
+        }
+        if self.used >= self.budget.steps {
+            self.exhausted = Some(Limit::Steps);
             return false;
         }
         self.used += 1;
         if let Some(deadline) = self.budget.deadline {
             if self.used.is_multiple_of(STEPS_PER_CLOCK_READ) && Instant::now() >= deadline {
-                self.exhausted = true;
+                self.exhausted = Some(Limit::Time);
             }
         }
         true
+    }
+
+    /// Asks to hold `bytes` more, before allocating them; false (and every
+    /// `tick` from then on) when that would pass the memory budget.
+    pub(super) fn charge(&mut self, bytes: u64) -> bool {
+        if self.exhausted.is_some() {
+            return false;
+        }
+        let memory = self.memory.saturating_add(bytes);
+        if memory > self.budget.memory_bytes {
+            self.exhausted = Some(Limit::Memory);
+            return false;
+        }
+        self.memory = memory;
+        self.memory_peak = self.memory_peak.max(memory);
+        true
+    }
+
+    /// Gives back bytes charged before (freed, or about to be).
+    pub(super) fn release(&mut self, bytes: u64) {
+        debug_assert!(bytes <= self.memory, "released more than charged");
+        self.memory = self.memory.saturating_sub(bytes);
+    }
+
+    #[cfg(test)]
+    pub(super) fn memory(&self) -> u64 {
+        self.memory
+    }
+
+    pub(super) fn memory_peak(&self) -> u64 {
+        self.memory_peak
+    }
+
+    pub(super) fn exhausted(&self) -> Option<Limit> {
+        self.exhausted
     }
 }
 
@@ -85,6 +163,20 @@ mod tests {
         assert!((0..3).all(|_| meter.tick()));
         assert!(!meter.tick());
         assert_eq!(meter.used, 3);
+        assert_eq!(meter.exhausted(), Some(Limit::Steps));
+    }
+
+    #[test]
+    fn memory_is_charged_released_and_capped() {
+        let mut meter = Meter::new(Budget::steps(10).with_memory(100));
+        assert!(meter.charge(60));
+        meter.release(30);
+        assert!(meter.charge(70));
+        assert_eq!((meter.memory(), meter.memory_peak()), (100, 100));
+        assert!(!meter.charge(1));
+        assert_eq!(meter.exhausted(), Some(Limit::Memory));
+        // Out of memory is out of budget: the search stops at its next step.
+        assert!(!meter.tick());
     }
 
     #[test]
@@ -92,5 +184,6 @@ mod tests {
         let mut meter = Meter::new(Budget::steps(u64::MAX).with_deadline(Instant::now()));
         let taken = (0..10_000).take_while(|_| meter.tick()).count() as u64;
         assert_eq!(taken, STEPS_PER_CLOCK_READ);
+        assert_eq!(meter.exhausted(), Some(Limit::Time));
     }
 }

@@ -1,64 +1,135 @@
 //! The memo cache of Lowe's optimisation: a (linearized set, model state) pair
 //! already explored leads to the same dead end, so the search never enters it
-//! twice. States are interned to small ids first, so a pair is a bitset and an
-//! integer, and all pairs live in two flat vectors: no allocation per entry.
+//! twice. States are interned to small ids first; a pair is then remembered by
+//! a 128-bit fingerprint alone, 16 bytes however long the segment is (a bitset
+//! of the set cost n/8 bytes, which on a key without quiescent points made the
+//! memo quadratic in the history).
+//!
+//! Why a fingerprint is enough. The fingerprint of a pair is the XOR of one
+//! 128-bit key per linearized operation and one for the state (Zobrist
+//! hashing, `Bitset` keeps it up to date in O(1) per change). The keys are
+//! fixed pseudo-random values that no history is built to defeat, so two
+//! different pairs share a fingerprint with probability 2^-128. A shared
+//! fingerprint can only make the search believe it explored a pair it did not,
+//! and prune a branch: the one possible error is a wrong `not linearizable`,
+//! never a wrong `linearizable`. Over a whole check that stores N pairs and
+//! asks Q times, the chance of any such error is at most Q * N / 2^128. The
+//! memory budget bounds N (16 bytes a slot: 2^32 pairs is 64 GiB, far past any
+//! budget) and the step budget bounds Q (2^40 steps would take days), so the
+//! bound is below 2^-56 for any check that can run, and at the budgets vopr
+//! uses (N < 2^27, Q < 2^28) below 2^-73.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hash, Hasher};
 
 use super::bitset::{mix, Bitset};
+use super::budget::Meter;
 
 /// An interned model state.
 pub(super) type StateId = u32;
 
 const NONE: u32 = u32::MAX;
 
-/// Hash chains over flat storage. Only membership is ever asked, so no map
-/// iteration order reaches a result.
+/// The empty slot of the table. A pair whose fingerprint is 0 is stored as
+/// `ZERO_STANDS_IN`, which merges two fingerprints out of 2^128.
+const EMPTY: u128 = 0;
+const ZERO_STANDS_IN: u128 = 1;
+
+/// Bytes per slot of the table.
+pub(super) const SLOT_BYTES: usize = std::mem::size_of::<u128>();
+
+/// The memory budget forbade the cache to grow.
+#[derive(Debug)]
+pub(super) struct OutOfMemory;
+
+/// A set of fingerprints: open addressing with linear probing over a flat
+/// table whose size is a power of two, at most three quarters full. Only
+/// membership is ever asked, and the table holds nothing but the fingerprints,
+/// so no order of any kind reaches a result.
 pub(super) struct Cache {
-    /// Combined hash -> the newest entry with that hash.
-    heads: HashMap<u64, u32, BuildHasherDefault<IdentityHasher>>,
-    /// Per entry: the next entry with the same combined hash, and the state.
-    entries: Vec<(u32, StateId)>,
-    /// Entry k's bitset is `words[k * words_per_set..][..words_per_set]`.
-    words: Vec<u64>,
-    words_per_set: usize,
+    slots: Vec<u128>,
+    len: usize,
 }
 
+/// The table's first size: most searches (short segments) stay this small.
+const FIRST_SLOTS: usize = 16;
+
 impl Cache {
-    pub(super) fn new(ops: usize) -> Self {
+    pub(super) fn new() -> Self {
         Cache {
-            heads: HashMap::default(),
-            entries: Vec::new(),
-            words: Vec::new(),
-            words_per_set: Bitset::new(ops).words().len(),
+            slots: Vec::new(),
+            len: 0,
         }
     }
 
-    /// Records the pair; false when it was already there.
-    pub(super) fn insert(&mut self, linearized: &Bitset, state: StateId) -> bool {
-        debug_assert_eq!(linearized.words().len(), self.words_per_set);
-        let key = mix(linearized.hash() ^ mix(u64::from(state)));
-        let head = self.heads.get(&key).copied().unwrap_or(NONE);
-        let mut entry = head;
-        while entry != NONE {
-            let (next, entry_state) = self.entries[entry as usize];
-            if entry_state == state && self.set_of(entry) == linearized.words() {
-                return false;
-            }
-            entry = next;
+    /// Records the pair; `Ok(false)` when it was already there, `Err` when it
+    /// is new but the table may not grow to hold it.
+    pub(super) fn insert(
+        &mut self,
+        linearized: &Bitset,
+        state: StateId,
+        meter: &mut Meter,
+    ) -> Result<bool, OutOfMemory> {
+        let fingerprint = match linearized.fingerprint() ^ state_key(state) {
+            EMPTY => ZERO_STANDS_IN,
+            other => other,
+        };
+        let mut slot = self.find(fingerprint);
+        if slot.is_some_and(|slot| self.slots[slot] == fingerprint) {
+            return Ok(false);
         }
-        let index = u32::try_from(self.entries.len()).expect("fewer than 2^32 cache entries");
-        self.entries.push((head, state));
-        self.words.extend_from_slice(linearized.words());
-        self.heads.insert(key, index);
-        true
+        if (self.len + 1) * 4 > self.slots.len() * 3 {
+            self.grow(meter)?;
+            slot = self.find(fingerprint);
+        }
+        let slot = slot.expect("a table under three quarters full has an empty slot");
+        self.slots[slot] = fingerprint;
+        self.len += 1;
+        Ok(true)
     }
 
-    fn set_of(&self, entry: u32) -> &[u64] {
-        let start = entry as usize * self.words_per_set;
-        &self.words[start..start + self.words_per_set]
+    /// Bytes the table holds, for the memory budget.
+    pub(super) fn bytes(&self) -> usize {
+        self.slots.len() * SLOT_BYTES
     }
+
+    /// The slot holding `fingerprint`, or else the empty slot where it goes;
+    /// `None` when the table has no slots yet.
+    fn find(&self, fingerprint: u128) -> Option<usize> {
+        if self.slots.is_empty() {
+            return None;
+        }
+        let mask = self.slots.len() - 1;
+        // Every bit of a fingerprint is as random as any other.
+        let mut slot = (fingerprint as usize) & mask;
+        while self.slots[slot] != EMPTY && self.slots[slot] != fingerprint {
+            slot = (slot + 1) & mask;
+        }
+        Some(slot)
+    }
+
+    /// Doubles the table, if the budget allows the new one beside the old.
+    fn grow(&mut self, meter: &mut Meter) -> Result<(), OutOfMemory> {
+        let size = (self.slots.len() * 2).max(FIRST_SLOTS);
+        if !meter.charge((size * SLOT_BYTES) as u64) {
+            return Err(OutOfMemory);
+        }
+        let old = std::mem::replace(&mut self.slots, vec![EMPTY; size]);
+        for fingerprint in old.iter().copied().filter(|&f| f != EMPTY) {
+            let slot = self.find(fingerprint).expect("the new table has slots");
+            self.slots[slot] = fingerprint;
+        }
+        meter.release((old.len() * SLOT_BYTES) as u64);
+        Ok(())
+    }
+}
+
+/// A state's term of a pair's fingerprint. The inputs to `mix` have the top
+/// bit set, which no operation's (`bitset::op_key`, two per index) has, so
+/// state keys and operation keys never share a half.
+fn state_key(state: StateId) -> u128 {
+    let input = (1u64 << 63) | (u64::from(state) * 2);
+    (u128::from(mix(input)) << 64) | u128::from(mix(input + 1))
 }
 
 /// Model states numbered in order of first appearance. Each is stored once,
@@ -79,28 +150,57 @@ impl<S: Eq + Hash> Interner<S> {
         }
     }
 
-    pub(super) fn intern(&mut self, state: S) -> StateId {
-        let mut hasher = FxHasher::default();
-        state.hash(&mut hasher);
-        let key = hasher.finish();
-        let head = self.heads.get(&key).copied().unwrap_or(NONE);
-        let mut id = head;
+    /// The id of `state` if it was interned before, or else its hash, for `add`.
+    pub(super) fn find(&self, state: &S) -> Result<StateId, StateHash> {
+        let hash = hash_of(state);
+        let mut id = self.heads.get(&hash).copied().unwrap_or(NONE);
         while id != NONE {
-            if self.states[id as usize] == state {
-                return id;
+            if self.states[id as usize] == *state {
+                return Ok(id);
             }
             id = self.next[id as usize];
         }
+        Err(StateHash(hash))
+    }
+
+    pub(super) fn intern(&mut self, state: S) -> StateId {
+        match self.find(&state) {
+            Ok(id) => id,
+            Err(hash) => self.add(state, hash),
+        }
+    }
+
+    /// Interns a state `find` did not find (with the hash it gave).
+    pub(super) fn add(&mut self, state: S, StateHash(hash): StateHash) -> StateId {
+        let head = self.heads.get(&hash).copied().unwrap_or(NONE);
         let id = StateId::try_from(self.states.len()).expect("fewer than 2^32 states");
         self.states.push(state);
         self.next.push(head);
-        self.heads.insert(key, id);
+        self.heads.insert(hash, id);
         id
     }
 
     pub(super) fn get(&self, id: StateId) -> &S {
         &self.states[id as usize]
     }
+
+    /// What keeping one more state costs, given the bytes of the state itself
+    /// (`Model::state_bytes`): its slot, chain link and map entry, with room
+    /// for the vectors and the map to have doubled (so an estimate erring high).
+    pub(super) fn bytes_per_state(&self, state_bytes: usize) -> usize {
+        let slot = std::mem::size_of::<S>() + std::mem::size_of::<StateId>();
+        let map_entry = std::mem::size_of::<(u64, StateId)>() + 1;
+        state_bytes + 2 * (slot + map_entry)
+    }
+}
+
+/// A state's hash, from `Interner::find` to `Interner::add`.
+pub(super) struct StateHash(u64);
+
+fn hash_of<S: Hash>(state: &S) -> u64 {
+    let mut hasher = FxHasher::default();
+    state.hash(&mut hasher);
+    hasher.finish()
 }
 
 /// For keys that are already well-mixed hashes.
@@ -157,16 +257,52 @@ mod tests {
 
     #[test]
     fn remembers_pairs() {
-        let mut cache = Cache::new(70);
+        let mut meter = Meter::new(super::super::Budget::default());
+        let mut cache = Cache::new();
         let mut set = Bitset::new(70);
-        assert!(cache.insert(&set, 0));
-        assert!(!cache.insert(&set, 0));
-        assert!(cache.insert(&set, 1));
+        let mut insert = |set: &Bitset, state| cache.insert(set, state, &mut meter).unwrap();
+        assert!(insert(&set, 0));
+        assert!(!insert(&set, 0));
+        assert!(insert(&set, 1));
         set.set(65);
-        assert!(cache.insert(&set, 0));
-        assert!(!cache.insert(&set, 0));
+        assert!(insert(&set, 0));
+        assert!(!insert(&set, 0));
         set.clear(65);
-        assert!(!cache.insert(&set, 1));
+        assert!(!insert(&set, 1));
+    }
+
+    #[test]
+    fn holds_many_pairs_in_sixteen_bytes_a_slot() {
+        let mut meter = Meter::new(super::super::Budget::default());
+        let mut cache = Cache::new();
+        let mut set = Bitset::new(5000);
+        // Every prefix of 0..5000 with two states: 10,000 pairs, all different.
+        for i in 0..5000 {
+            set.set(i);
+            assert!(cache.insert(&set, 0, &mut meter).unwrap());
+            assert!(cache.insert(&set, 7, &mut meter).unwrap());
+        }
+        for i in (0..5000).rev() {
+            assert!(!cache.insert(&set, 7, &mut meter).unwrap());
+            set.clear(i);
+        }
+        assert_eq!(cache.bytes(), 16384 * SLOT_BYTES);
+        assert_eq!(meter.memory(), cache.bytes() as u64);
+    }
+
+    #[test]
+    fn a_full_budget_refuses_to_grow() {
+        let budget = super::super::Budget::default().with_memory(FIRST_SLOTS as u64 * 16);
+        let mut meter = Meter::new(budget);
+        let mut cache = Cache::new();
+        let mut set = Bitset::new(64);
+        for i in 0..12 {
+            set.set(i);
+            assert!(cache.insert(&set, 0, &mut meter).unwrap());
+        }
+        set.set(12);
+        assert!(cache.insert(&set, 0, &mut meter).is_err());
+        assert!(meter.memory() <= budget.memory_bytes);
     }
 
     #[test]

@@ -69,6 +69,11 @@ impl EntryList {
         EntryList { nodes }
     }
 
+    /// Bytes the list holds, for the memory budget.
+    pub(super) fn bytes(&self) -> usize {
+        self.nodes.capacity() * std::mem::size_of::<Node>()
+    }
+
     /// The first event still in the list, if any.
     pub(super) fn first(&self) -> Option<usize> {
         self.link(self.nodes[HEAD].next)

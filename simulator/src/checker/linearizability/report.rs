@@ -111,6 +111,8 @@ impl CheckResult {
             "keys_checked": self.keys_checked(),
             "keys": self.keys.len(),
             "steps": self.steps(),
+            "memory_peak_bytes": self.memory_peak_bytes,
+            "budget_exhausted": self.budget_exhausted.map(super::Limit::as_str),
             "undecided_key": self.undecided_key(),
             "failing_key": explanation.map(|e| e.key.as_str()),
             "longest_prefix": explanation.map(|e| ops_json(&e.longest_prefix)),
@@ -146,7 +148,8 @@ impl fmt::Display for CheckResult {
             self.steps()
         )?;
         if let Some(key) = self.undecided_key() {
-            writeln!(f, "the search budget ran out on key {}", json!(key))?;
+            let limit = self.budget_exhausted.map_or("search", super::Limit::as_str);
+            writeln!(f, "the {limit} budget ran out on key {}", json!(key))?;
         }
         match &self.explanation {
             Some(explanation) => write!(f, "{explanation}"),

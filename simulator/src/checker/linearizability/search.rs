@@ -17,7 +17,7 @@ use std::hash::BuildHasherDefault;
 use std::mem;
 
 use super::budget::Meter;
-use super::cache::{Cache, Interner, StateId};
+use super::cache::{Cache, Interner, OutOfMemory, StateId};
 use super::entries::{EntryList, Event};
 use super::Bitset;
 use crate::checker::model::Model;
@@ -51,6 +51,8 @@ enum Try {
     Refused,
     /// The current point itself is known to fail.
     DeadEnd,
+    /// The memory budget forbade remembering the new point.
+    OutOfMemory,
 }
 
 /// A search that can be run a slice at a time, so that the partitions of a
@@ -82,6 +84,9 @@ pub(super) struct Search<'a, M: Model> {
     /// every point (the memo cache still prunes repeats), so that it finds every
     /// end state. Once all are found it answers `NotLinearizable`.
     enumerate: Option<Ends>,
+    /// Bytes charged to the meter for everything but the cache (which charges
+    /// its own); zero until the first `run` charges the fixed part.
+    charged: u64,
 }
 
 /// The end states an enumerating search reached.
@@ -103,7 +108,7 @@ impl<'a, M: Model> Search<'a, M> {
             read_only: ops.iter().map(|op| model.is_read_only(&op.op)).collect(),
             list,
             linearized: Bitset::new(ops.len()),
-            cache: Cache::new(ops.len()),
+            cache: Cache::new(),
             states,
             stack: Vec::new(),
             state,
@@ -112,7 +117,28 @@ impl<'a, M: Model> Search<'a, M> {
             longest: Vec::new(),
             ops,
             enumerate: None,
+            charged: 0,
         }
+    }
+
+    /// Bytes this search holds, as charged to the meter: what to release when
+    /// it is dropped.
+    pub(super) fn bytes(&self) -> u64 {
+        self.charged + self.cache.bytes() as u64
+    }
+
+    /// What the search holds from the start: the event list, the set, and per
+    /// operation its entry in the side tables and the most the stack and the
+    /// longest prefix can take (counted in full at once, so that they never
+    /// need charging as they grow).
+    fn fixed_bytes(&self) -> u64 {
+        let per_op = mem::size_of::<&Operation>()
+            + mem::size_of::<bool>()
+            + mem::size_of::<Option<usize>>()
+            + mem::size_of::<Frame>()
+            + mem::size_of::<usize>();
+        let state = self.model.state_bytes(self.states.get(self.state));
+        (self.list.bytes() + self.linearized.bytes() + self.ops.len() * per_op + state) as u64
     }
 
     /// Turns this (fresh) search into one that enumerates the end states (see
@@ -150,6 +176,13 @@ impl<'a, M: Model> Search<'a, M> {
 
     /// Searches for at most `slice` steps; `None` when undecided after them.
     pub(super) fn run(&mut self, meter: &mut Meter, slice: u64) -> Option<Outcome> {
+        if self.charged == 0 {
+            let fixed = self.fixed_bytes();
+            if !meter.charge(fixed) {
+                return Some(Outcome::OutOfBudget);
+            }
+            self.charged = fixed;
+        }
         let enumerating = self.enumerate.is_some();
         if enumerating
             && self.stack.is_empty()
@@ -166,7 +199,7 @@ impl<'a, M: Model> Search<'a, M> {
             if !meter.tick() {
                 return Some(Outcome::OutOfBudget);
             }
-            if let Some(outcome) = self.step() {
+            if let Some(outcome) = self.step(meter) {
                 return Some(outcome);
             }
         }
@@ -174,9 +207,10 @@ impl<'a, M: Model> Search<'a, M> {
     }
 
     /// Visits one event; `Some` when that decides the search.
-    fn step(&mut self) -> Option<Outcome> {
+    fn step(&mut self, meter: &mut Meter) -> Option<Outcome> {
         let next = match self.entry.map(|node| (node, self.list.event(node))) {
-            Some((node, Event::Call(op))) => match self.try_linearize(node, op) {
+            Some((node, Event::Call(op))) => match self.try_linearize(node, op, meter) {
+                Try::OutOfMemory => return Some(Outcome::OutOfBudget),
                 Try::Placed => {
                     if self.record_end() {
                         self.entry = self.list.first();
@@ -201,7 +235,7 @@ impl<'a, M: Model> Search<'a, M> {
     }
 
     /// Linearizes `op` next if the model accepts it and the pair is unexplored.
-    fn try_linearize(&mut self, call: usize, op: usize) -> Try {
+    fn try_linearize(&mut self, call: usize, op: usize, meter: &mut Meter) -> Try {
         let operation = self.ops[op];
         if let Some(twin) = self.twin_before[op] {
             if !self.linearized.contains(twin) {
@@ -220,7 +254,16 @@ impl<'a, M: Model> Search<'a, M> {
             debug_assert_eq!(&next, state, "a read-only operation changed the state");
             self.state
         } else {
-            self.states.intern(next)
+            // A new state is charged before it is kept.
+            let bytes = self.states.bytes_per_state(self.model.state_bytes(&next)) as u64;
+            match self.states.find(&next) {
+                Ok(id) => id,
+                Err(hash) if meter.charge(bytes) => {
+                    self.charged += bytes;
+                    self.states.add(next, hash)
+                }
+                Err(_) => return Try::OutOfMemory,
+            }
         };
         // A pending operation that changes nothing here might as well never
         // happen: leaving it out keeps strictly more options open.
@@ -228,8 +271,12 @@ impl<'a, M: Model> Search<'a, M> {
             return Try::Refused;
         }
         self.linearized.set(op);
-        if !self.cache.insert(&self.linearized, next) {
+        let inserted = self.cache.insert(&self.linearized, next, meter);
+        if !matches!(inserted, Ok(true)) {
             self.linearized.clear(op);
+            if let Err(OutOfMemory) = inserted {
+                return Try::OutOfMemory;
+            }
             // Explored already and failed; for a forced read, so did this point.
             return if forced { Try::DeadEnd } else { Try::Refused };
         }

@@ -66,6 +66,9 @@ pub(super) struct KeySearch<'a, M: Model> {
     /// The longest linearizable prefix any failed search found: the way to its
     /// start, the rest (indices into `ops`), and its length.
     longest: Option<(Option<usize>, Vec<usize>, usize)>,
+    /// Bytes charged to the meter for the starts and links (each search
+    /// charges its own).
+    charged: u64,
 }
 
 impl<'a, M: Model> KeySearch<'a, M> {
@@ -80,9 +83,24 @@ impl<'a, M: Model> KeySearch<'a, M> {
             links: Vec::new(),
             longest: None,
             ops,
+            charged: 0,
         };
         search.reset();
         search
+    }
+
+    /// Drops every search and all that was found, giving their memory back:
+    /// for a key that is decided, or before starting over.
+    pub(super) fn free(&mut self, meter: &mut Meter) {
+        let searches = self
+            .starts
+            .iter()
+            .flatten()
+            .filter_map(|s| s.search.as_ref());
+        let held: u64 = searches.map(Search::bytes).sum();
+        meter.release(held + mem::take(&mut self.charged));
+        self.starts.clear();
+        self.links.clear();
     }
 
     /// Back to the first segment, from the initial state.
@@ -140,11 +158,15 @@ impl<'a, M: Model> KeySearch<'a, M> {
                 Outcome::Ended => {
                     let (state, path) = search.take_end().expect("an end was reached");
                     self.starts[self.level][self.current].ended = true;
-                    self.descend(state, path);
+                    if !self.descend(state, path, meter) {
+                        return Some(Outcome::OutOfBudget);
+                    }
                 }
                 Outcome::NotLinearizable { prefix } => {
                     let start = &mut self.starts[self.level][self.current];
-                    start.search = None;
+                    if let Some(search) = start.search.take() {
+                        meter.release(search.bytes());
+                    }
                     start.done = true;
                     // A search that reached ends failed only later on.
                     if !start.ended {
@@ -156,19 +178,27 @@ impl<'a, M: Model> KeySearch<'a, M> {
                 }
             }
             if self.starts.iter().any(|starts| starts.len() > MAX_STARTS) {
-                self.stop_splitting();
+                self.stop_splitting(meter);
             }
         }
     }
 
     /// The current search reached `state` at the end of its segment (by `path`,
     /// indices into the segment): search the next segment from it, unless that
-    /// was done already.
-    fn descend(&mut self, state: M::State, path: Vec<usize>) {
+    /// was done already. False when the memory budget forbids keeping it.
+    fn descend(&mut self, state: M::State, path: Vec<usize>, meter: &mut Meter) -> bool {
         let next = &self.starts[self.level + 1];
         if next.iter().any(|start| start.state == state) {
-            return;
+            return true;
         }
+        let bytes = mem::size_of::<Start<M>>()
+            + self.model.state_bytes(&state)
+            + mem::size_of::<Link>()
+            + path.len() * mem::size_of::<usize>();
+        if !meter.charge(bytes as u64) {
+            return false;
+        }
+        self.charged += bytes as u64;
         let prev = self.starts[self.level][self.current].link;
         let depth = prev.map_or(0, |index| self.links[index].depth);
         let segment = &self.segments[self.level];
@@ -187,6 +217,7 @@ impl<'a, M: Model> KeySearch<'a, M> {
         });
         self.level += 1;
         self.current = self.starts[self.level].len() - 1;
+        true
     }
 
     /// The current start is done: on to another start of its segment that is
@@ -227,7 +258,8 @@ impl<'a, M: Model> KeySearch<'a, M> {
     }
 
     /// Too many states to carry: search the whole history again, uncut.
-    fn stop_splitting(&mut self) {
+    fn stop_splitting(&mut self, meter: &mut Meter) {
+        self.free(meter);
         let all: Vec<usize> = mem::take(&mut self.segments)
             .into_iter()
             .flatten()
