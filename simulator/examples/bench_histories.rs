@@ -7,15 +7,13 @@
 //! ```
 //!
 //! DIR defaults to the reference histories (tests/data/histories). The generated histories are
-//! linearizable by construction: clients issue operations on a few keys, each taking effect at a
-//! random moment between its call and its return, and outputs are what a register gives in
-//! that order. `--write-generated DIR` writes them as files instead (to time another build of
+//! linearizable by construction (`simulator::history::generate`). `--write-generated DIR` writes them as files instead (to time another build of
 //! the checker on the same input). Performance is never timed in tests: this is the place.
 
 use std::time::{Duration, Instant};
 
 use simulator::checker::linearizability::{check_kv, Budget};
-use simulator::history::{parse_history, Op, Operation, Output};
+use simulator::history::{generate, parse_history, Operation};
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -157,90 +155,7 @@ impl Spec {
 
     /// The same history every time (a fixed seed per spec).
     fn generate(&self) -> Vec<Operation> {
-        let mut rng = SplitMix(((self.ops * 131 + self.keys) * 131 + self.clients) as u64);
-        // Each client's next free tick; every operation takes 1..=40 ticks, starts 0..=4
-        // ticks after the client's previous one returned, and takes effect at a random tick
-        // of its own span.
-        let mut free = vec![0u64; self.clients];
-        let mut drafts = Vec::with_capacity(self.ops);
-        for index in 0..self.ops {
-            let client = rng.below(self.clients as u64) as usize;
-            let call = free[client] + rng.below(5);
-            let ret = call + 1 + rng.below(40);
-            let effect = call + rng.below(ret - call + 1);
-            free[client] = ret + 1;
-            let key = format!("k{}", rng.below(self.keys as u64));
-            let value = format!("{client}.{index}");
-            let op = match rng.below(10) {
-                0..=3 => Op::Get,
-                4..=5 => Op::Put { value },
-                6..=7 => Op::Append { value },
-                _ => Op::Cas {
-                    expected: String::new(),
-                    value,
-                },
-            };
-            drafts.push((effect, index, client, key, op, call, ret));
-        }
-        // Outputs in the order the operations took effect.
-        drafts.sort_by_key(|draft| (draft.0, draft.1));
-        let mut values = std::collections::BTreeMap::<String, String>::new();
-        let mut ops = Vec::with_capacity(self.ops);
-        for (_, index, client, key, mut op, call, ret) in drafts {
-            let current = values.get(&key).cloned();
-            let output = match &mut op {
-                Op::Get => Output::Value(current),
-                Op::Put { value } => {
-                    values.insert(key.clone(), value.clone());
-                    Output::Empty
-                }
-                Op::Append { value } => {
-                    values.insert(key.clone(), current.unwrap_or_default() + value);
-                    Output::Empty
-                }
-                Op::Cas { expected, value } => {
-                    // Half the time it expects the current value (and swaps).
-                    let swaps = index % 2 == 0 && current.is_some();
-                    *expected = match (&current, swaps) {
-                        (Some(current), true) => current.clone(),
-                        _ => format!("never.{index}"),
-                    };
-                    if swaps {
-                        values.insert(key.clone(), value.clone());
-                    }
-                    Output::Swapped(swaps)
-                }
-            };
-            ops.push((
-                index,
-                Operation {
-                    client: client as u64,
-                    key,
-                    op,
-                    output,
-                    call,
-                    ret: Some(ret),
-                },
-            ));
-        }
-        ops.sort_by_key(|(index, _)| *index);
-        ops.into_iter().map(|(_, op)| op).collect()
-    }
-}
-
-/// SplitMix64: enough randomness for shapes of histories, and no dependency.
-struct SplitMix(u64);
-
-impl SplitMix {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
+        let seed = ((self.ops * 131 + self.keys) * 131 + self.clients) as u64;
+        generate::linearizable(self.ops, self.keys, self.clients, seed)
     }
 }

@@ -5,6 +5,7 @@
 //! Times are ticks; `"return": null` means no reply came, so the operation may
 //! have taken effect at any time after its call, or never.
 
+pub mod generate;
 mod parse;
 
 use std::fmt;

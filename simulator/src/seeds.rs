@@ -156,10 +156,12 @@ pub fn parse(path: &Path, text: &str) -> Result<SeedFile, String> {
                 "correctness" => Outcome::Correctness,
                 "liveness" => Outcome::Liveness,
                 "undecided" => Outcome::Undecided,
-                _ => return Err(format!(
+                _ => {
+                    return Err(format!(
                     "{}: expect must be pass, correctness, liveness or undecided, got '{value}'",
                     at()
-                )),
+                ))
+                }
             };
         } else {
             return Err(format!("{}: unknown key '{key}' (seed, set, expect)", at()));

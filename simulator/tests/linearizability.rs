@@ -46,6 +46,8 @@ fn assert_explains(explanation: &Explanation) {
         }
     }
     assert!(!explanation.cannot_place.is_empty());
+    // The plain search confirmed the violation: every operation due next is refused.
+    assert!(explanation.would_strand.is_empty());
     for op in &explanation.cannot_place {
         assert!(op.is_completed(), "{op}");
         assert_eq!(model.step(&state, &op.op, &op.output), None, "{op} fits");
@@ -364,6 +366,46 @@ mod written_cases {
         assert_eq!(starved.verdict, Verdict::Unknown);
         assert_eq!(starved.to_string().lines().next(), Some("unknown"));
         assert_eq!(starved.to_json()["verdict"], "unknown");
+    }
+
+    /// Ten concurrent appends, then reads that saw them in one order: the search
+    /// must not try the 10! orders the model accepts until a read refuses them.
+    fn appends_pinned_by_reads(order: &[usize]) -> String {
+        let mut lines: Vec<String> = (0..10)
+            .map(|i| append(i, 0, "50", &format!(",{i}")))
+            .collect();
+        let seen: String = order.iter().map(|i| format!(",{i}")).collect();
+        lines.push(get(10, 60, "70", &format!("\"{seen}\"")));
+        lines.push(get(11, 60, "70", &format!("\"{seen}\"")));
+        history(&lines)
+    }
+
+    #[test]
+    fn concurrent_appends_are_ordered_by_the_reads_ahead() {
+        let order = [3, 1, 4, 9, 5, 2, 6, 8, 7, 0];
+        let result = check(&appends_pinned_by_reads(&order));
+        assert_eq!(result.verdict, Lin);
+        assert!(result.steps() < 10_000, "{} steps", result.steps());
+        // A read that saw one append twice: no order explains it. The plain
+        // search that confirms it cannot try all 10! orders within the budget,
+        // so the lookahead's prefix is reported, with the appends that fit it.
+        let result = check(&appends_pinned_by_reads(&[3, 1, 4, 1, 5, 2, 6, 8, 7, 0, 9]));
+        assert_eq!(result.verdict, NotLin);
+        assert!(!result.explanation.as_ref().unwrap().would_strand.is_empty());
+        assert!(result.to_string().contains("leaving a read due soon"));
+    }
+
+    #[test]
+    fn a_violation_the_lookahead_found_is_explained_by_the_plain_search() {
+        let mut lines: Vec<String> = (0..5)
+            .map(|i| append(i, 0, "50", &format!(",{i}")))
+            .collect();
+        lines.push(get(10, 60, "70", "\",3,1,4,1,0\""));
+        let result = check(&history(&lines));
+        assert_eq!(result.verdict, NotLin);
+        let explanation = result.explanation.unwrap();
+        assert!(explanation.would_strand.is_empty());
+        assert_explains(&explanation);
     }
 
     #[test]

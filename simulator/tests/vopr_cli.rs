@@ -237,13 +237,16 @@ fn check_history_verdicts_and_exit_codes() {
     assert_eq!(bad.status.code(), Some(1));
     let v: serde_json::Value = serde_json::from_str(stdout(&bad).trim()).unwrap();
     assert_eq!(v["verdict"], "not linearizable");
-    // A budget the search outgrows: unknown (exit 4), never a verdict nor an OOM kill.
-    let starved = vopr(&[
-        "check-history",
-        &format!("{dir}/kv_c50-ok.jsonl"),
-        "--memory-mb",
-        "1",
-    ]);
+    // A budget the search outgrows: unknown (exit 4), never a verdict nor an OOM kill. The
+    // history (one key, 16 clients) needs some 27 MB and 5 million steps to decide.
+    let hard = std::env::temp_dir().join(format!("vopr-hard-{}.jsonl", std::process::id()));
+    let text: String = simulator::history::generate::linearizable(1000, 1, 16, 17_161_147)
+        .iter()
+        .map(|op| format!("{}\n", op.to_json_line()))
+        .collect();
+    std::fs::write(&hard, text).unwrap();
+    let starved = vopr(&["check-history", hard.to_str().unwrap(), "--memory-mb", "1"]);
+    std::fs::remove_file(&hard).ok();
     assert_eq!(starved.status.code(), Some(4), "{}", stdout(&starved));
     assert!(
         stdout(&starved).starts_with("unknown\n"),

@@ -69,6 +69,23 @@ pub trait Model {
         vec![false; ops.len()]
     }
 
+    /// For the search's lookahead: per operation of one partition, `Some` for a
+    /// completed read, holding the operations (indices into `ops`) that could
+    /// reset the state to a value that read may then see (see `can_lead_to`).
+    /// The default gives none, and the search looks ahead at nothing.
+    fn read_resets(&self, ops: &[&Operation]) -> Vec<Option<Vec<usize>>> {
+        vec![None; ops.len()]
+    }
+
+    /// Can `state` still lead to the output of `read` (a completed read that
+    /// must come later) through operations yet to be placed, given whether one
+    /// of its resets (`read_resets`) is among them? False only when certainly
+    /// not: the search then prunes the branch, so a false here that is wrong
+    /// could turn a linearizable history into a violation.
+    fn can_lead_to(&self, _state: &Self::State, _read: &Operation, _resets_left: bool) -> bool {
+        true
+    }
+
     /// Bytes `state` occupies, inline and on the heap, for the checker's
     /// memory budget. The default counts the inline part only.
     fn state_bytes(&self, _state: &Self::State) -> usize {
@@ -124,6 +141,26 @@ impl Model for KvModel {
 
     fn state_bytes(&self, state: &Self::State) -> usize {
         std::mem::size_of::<Self::State>() + state.as_ref().map_or(0, String::capacity)
+    }
+
+    fn read_resets(&self, ops: &[&Operation]) -> Vec<Option<Vec<usize>>> {
+        shortcuts::read_resets(ops)
+    }
+
+    /// From a value `s`, the key later holds `s` followed by appends, unless a
+    /// put or a swapping cas resets it to its own value (then appends follow),
+    /// and nothing makes it absent again. So a read of `v` after a state
+    /// `Some(s)` needs `s` to be a prefix of `v` or a reset whose value is (one
+    /// of `read_resets`) still to come; a read of null needs an absent key.
+    fn can_lead_to(&self, state: &Self::State, read: &Operation, resets_left: bool) -> bool {
+        match (state, &read.output) {
+            (None, _) => true,
+            (Some(_), Output::Value(None)) => false,
+            (Some(current), Output::Value(Some(seen))) => {
+                resets_left || seen.starts_with(current.as_str())
+            }
+            _ => true,
+        }
     }
 
     fn partition(&self, ops: &[Operation]) -> Vec<Partition> {
@@ -188,6 +225,53 @@ mod tests {
             Some(s("a"))
         );
         assert_eq!(m.step(&s("a"), &Op::Get, &Output::Unknown), Some(s("a")));
+    }
+
+    #[test]
+    fn a_read_ahead_needs_a_prefix_or_a_reset_to_come() {
+        let m = KvModel;
+        let read = |output: Option<&str>| Operation {
+            client: 1,
+            key: "k".to_string(),
+            op: Op::Get,
+            output: Output::Value(output.map(str::to_string)),
+            call: 0,
+            ret: Some(1),
+        };
+        assert!(m.can_lead_to(&s("a,b"), &read(Some("a,b,c")), false));
+        assert!(!m.can_lead_to(&s("a,c"), &read(Some("a,b,c")), false));
+        assert!(m.can_lead_to(&s("a,c"), &read(Some("a,b,c")), true));
+        assert!(m.can_lead_to(&None, &read(Some("x")), false));
+        assert!(!m.can_lead_to(&s(""), &read(None), true));
+        let ops = [
+            read(Some("a,b")),
+            Operation {
+                op: put("a"),
+                output: Output::Empty,
+                ..read(None)
+            },
+            Operation {
+                op: put("b"),
+                output: Output::Empty,
+                ..read(None)
+            },
+            Operation {
+                op: cas("x", "a,"),
+                output: Output::Swapped(false),
+                ..read(None)
+            },
+            Operation {
+                op: cas("x", ""),
+                output: Output::Unknown,
+                ret: None,
+                ..read(None)
+            },
+        ];
+        let refs: Vec<&Operation> = ops.iter().collect();
+        let resets = m.read_resets(&refs);
+        // "a" and "" may start "a,b"; "b" does not, and a cas told false never swapped.
+        assert_eq!(resets[0], Some(vec![4, 1]));
+        assert_eq!(resets[1..], [None, None, None, None]);
     }
 
     #[test]

@@ -144,6 +144,12 @@ impl Meter {
         self.memory
     }
 
+    /// Counts a peak held beside what this meter holds now (by a search on a
+    /// meter of its own).
+    pub(super) fn note_peak(&mut self, other_peak: u64) {
+        self.memory_peak = self.memory_peak.max(self.memory + other_peak);
+    }
+
     pub(super) fn memory_peak(&self) -> u64 {
         self.memory_peak
     }

@@ -20,6 +20,11 @@ pub struct Explanation {
     /// among the completed operations left) yet contradict the state after the
     /// prefix. One of them had to come next; none can.
     pub cannot_place: Vec<Operation>,
+    /// Operations due next that fit the state after the prefix, yet each would
+    /// leave a read due soon unable to see what it saw (the search's lookahead
+    /// refused them). Empty unless the plain search that confirms a violation
+    /// ran out of budget, so that the lookahead's prefix is the one reported.
+    pub would_strand: Vec<Operation>,
     /// The model state after the prefix.
     pub state: Value,
     /// Set when the key was refuted without a search: what no linearization
@@ -34,6 +39,7 @@ impl Explanation {
             key,
             longest_prefix: Vec::new(),
             cannot_place: Vec::new(),
+            would_strand: Vec::new(),
             state: Value::Null,
             anomaly: Some(anomaly),
         }
@@ -59,15 +65,19 @@ pub(super) fn explain<M: Model>(
     let left = || (0..ops.len()).filter(|&i| !placed[i] && ops[i].is_completed());
     // Nothing called after this return can precede the op returning there.
     let horizon = left().filter_map(|i| ops[i].ret).min().unwrap_or(u64::MAX);
-    let mut cannot_place: Vec<Operation> = left()
+    let mut due: Vec<Operation> = left()
         .filter(|&i| ops[i].call <= horizon)
         .map(|i| ops[i].clone())
         .collect();
-    cannot_place.sort_by_key(|op| (op.call, op.ret, op.client));
+    due.sort_by_key(|op| (op.call, op.ret, op.client));
+    let (would_strand, cannot_place) = due
+        .into_iter()
+        .partition(|op| model.step(&state, &op.op, &op.output).is_some());
     Explanation {
         key,
         longest_prefix: prefix.iter().map(|&i| ops[i].clone()).collect(),
         cannot_place,
+        would_strand,
         state: model.describe_state(&state),
         anomaly: None,
     }
@@ -117,6 +127,7 @@ impl CheckResult {
             "failing_key": explanation.map(|e| e.key.as_str()),
             "longest_prefix": explanation.map(|e| ops_json(&e.longest_prefix)),
             "cannot_place": explanation.map(|e| ops_json(&e.cannot_place)),
+            "would_strand": explanation.map(|e| ops_json(&e.would_strand)),
             "state": explanation.map_or(Value::Null, |e| e.state.clone()),
             "anomaly": explanation.and_then(|e| e.anomaly.as_ref()).map(|a| json!({
                 "message": a.message,
@@ -187,12 +198,26 @@ impl fmt::Display for Explanation {
             writeln!(f, "  {:>4}. {op}", position + 1)?;
         }
         writeln!(f, "state after the prefix: {}", self.state)?;
-        writeln!(
-            f,
-            "cannot place any of these next (each contradicts that state, yet one must come next):"
-        )?;
+        if self.would_strand.is_empty() {
+            writeln!(
+                f,
+                "cannot place any of these next (each contradicts that state, yet one must come next):"
+            )?;
+        } else {
+            writeln!(f, "one of these must come next, and none can:")?;
+            writeln!(f, "  contradicting that state:")?;
+        }
         for op in &self.cannot_place {
             writeln!(f, "        {op}")?;
+        }
+        if !self.would_strand.is_empty() {
+            writeln!(
+                f,
+                "  fitting that state, but leaving a read due soon unable to see what it saw:"
+            )?;
+            for op in &self.would_strand {
+                writeln!(f, "        {op}")?;
+            }
         }
         Ok(())
     }

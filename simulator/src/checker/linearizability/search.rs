@@ -87,7 +87,14 @@ pub(super) struct Search<'a, M: Model> {
     /// Bytes charged to the meter for everything but the cache (which charges
     /// its own); zero until the first `run` charges the fixed part.
     charged: u64,
+    /// Per completed read: `Model::read_resets`; all `None` without lookahead.
+    resets: Vec<Option<Vec<usize>>>,
 }
+
+/// How many events from the front of the list the lookahead reads at most: a
+/// bound on its cost per step. The reads nearest the front are the ones a
+/// wrong placement dooms soonest.
+const LOOKAHEAD_EVENTS: usize = 32;
 
 /// The end states an enumerating search reached.
 struct Ends {
@@ -97,8 +104,15 @@ struct Ends {
 }
 
 impl<'a, M: Model> Search<'a, M> {
-    /// A search whose linearizations start in `start` instead of the initial state.
-    pub(super) fn from_state(model: &'a M, ops: Vec<&'a Operation>, start: M::State) -> Self {
+    /// A search whose linearizations start in `start` instead of the initial
+    /// state; with `lookahead`, it prunes a placement after which a read due
+    /// soon can no longer see what it saw (`Model::can_lead_to`).
+    pub(super) fn from_state(
+        model: &'a M,
+        ops: Vec<&'a Operation>,
+        start: M::State,
+        lookahead: bool,
+    ) -> Self {
         let list = EntryList::new(&ops);
         let mut states = Interner::new();
         let state = states.intern(start);
@@ -114,6 +128,11 @@ impl<'a, M: Model> Search<'a, M> {
             state,
             completed_left: ops.iter().filter(|op| op.is_completed()).count(),
             twin_before: pending_twins(&ops),
+            resets: if lookahead {
+                model.read_resets(&ops)
+            } else {
+                vec![None; ops.len()]
+            },
             longest: Vec::new(),
             ops,
             enumerate: None,
@@ -138,7 +157,11 @@ impl<'a, M: Model> Search<'a, M> {
             + mem::size_of::<Frame>()
             + mem::size_of::<usize>();
         let state = self.model.state_bytes(self.states.get(self.state));
-        (self.list.bytes() + self.linearized.bytes() + self.ops.len() * per_op + state) as u64
+        let resets: usize = self.resets.iter().flatten().map(Vec::len).sum();
+        let resets = self.resets.len() * mem::size_of::<Option<Vec<usize>>>()
+            + resets * mem::size_of::<usize>();
+        (self.list.bytes() + self.linearized.bytes() + self.ops.len() * per_op + state + resets)
+            as u64
     }
 
     /// Turns this (fresh) search into one that enumerates the end states (see
@@ -270,6 +293,9 @@ impl<'a, M: Model> Search<'a, M> {
         if !operation.is_completed() && next == self.state {
             return Try::Refused;
         }
+        if !forced && self.reads_ahead_refuse(op, next) {
+            return Try::Refused;
+        }
         self.linearized.set(op);
         let inserted = self.cache.insert(&self.linearized, next, meter);
         if !matches!(inserted, Ok(true)) {
@@ -296,6 +322,35 @@ impl<'a, M: Model> Search<'a, M> {
             self.longest = self.stack.iter().map(|frame| frame.op).collect();
         }
         Try::Placed
+    }
+
+    /// Would linearizing `op` into state `next` leave some read due soon
+    /// unable to see what it saw? Looks at the completed reads among the first
+    /// events left in the list: every completed operation not yet linearized
+    /// comes after `op` in any linearization through here, so one that can no
+    /// longer be satisfied dooms the branch. The refusal depends only on the
+    /// linearized set and `next`, like the memo.
+    fn reads_ahead_refuse(&self, op: usize, next: StateId) -> bool {
+        let state = self.states.get(next);
+        let mut node = self.list.first();
+        for _ in 0..LOOKAHEAD_EVENTS {
+            let Some(current) = node else { break };
+            match self.list.event(current) {
+                Event::Call(read) if read != op => {
+                    if let Some(resets) = &self.resets[read] {
+                        let left = resets
+                            .iter()
+                            .any(|&reset| reset != op && !self.linearized.contains(reset));
+                        if !self.model.can_lead_to(state, self.ops[read], left) {
+                            return true;
+                        }
+                    }
+                }
+                _ => {}
+            }
+            node = self.list.next(current);
+        }
+        false
     }
 
     /// The current point is a dead end: undoes choices back to the most recent

@@ -69,10 +69,12 @@ pub(super) struct KeySearch<'a, M: Model> {
     /// Bytes charged to the meter for the starts and links (each search
     /// charges its own).
     charged: u64,
+    /// Whether the searches look ahead (`Search::from_state`).
+    lookahead: bool,
 }
 
 impl<'a, M: Model> KeySearch<'a, M> {
-    pub(super) fn new(model: &'a M, ops: Vec<&'a Operation>) -> Self {
+    pub(super) fn new(model: &'a M, ops: Vec<&'a Operation>, lookahead: bool) -> Self {
         let segments = segments(&ops);
         let mut search = KeySearch {
             model,
@@ -84,6 +86,7 @@ impl<'a, M: Model> KeySearch<'a, M> {
             longest: None,
             ops,
             charged: 0,
+            lookahead,
         };
         search.reset();
         search
@@ -143,7 +146,8 @@ impl<'a, M: Model> KeySearch<'a, M> {
                 None => {
                     let segment = &self.segments[self.level];
                     let ops = segment.iter().map(|&i| self.ops[i]).collect();
-                    let search = Search::from_state(self.model, ops, start.state.clone());
+                    let state = start.state.clone();
+                    let search = Search::from_state(self.model, ops, state, self.lookahead);
                     start
                         .search
                         .insert(if last { search } else { search.enumerating() })

@@ -231,6 +231,39 @@ pub(super) fn needless_pending(ops: &[&Operation]) -> Vec<bool> {
         .collect()
 }
 
+/// See `Model::read_resets`: per completed get that read a value, the puts
+/// and the cas ops that may have swapped whose value is a prefix of what it
+/// read (the value it saw may have started there).
+pub(super) fn read_resets(ops: &[&Operation]) -> Vec<Option<Vec<usize>>> {
+    let mut bases: BTreeMap<&[u8], Vec<usize>> = BTreeMap::new();
+    for (index, op) in ops.iter().enumerate() {
+        match &op.op {
+            Op::Put { value } => bases.entry(value.as_bytes()).or_default().push(index),
+            Op::Cas { value, .. } if op.output != Output::Swapped(false) => {
+                bases.entry(value.as_bytes()).or_default().push(index)
+            }
+            _ => {}
+        }
+    }
+    let lengths: BTreeSet<usize> = bases.keys().map(|value| value.len()).collect();
+    ops.iter()
+        .map(|op| {
+            let read = match (&op.op, &op.output) {
+                (Op::Get, Output::Value(read)) if op.is_completed() => read.as_deref(),
+                _ => return None,
+            };
+            let read = read.unwrap_or_default().as_bytes();
+            let resets = lengths
+                .range(..=read.len())
+                .filter_map(|&length| bases.get(&read[..length]))
+                .flatten()
+                .copied()
+                .collect();
+            Some(resets)
+        })
+        .collect()
+}
+
 /// Most bytes hashed looking for candidates in the values seen; past it,
 /// nothing is left out (the search decides alone).
 const SUBSTRING_WORK_MAX: usize = 1 << 26;

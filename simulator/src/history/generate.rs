@@ -1,0 +1,109 @@
+//! Linearizable histories of any shape, for benchmarks and tests: clients issue operations on
+//! a few keys, each taking effect at a random moment between its call and its return, and the
+//! outputs are what the key-value store gives in that order. Deterministic: a seed gives the
+//! same history on every platform.
+
+use super::{Op, Operation, Output};
+use std::collections::BTreeMap;
+
+/// A history of `ops` operations over `keys` keys by `clients` clients, from `seed`. Every
+/// operation takes 1..=40 ticks and starts 0..=4 ticks after its client's previous one
+/// returned; 40% are gets, 20% puts, 20% appends, 20% cas (half of them expecting the value
+/// the key holds when they take effect). Values are unique.
+pub fn linearizable(ops: usize, keys: usize, clients: usize, seed: u64) -> Vec<Operation> {
+    let mut rng = SplitMix(seed);
+    let clients = clients.max(1);
+    let keys = keys.max(1);
+    let mut free = vec![0u64; clients];
+    let mut drafts = Vec::with_capacity(ops);
+    for index in 0..ops {
+        let client = rng.below(clients as u64) as usize;
+        let call = free[client] + rng.below(5);
+        let ret = call + 1 + rng.below(40);
+        let effect = call + rng.below(ret - call + 1);
+        free[client] = ret + 1;
+        let key = format!("k{}", rng.below(keys as u64));
+        let value = format!("{client}.{index}");
+        let op = match rng.below(10) {
+            0..=3 => Op::Get,
+            4..=5 => Op::Put { value },
+            6..=7 => Op::Append { value },
+            _ => Op::Cas {
+                expected: String::new(),
+                value,
+            },
+        };
+        drafts.push((effect, index, client, key, op, call, ret));
+    }
+    // Outputs in the order the operations took effect.
+    drafts.sort_by_key(|draft| (draft.0, draft.1));
+    let mut values = BTreeMap::<String, String>::new();
+    let mut history = Vec::with_capacity(ops);
+    for (_, index, client, key, mut op, call, ret) in drafts {
+        let current = values.get(&key).cloned();
+        let output = match &mut op {
+            Op::Get => Output::Value(current),
+            Op::Put { value } => {
+                values.insert(key.clone(), value.clone());
+                Output::Empty
+            }
+            Op::Append { value } => {
+                values.insert(key.clone(), current.unwrap_or_default() + value);
+                Output::Empty
+            }
+            Op::Cas { expected, value } => {
+                let swaps = index % 2 == 0 && current.is_some();
+                *expected = match (&current, swaps) {
+                    (Some(current), true) => current.clone(),
+                    _ => format!("never.{index}"),
+                };
+                if swaps {
+                    values.insert(key.clone(), value.clone());
+                }
+                Output::Swapped(swaps)
+            }
+        };
+        let operation = Operation {
+            client: client as u64,
+            key,
+            op,
+            output,
+            call,
+            ret: Some(ret),
+        };
+        history.push((index, operation));
+    }
+    history.sort_by_key(|(index, _)| *index);
+    history.into_iter().map(|(_, op)| op).collect()
+}
+
+/// SplitMix64: enough randomness for shapes of histories.
+struct SplitMix(u64);
+
+impl SplitMix {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn same_seed_same_history() {
+        let a = linearizable(200, 2, 5, 9);
+        assert_eq!(a, linearizable(200, 2, 5, 9));
+        assert_ne!(a, linearizable(200, 2, 5, 10));
+        assert_eq!(a.len(), 200);
+        assert!(a.iter().all(|op| op.ret.is_some_and(|ret| ret > op.call)));
+    }
+}
