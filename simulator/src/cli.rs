@@ -143,11 +143,14 @@ pub fn report(summary: &Summary, replay: &str) -> String {
         out.push_str(&liveness_report(liveness));
     }
     if s.outcome == Outcome::Undecided {
+        // Nothing failed: the last events say nothing about why the history is hard.
         let _ = writeln!(
             out,
             "\nUNDECIDED: the end-of-run linearizability check ran out of budget; check the \
              history with a larger one: --history FILE, then 'vopr check-history FILE'"
         );
+        let _ = writeln!(out, "\nreplay: {replay}");
+        return out;
     }
     let _ = writeln!(out, "\nlast {} events:", s.recent_events.len());
     for event in &s.recent_events {
@@ -237,6 +240,22 @@ pub fn write_stdout(text: std::fmt::Arguments) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_undecided_run_says_how_to_decide_it() {
+        let options = crate::options::Options::from_seed(7);
+        let mut summary = Summary::harness_bug(7, options, String::new());
+        summary.outcome = Outcome::Undecided;
+        summary.violation = None;
+        summary.linearizability = crate::end_of_run::UNDECIDED;
+        let text = report(&summary, "vopr --seed 7");
+        assert!(text.starts_with("seed 7: undecided "), "{text}");
+        assert!(text.contains("(unknown)"), "{text}");
+        assert!(text.contains("\nUNDECIDED: "), "{text}");
+        assert!(text.ends_with("\nreplay: vopr --seed 7\n"), "{text}");
+        assert_eq!(Outcome::from_name("undecided"), Some(Outcome::Undecided));
+        assert_eq!(Outcome::Undecided.exit_code(), 4);
+    }
 
     #[test]
     fn ranges_read_as_in_rust() {
