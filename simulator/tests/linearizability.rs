@@ -1121,4 +1121,44 @@ mod shortcuts {
         assert_eq!(result.verdict, Verdict::Linearizable, "{result}");
         assert_eq!(result.keys[0].ops, 3);
     }
+
+    /// A pending write nothing saw, kept because a cas that failed may need
+    /// it, is tried only right before such a cas: its value poisons the key
+    /// until the next put, so it is of use nowhere else.
+    #[test]
+    fn a_pending_write_nothing_saw_is_placed_only_where_a_cas_needs_it() {
+        let mut ops = vec![put("a", 0, Some(1))];
+        for i in 0..16 {
+            ops.push(append(&format!(",p{i}"), 2 + i, None));
+        }
+        for i in 0..40 {
+            let value = format!("v{i}");
+            ops.push(put(&value, 100 + 10 * i, Some(101 + 10 * i)));
+            ops.push(get(Some(&value), 102 + 10 * i, 103 + 10 * i));
+        }
+        // Fails on "v39" only if one of the appends took effect just before.
+        ops.push(cas("v39", "z", Output::Swapped(false), 600, Some(601)));
+        let result = check_kv(&ops, Budget::default());
+        assert_eq!(result.verdict, Verdict::Linearizable, "{result}");
+        assert_eq!(result.keys[0].ops, 98, "the appends are searched");
+        assert!(result.steps() < 20_000, "{} steps", result.steps());
+        // And where the value the cas expects is read after the cas, no write may come between.
+        ops.push(get(Some("v39"), 602, 603));
+        let result = check_kv(&ops, Budget::default());
+        assert_eq!(result.verdict, Verdict::NotLinearizable, "{result}");
+    }
+
+    /// The segment a pending write is in starts in a state an earlier segment
+    /// left: whether a cas there can fail only thanks to the write depends on
+    /// it (a put of "b" in the segment before makes this one need the write).
+    #[test]
+    fn a_failed_cas_in_a_later_segment_may_need_a_pending_write() {
+        let ops = [
+            put("a", 0, Some(0)),
+            put("b", 7, Some(7)),
+            cas("b", "a", Output::Swapped(false), 15, Some(15)),
+            put("a", 15, None),
+        ];
+        assert_searched(&ops, Verdict::Linearizable);
+    }
 }

@@ -86,6 +86,14 @@ pub trait Model {
         true
     }
 
+    /// Per operation of one partition: `Some(ops)` for a pending operation the
+    /// search need only place when one of `ops` (completed, not yet
+    /// linearized) is refused by the current state, i.e. right before it. The
+    /// default restricts nothing.
+    fn only_before(&self, ops: &[&Operation]) -> Vec<Option<Vec<usize>>> {
+        vec![None; ops.len()]
+    }
+
     /// Bytes `state` occupies, inline and on the heap, for the checker's
     /// memory budget. The default counts the inline part only.
     fn state_bytes(&self, _state: &Self::State) -> usize {
@@ -145,6 +153,10 @@ impl Model for KvModel {
 
     fn read_resets(&self, ops: &[&Operation]) -> Vec<Option<Vec<usize>>> {
         shortcuts::read_resets(ops)
+    }
+
+    fn only_before(&self, ops: &[&Operation]) -> Vec<Option<Vec<usize>>> {
+        shortcuts::only_before(ops)
     }
 
     /// From a value `s`, the key later holds `s` followed by appends, unless a

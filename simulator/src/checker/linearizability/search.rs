@@ -89,6 +89,8 @@ pub(super) struct Search<'a, M: Model> {
     charged: u64,
     /// Per completed read: `Model::read_resets`; all `None` without lookahead.
     resets: Vec<Option<Vec<usize>>>,
+    /// Per pending operation: `Model::only_before`.
+    only_before: Vec<Option<Vec<usize>>>,
 }
 
 /// How many events from the front of the list the lookahead reads at most: a
@@ -107,12 +109,17 @@ impl<'a, M: Model> Search<'a, M> {
     /// A search whose linearizations start in `start` instead of the initial
     /// state; with `lookahead`, it prunes a placement after which a read due
     /// soon can no longer see what it saw (`Model::can_lead_to`).
+    /// `only_before` is `Model::only_before` of the whole partition, in the
+    /// indices of `ops` (it cannot be computed from a segment alone: which
+    /// values the key can hold depends on what came before).
     pub(super) fn from_state(
         model: &'a M,
         ops: Vec<&'a Operation>,
         start: M::State,
         lookahead: bool,
+        only_before: Vec<Option<Vec<usize>>>,
     ) -> Self {
+        debug_assert_eq!(ops.len(), only_before.len());
         let list = EntryList::new(&ops);
         let mut states = Interner::new();
         let state = states.intern(start);
@@ -133,6 +140,7 @@ impl<'a, M: Model> Search<'a, M> {
             } else {
                 vec![None; ops.len()]
             },
+            only_before,
             longest: Vec::new(),
             ops,
             enumerate: None,
@@ -157,9 +165,11 @@ impl<'a, M: Model> Search<'a, M> {
             + mem::size_of::<Frame>()
             + mem::size_of::<usize>();
         let state = self.model.state_bytes(self.states.get(self.state));
-        let resets: usize = self.resets.iter().flatten().map(Vec::len).sum();
-        let resets = self.resets.len() * mem::size_of::<Option<Vec<usize>>>()
-            + resets * mem::size_of::<usize>();
+        let lists = |lists: &[Option<Vec<usize>>]| {
+            let entries: usize = lists.iter().flatten().map(Vec::len).sum();
+            mem::size_of_val(lists) + entries * mem::size_of::<usize>()
+        };
+        let resets = lists(&self.resets) + lists(&self.only_before);
         (self.list.bytes() + self.linearized.bytes() + self.ops.len() * per_op + state + resets)
             as u64
     }
@@ -266,6 +276,19 @@ impl<'a, M: Model> Search<'a, M> {
             }
         }
         let state = self.states.get(self.state);
+        if let Some(before) = &self.only_before[op] {
+            let needed = before.iter().any(|&other| {
+                let other_op = self.ops[other];
+                !self.linearized.contains(other)
+                    && self
+                        .model
+                        .step(state, &other_op.op, &other_op.output)
+                        .is_none()
+            });
+            if !needed {
+                return Try::Refused;
+            }
+        }
         let Some(next) = self.model.step(state, &operation.op, &operation.output) else {
             return Try::Refused;
         };

@@ -19,6 +19,7 @@
 //! stays one segment. When a segment can end in more than [`MAX_STARTS`]
 //! states, the check starts over without cuts.
 
+use std::collections::BTreeMap;
 use std::mem;
 
 use super::budget::Meter;
@@ -71,11 +72,14 @@ pub(super) struct KeySearch<'a, M: Model> {
     charged: u64,
     /// Whether the searches look ahead (`Search::from_state`).
     lookahead: bool,
+    /// `Model::only_before` of `ops`.
+    only_before: Vec<Option<Vec<usize>>>,
 }
 
 impl<'a, M: Model> KeySearch<'a, M> {
     pub(super) fn new(model: &'a M, ops: Vec<&'a Operation>, lookahead: bool) -> Self {
         let segments = segments(&ops);
+        let only_before = model.only_before(&ops);
         let mut search = KeySearch {
             model,
             starts: Vec::new(),
@@ -87,6 +91,7 @@ impl<'a, M: Model> KeySearch<'a, M> {
             ops,
             charged: 0,
             lookahead,
+            only_before,
         };
         search.reset();
         search
@@ -147,7 +152,9 @@ impl<'a, M: Model> KeySearch<'a, M> {
                     let segment = &self.segments[self.level];
                     let ops = segment.iter().map(|&i| self.ops[i]).collect();
                     let state = start.state.clone();
-                    let search = Search::from_state(self.model, ops, state, self.lookahead);
+                    let only_before = local_lists(&self.only_before, segment);
+                    let search =
+                        Search::from_state(self.model, ops, state, self.lookahead, only_before);
                     start
                         .search
                         .insert(if last { search } else { search.enumerating() })
@@ -281,6 +288,32 @@ impl<'a, M: Model> KeySearch<'a, M> {
         }
         pieces.into_iter().rev().flatten().copied().collect()
     }
+}
+
+/// `lists` (per operation of the partition, indices into it) for the
+/// operations of `segment`, in the segment's own indices. An operation outside
+/// the segment is left out: one before it is linearized before any of it, one
+/// after it after all of it.
+fn local_lists(lists: &[Option<Vec<usize>>], segment: &[usize]) -> Vec<Option<Vec<usize>>> {
+    if segment.iter().all(|&index| lists[index].is_none()) {
+        return vec![None; segment.len()];
+    }
+    let local: BTreeMap<usize, usize> = segment
+        .iter()
+        .enumerate()
+        .map(|(position, &index)| (index, position))
+        .collect();
+    segment
+        .iter()
+        .map(|&index| {
+            let list = lists[index].as_ref()?;
+            Some(
+                list.iter()
+                    .filter_map(|other| local.get(other).copied())
+                    .collect(),
+            )
+        })
+        .collect()
 }
 
 /// Splits `ops` (by index) at quiescent points, each segment in call order. An

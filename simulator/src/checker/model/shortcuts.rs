@@ -231,6 +231,65 @@ pub(super) fn needless_pending(ops: &[&Operation]) -> Vec<bool> {
         .collect()
 }
 
+/// See `Model::only_before`. A pending put or append `w` whose value `x` is
+/// not empty and occurs in no completed read and no cas expectation (as in
+/// `needless_pending`) poisons the key: from `w` to the next put, every value
+/// contains `x`, so no completed read fits there and every cas fails. Take a
+/// linearization with `w` in it and move `w` later, to just before the first
+/// completed cas told false, in that window, whose expected value is what the
+/// key would hold without `w` (a critical cas); or, when there is none, drop
+/// it. Between the two places the key now holds what it would without `w`:
+/// appends still fit, the cas ops told false still fail (none before the
+/// first critical one expects that value), and the pending cas ops that would
+/// now swap failed before, so they are dropped as they changed nothing. `w` is
+/// pending, so no real-time order stops it from moving later. What follows is
+/// as it was. So the search need only place `w` when a completed cas told
+/// false, not linearized yet, is refused by the current state: one of those
+/// whose expected value the key can hold by its return (`Writes::can_produce`)
+/// and that returns no earlier than `w`'s call (an earlier one precedes `w`).
+pub(super) fn only_before(ops: &[&Operation]) -> Vec<Option<Vec<usize>>> {
+    let writes = Writes::new(ops);
+    let mut seen: Vec<&[u8]> = Vec::new();
+    let mut critical: Vec<usize> = Vec::new();
+    for (index, op) in ops.iter().enumerate() {
+        match (&op.op, &op.output) {
+            (Op::Get, Output::Value(Some(read))) if op.is_completed() => seen.push(read.as_bytes()),
+            (Op::Cas { expected, .. }, output) => {
+                seen.push(expected.as_bytes());
+                let deadline = op.ret.unwrap_or(u64::MAX);
+                if *output == Output::Swapped(false) && writes.can_produce(expected, deadline) {
+                    critical.push(index);
+                }
+            }
+            _ => {}
+        }
+    }
+    fn poisoning(op: &Operation) -> Option<&[u8]> {
+        match &op.op {
+            Op::Put { value } | Op::Append { value } if !op.is_completed() && !value.is_empty() => {
+                Some(value.as_bytes())
+            }
+            _ => None,
+        }
+    }
+    let candidates: BTreeSet<&[u8]> = ops.iter().filter_map(|op| poisoning(op)).collect();
+    let Some(observed) = substrings_among(&candidates, &seen) else {
+        return vec![None; ops.len()];
+    };
+    ops.iter()
+        .map(|op| {
+            let value = poisoning(op).filter(|value| !observed.contains(value))?;
+            debug_assert!(!value.is_empty());
+            let before = critical
+                .iter()
+                .copied()
+                .filter(|&cas| ops[cas].ret.is_some_and(|ret| ret >= op.call))
+                .collect();
+            Some(before)
+        })
+        .collect()
+}
+
 /// See `Model::read_resets`: per completed get that read a value, the puts
 /// and the cas ops that may have swapped whose value is a prefix of what it
 /// read (the value it saw may have started there).
