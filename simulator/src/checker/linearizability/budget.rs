@@ -35,11 +35,12 @@ impl Limit {
 }
 
 impl Budget {
-    /// Ten times what the hardest reference history needs (about a million
-    /// steps). A step costs 0.1-0.3 µs and, when it enters a new point of the
-    /// search, at most 43 bytes of memo cache (16-byte slots, a table at least
-    /// three eighths full): a search that uses the whole default takes a few
-    /// seconds and holds at most some 430 MB, under the default memory.
+    /// A hundred times what the hardest reference history needs (etcd_002,
+    /// 0.13 million steps; kv_c50-ok needed 0.9 million before the lookahead).
+    /// A step costs 0.05-0.3 µs and, when it enters a new point of the search,
+    /// at most 43 bytes of memo cache (16-byte slots, a table at least three
+    /// eighths full): a search that uses the whole default takes a few seconds
+    /// and holds at most some 430 MB, under the default memory.
     pub const DEFAULT_STEPS: u64 = 10_000_000;
 
     /// What a check may hold unless told otherwise: 1 GiB.
