@@ -1119,7 +1119,16 @@ mod shortcuts {
         ];
         let result = check_kv(&ops, Budget::default());
         assert_eq!(result.verdict, Verdict::Linearizable, "{result}");
-        assert_eq!(result.keys[0].ops, 3);
+        // Neither the write nor the cas is searched: a cas that can never swap
+        // fits anywhere and changes nothing.
+        assert_eq!(result.keys[0].ops, 2);
+        // One that may swap is, and a read it contradicts refutes it.
+        let ops = [
+            put("a", 0, Some(1)),
+            cas("a", "b", Output::Swapped(false), 3, Some(4)),
+            get(Some("a"), 5, 6),
+        ];
+        assert_searched(&ops, Verdict::NotLinearizable);
     }
 
     /// A pending write nothing saw, kept because a cas that failed may need

@@ -39,7 +39,7 @@ pub enum Verdict {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct KeyResult {
     pub key: String,
-    /// Operations searched (pending reads, which constrain nothing, are left out).
+    /// Operations searched (those that can be left out, see `searched_ops`, are not).
     pub ops: usize,
     pub verdict: Verdict,
     /// Search steps spent on this key.
@@ -196,7 +196,8 @@ fn take_turn<M: Model>(
 
 /// The operations of one partition worth searching: pending operations that
 /// cannot change the state constrain nothing (they may be left out), so drop
-/// them, and those the model says can be left out (`Model::needless_pending`).
+/// them, and those the model says can be left out (`Model::needless_pending`,
+/// `Model::inert`).
 fn searched_ops<'a, M: Model>(
     model: &M,
     ops: &'a [Operation],
@@ -208,9 +209,10 @@ fn searched_ops<'a, M: Model>(
         .filter(|op| op.is_completed() || !model.is_read_only(&op.op))
         .collect();
     let needless = model.needless_pending(&kept);
+    let inert = model.inert(&kept);
     kept.into_iter()
-        .zip(needless)
-        .filter(|(op, needless)| op.is_completed() || !needless)
+        .zip(needless.into_iter().zip(inert))
+        .filter(|(op, (needless, inert))| !inert && (op.is_completed() || !needless))
         .map(|(op, _)| op)
         .collect()
 }

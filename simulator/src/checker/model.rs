@@ -69,6 +69,14 @@ pub trait Model {
         vec![false; ops.len()]
     }
 
+    /// Per operation of one partition: true for a completed operation that
+    /// fits every state a linearization can reach there and changes none. It
+    /// can be left out: any linearization of the rest takes it back at any
+    /// point of its interval. The default marks none.
+    fn inert(&self, ops: &[&Operation]) -> Vec<bool> {
+        vec![false; ops.len()]
+    }
+
     /// For the search's lookahead: per operation of one partition, `Some` for a
     /// completed read, holding the operations (indices into `ops`) that could
     /// reset the state to a value that read may then see (see `can_lead_to`).
@@ -153,6 +161,10 @@ impl Model for KvModel {
 
     fn read_resets(&self, ops: &[&Operation]) -> Vec<Option<Vec<usize>>> {
         shortcuts::read_resets(ops)
+    }
+
+    fn inert(&self, ops: &[&Operation]) -> Vec<bool> {
+        shortcuts::inert(ops)
     }
 
     fn only_before(&self, ops: &[&Operation]) -> Vec<Option<Vec<usize>>> {

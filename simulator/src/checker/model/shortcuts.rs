@@ -290,6 +290,21 @@ pub(super) fn only_before(ops: &[&Operation]) -> Vec<Option<Vec<usize>>> {
         .collect()
 }
 
+/// See `Model::inert`: a completed cas told false whose expected value the key
+/// cannot hold by its return (`Writes::can_produce`) fails in every state it
+/// can be linearized in, and changes nothing.
+pub(super) fn inert(ops: &[&Operation]) -> Vec<bool> {
+    let writes = Writes::new(ops);
+    ops.iter()
+        .map(|op| match (&op.op, &op.output, op.ret) {
+            (Op::Cas { expected, .. }, Output::Swapped(false), Some(ret)) => {
+                !writes.can_produce(expected, ret)
+            }
+            _ => false,
+        })
+        .collect()
+}
+
 /// See `Model::read_resets`: per completed get that read a value, the puts
 /// and the cas ops that may have swapped whose value is a prefix of what it
 /// read (the value it saw may have started there).
