@@ -16,8 +16,10 @@
 //! asks Q times, the chance of any such error is at most Q * N / 2^128. The
 //! memory budget bounds N (16 bytes a slot: 2^32 pairs is 64 GiB, far past any
 //! budget) and the step budget bounds Q (2^40 steps would take days), so the
-//! bound is below 2^-56 for any check that can run, and at the budgets vopr
-//! uses (N < 2^27, Q < 2^28) below 2^-73.
+//! bound is below 2^-56 for any check that can run. At the budgets vopr uses
+//! (check-history: 2^28 steps and a quarter of the machine's memory, 2^29
+//! slots on 32 GiB; the end of a run: 2^23 steps, 2^25 slots) it is below
+//! 2^-71.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hash, Hasher};
