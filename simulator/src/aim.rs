@@ -19,7 +19,8 @@ pub struct AimOptions {
     pub crash_after_do_view_change: f64,
     /// Crash a new primary right after it sends start_view.
     pub crash_after_start_view: f64,
-    /// Crash a replica right after it submits a superblock write (view change, checkpoint).
+    /// Crash a replica right after it submits a superblock or checkpoint write (view change,
+    /// checkpoint).
     pub crash_after_superblock_write: f64,
     /// How much likelier a random crash is while the replica has writes in flight.
     pub crash_pending_writes_factor: f64,
@@ -36,6 +37,10 @@ pub struct AimOptions {
     pub pause_probability: f64,
     /// Mean ticks a pause lasts (exponential).
     pub pause_ticks_mean: u64,
+    /// Restart a crashed replica right as a view change completes elsewhere (a replica
+    /// enters normal status in a new view).
+    #[serde(default)]
+    pub restart_on_view_change: f64,
 }
 
 impl AimOptions {
@@ -53,6 +58,7 @@ impl AimOptions {
             start_view_drop: 0.0,
             pause_probability: 0.0,
             pause_ticks_mean: 200,
+            restart_on_view_change: 0.0,
         }
     }
 
@@ -77,6 +83,7 @@ impl AimOptions {
         o.isolate_after_start_view = some(20, 300);
         o.start_view_drop = some(50, 500);
         o.pause_probability = some(1, 3) / 10.0;
+        o.restart_on_view_change = some(200, 800);
         o.isolate_ticks_mean = prng.range_u64(50, 1000);
         o.pause_ticks_mean = prng.range_u64(20, 600);
         o
@@ -98,6 +105,7 @@ impl AimOptions {
             ("isolate_after_start_view", self.isolate_after_start_view),
             ("start_view_drop", self.start_view_drop),
             ("pause_probability", self.pause_probability),
+            ("restart_on_view_change", self.restart_on_view_change),
         ];
         for (name, p) in probabilities {
             if !(0.0..=1.0).contains(&p) {
@@ -136,10 +144,11 @@ pub enum Aimed {
     IsolateAfterStartView,
     StartViewDropped,
     Pause,
+    RestartOnViewChange,
 }
 
 impl Aimed {
-    pub const ALL: [Aimed; 9] = [
+    pub const ALL: [Aimed; 10] = [
         Aimed::CrashAfterPrepareOk,
         Aimed::CrashAfterDoViewChange,
         Aimed::CrashAfterStartView,
@@ -149,6 +158,7 @@ impl Aimed {
         Aimed::IsolateAfterStartView,
         Aimed::StartViewDropped,
         Aimed::Pause,
+        Aimed::RestartOnViewChange,
     ];
 
     pub fn name(self) -> &'static str {
@@ -162,6 +172,7 @@ impl Aimed {
             Aimed::IsolateAfterStartView => "isolate_after_start_view",
             Aimed::StartViewDropped => "start_view_dropped",
             Aimed::Pause => "pause",
+            Aimed::RestartOnViewChange => "restart_on_view_change",
         }
     }
 }
@@ -204,6 +215,7 @@ mod tests {
             on(|o| o.isolate_after_start_view),
             on(|o| o.start_view_drop),
             on(|o| o.pause_probability),
+            on(|o| o.restart_on_view_change),
         ] {
             assert!((50..=150).contains(&count), "{count} of 300");
         }

@@ -63,6 +63,8 @@ pub enum Fault {
     },
     /// The replica gets no ticks and no messages (they wait) for `ticks` ticks.
     Pause { replica: u8, ticks: u64 },
+    /// A crashed replica restarts now rather than at its restart tick.
+    Restart { replica: u8, aimed: Aimed },
     /// The replica is cut from every other replica for `ticks` ticks.
     Isolate {
         replica: u8,
@@ -399,6 +401,14 @@ mod tests {
                 Fault::Pause {
                     replica: 1,
                     ticks: 3,
+                },
+            ),
+            event(
+                12,
+                Some(0),
+                Fault::Restart {
+                    replica: 2,
+                    aimed: Aimed::RestartOnViewChange,
                 },
             ),
             event(20, None, Fault::Liveness { core: vec![0, 1] }),

@@ -114,6 +114,8 @@ pub struct Simulation {
     settled_view: Option<(u32, u64)>,
     /// The last tick any replica sent a start_view_change (a vote).
     vote_sent_tick: u64,
+    /// A replica entered normal status in a new view during the step being handled.
+    view_change_done: bool,
     /// Packets the network had dropped when the churn oracle last looked.
     dropped_at_settle: u64,
     /// The faults executed so far, in order: the run's fault schedule.
@@ -178,6 +180,7 @@ impl Simulation {
             durable_view: vec![(0, 0); replica_count as usize],
             settled_view: None,
             vote_sent_tick: 0,
+            view_change_done: false,
             dropped_at_settle: 0,
             schedule: Vec::new(),
             replay: None,
@@ -372,6 +375,9 @@ impl Simulation {
         let leading = replica.is_primary() && status == consensus::Status::Normal;
         let slot = &mut self.cluster.slots[r as usize];
         if (view, status) != slot.observed {
+            if status == consensus::Status::Normal && view > slot.observed.0 {
+                self.view_change_done = true;
+            }
             slot.observed = (view, status);
             self.counters.view_max = self.counters.view_max.max(view);
             let status = cluster::status_name(status);

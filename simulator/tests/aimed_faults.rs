@@ -65,6 +65,8 @@ fn view_change_moments_are_aimed_at() {
             "aim.isolate_after_start_view=0.3",
             "--set",
             "aim.start_view_drop=0.3",
+            "--set",
+            "aim.restart_on_view_change=0.9",
         ]);
         assert_eq!(summary["outcome"], "pass", "seed {seed}: {summary}");
         for (kind, n) in summary["aimed_faults"].as_object().unwrap() {
@@ -76,7 +78,34 @@ fn view_change_moments_are_aimed_at() {
         "crash_after_start_view",
         "isolate_after_start_view",
         "start_view_dropped",
+        "restart_on_view_change",
     ] {
         assert!(fired[kind] > 0, "{kind}: {fired:?}");
     }
+}
+
+#[test]
+fn aimed_faults_replay_from_their_schedule() {
+    use simulator::options::Options;
+    use simulator::run::{run, RunConfig};
+    let seed = 2;
+    let mut o = Options::from_seed(seed);
+    o.ticks_safety = 8_000;
+    o.crash_probability = 0.0005;
+    o.aim.crash_after_do_view_change = 0.3;
+    o.aim.crash_after_start_view = 0.3;
+    o.aim.isolate_after_start_view = 0.3;
+    o.aim.start_view_drop = 0.3;
+    o.aim.restart_on_view_change = 0.9;
+    o.aim.pause_probability = 0.002;
+    let original = run(seed, o.clone(), RunConfig::default());
+    let kinds = original.aimed_faults.values().filter(|&&n| n > 0).count();
+    assert!(kinds >= 4, "{:?}", original.aimed_faults);
+    let config = RunConfig {
+        replay: Some(original.schedule.clone()),
+        ..RunConfig::default()
+    };
+    let replay = run(seed, o, config);
+    assert_eq!(replay.trace_hash, original.trace_hash);
+    assert_eq!(replay.aimed_faults, original.aimed_faults);
 }

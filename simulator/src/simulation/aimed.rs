@@ -56,11 +56,12 @@ impl Simulation {
                 .cluster
                 .storage(r)
                 .newest_pending()
-                .is_some_and(|(zone, _)| zone == Zone::Superblock);
+                .is_some_and(|(zone, _)| matches!(zone, Zone::Superblock | Zone::Checkpoint));
         self.writes_seen[r as usize] = submitted;
         if sent.start_view_change {
             self.vote_sent_tick = self.tick;
         }
+        let view_change_done = std::mem::take(&mut self.view_change_done);
         if let Some(step) = self.stepping.filter(|_| self.replay.is_some()) {
             return self.replay_point(Point::Step(step));
         }
@@ -100,6 +101,41 @@ impl Simulation {
         if sent.start_view && leads && self.prng_aim.chance(isolate_p) {
             self.isolate(r, Aimed::IsolateAfterStartView);
         }
+        if view_change_done {
+            self.aim_restart_on_view_change();
+        }
+    }
+
+    /// A view change just completed at some replica: restart a crashed one now, now and
+    /// then (it recovers while the cluster settles into the new view).
+    fn aim_restart_on_view_change(&mut self) {
+        let p = self.options.aim.restart_on_view_change;
+        if p == 0.0 || !self.prng_aim.chance(p) {
+            return;
+        }
+        let down: Vec<u8> = (0..self.options.replica_count)
+            .filter(|&x| self.cluster.slots[x as usize].restart_tick.is_some())
+            .filter(|&x| !self.cluster.is_up(x))
+            .collect();
+        if down.is_empty() {
+            return;
+        }
+        let replica = *self.prng_aim.pick(&down);
+        self.execute(Fault::Restart {
+            replica,
+            aimed: Aimed::RestartOnViewChange,
+        });
+    }
+
+    /// Restarts a crashed replica now (it was due to restart later).
+    pub(super) fn restart_early(&mut self, r: u8, kind: Aimed) -> bool {
+        let slot = &self.cluster.slots[r as usize];
+        if self.cluster.is_up(r) || slot.restart_tick.is_none() {
+            return false;
+        }
+        self.count_aimed(r, kind);
+        self.restart(r);
+        true
     }
 
     /// A primary just committed: isolate it, now and then.

@@ -57,6 +57,7 @@ impl Simulation {
                 aimed,
             } => self.crash_now(*replica, *restart_tick, torn, *garbage, *aimed),
             &Fault::Pause { replica, ticks } => self.pause(replica, ticks),
+            &Fault::Restart { replica, aimed } => self.restart_early(replica, aimed),
             &Fault::Isolate {
                 replica,
                 ticks,
