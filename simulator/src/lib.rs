@@ -18,6 +18,8 @@ pub mod run;
 pub mod scenario;
 pub mod schedule;
 pub mod seeds;
+pub mod shrink;
+pub mod shrink_cli;
 pub mod simulation;
 pub mod storage;
 pub mod summary;

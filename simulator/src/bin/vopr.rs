@@ -124,6 +124,22 @@ enum Command {
         #[arg(long, value_name = "MIB", value_parser = clap::value_parser!(u64).range(1..))]
         memory_mb: Option<u64>,
     },
+    /// Shrink a failing run to a small one that fails the same way: a minimal fault schedule
+    /// (delta debugging over its events, then fewer ticks, clients, replicas, lower rates).
+    Shrink {
+        /// A seed, a seed file, or a schedule file (e.g. vopr-artifacts/seed-N.schedule.jsonl).
+        input: String,
+        /// Runs tried at most (deterministic: the same input shrinks to the same output).
+        #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
+        budget_runs: u64,
+        /// Stop after N seconds as well (then another machine may shrink further).
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+        budget_s: Option<u64>,
+        /// Where to write the minimal schedule (default: the artifacts folder,
+        /// seed-N.min.schedule.jsonl).
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
     /// Merge the --json outputs of the shards of a sweep into one summary; checks that every
     /// seed is there once (exit 1 if any seed failed, 4 if the only seeds that did not pass are
     /// undecided, 2 if a seed is missing or duplicated or a file is unreadable).
@@ -221,6 +237,21 @@ fn main() {
             summary,
             failures,
         }) => merge_files(files, seeds.as_deref(), *json, summary, failures),
+        Some(Command::Shrink {
+            input,
+            budget_runs,
+            budget_s,
+            out,
+        }) => {
+            let request = simulator::shrink_cli::Request {
+                input: input.clone(),
+                budget_runs: *budget_runs,
+                budget_s: *budget_s,
+                out: out.clone(),
+                artifacts: cli.artifacts.clone(),
+            };
+            simulator::shrink_cli::main(&request).unwrap_or_else(|e| usage_error(e))
+        }
         None if cli.seeds.is_some() => run_range(&cli),
         None => run_one(&cli),
     };
@@ -233,6 +264,7 @@ fn refuse_run_flags(cli: &Cli, command: &Command) {
         Command::Replay { .. } => "replay",
         Command::CheckHistory { .. } => "check-history",
         Command::Merge { .. } => "merge",
+        Command::Shrink { .. } => "shrink",
     };
     let flags = [
         ("--seed", cli.seed.is_some()),
@@ -255,7 +287,7 @@ fn refuse_run_flags(cli: &Cli, command: &Command) {
         let own = match command {
             Command::Merge { .. } => ["--seeds", "--json", "--summary"].as_slice(),
             Command::CheckHistory { .. } => ["--json"].as_slice(),
-            Command::Replay { .. } => [].as_slice(),
+            Command::Replay { .. } | Command::Shrink { .. } => [].as_slice(),
         };
         if own.contains(flag) {
             usage_error(format!(
