@@ -1,6 +1,15 @@
 //! Fuzz entry points. The cargo-fuzz targets in `fuzz/` are a few lines calling these, and
 //! `tests/fuzz_entry_points.rs` runs the same functions on stable over the checked-in corpus
-//! and seeded random inputs. Each panics exactly when it found a bug.
+//! and seeded random inputs. Each panics exactly when it found a bug. The simulation targets
+//! run short (`budget.rs`) and report how deep they got (`depth.rs`), which the fuzz crate
+//! hands libFuzzer as extra features (`features.rs`).
+
+mod budget;
+mod depth;
+pub mod features;
+
+pub use budget::{quiescent, run_to_quiescence};
+pub use depth::Depth;
 
 use crate::cluster::CLUSTER;
 use crate::network::{PartitionMode, PartitionSymmetry};
@@ -49,13 +58,6 @@ fn with_valid_checksums(data: &[u8]) -> Vec<u8> {
     bytes
 }
 
-/// How deep an input got (for the stable test that proves the targets reach deep code).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Depth {
-    pub view_max: u32,
-    pub commit_max: u64,
-}
-
 /// A stream of well-checksummed messages and ticks into one replica: it never panics, and its
 /// view, log_view and commits move only as the protocol allows.
 pub fn replica_messages(data: &[u8]) -> Depth {
@@ -74,26 +76,33 @@ pub fn replica_messages(data: &[u8]) -> Depth {
     Depth {
         view_max: driver.view_max,
         commit_max: driver.commit_min_seen,
+        ..Depth::default()
     }
 }
 
 /// A small cluster through view changes with the fuzzer choosing crashes (some tearing the
 /// writes in flight), restarts, partitions, message drops, disk faults (within the atlas) and
-/// ticks; every oracle on. Panics on any violation.
+/// ticks; every oracle on. The events get `VIEW_CHANGE_EVENT_TICKS` in all; then the cluster
+/// is healed and runs until it is at rest. Panics on any violation.
 pub fn view_change(data: &[u8]) -> Depth {
     let mut u = Unstructured::new(data);
     let replicas = u.int_in_range(3..=5).unwrap_or(3);
     let seed = u.arbitrary::<u64>().unwrap_or(0);
-    let mut s = Scenario::new(seed, replicas, 2);
+    let mut s = Scenario::configured(seed, replicas, 2, |o| {
+        o.journal_slot_count = o.journal_slot_count.min(budget::VIEW_CHANGE_RING_MAX);
+    });
     s.sim.options.request_probability = 0.3;
     let mut events = 0;
-    while !u.is_empty() && events < 200 {
+    while !u.is_empty() && events < 200 && s.sim.tick < budget::VIEW_CHANGE_EVENT_TICKS {
         events += 1;
         let Ok(choice) = u.int_in_range(0u8..=9) else {
             break;
         };
         let r = u.int_in_range(0..=replicas - 1).unwrap_or(0);
-        let ticks = u.int_in_range(1u64..=400).unwrap_or(50);
+        let ticks = u
+            .int_in_range(1u64..=400)
+            .unwrap_or(50)
+            .min(budget::VIEW_CHANGE_EVENT_TICKS - s.sim.tick);
         match choice {
             0 if s.sim.cluster.is_up(r) => s.crash(r),
             1 if !s.sim.cluster.is_up(r) => s.restart(r),
@@ -116,7 +125,10 @@ pub fn view_change(data: &[u8]) -> Depth {
             panic!("view_change fuzz: {violation}");
         }
     }
-    // Heal and restart everything: the cluster must converge, and stay safe doing so.
+    // Heal and restart everything, and let the clients finish what they sent: the cluster
+    // must come to rest, and stay safe doing so. Once at rest only heartbeats would follow.
+    // Abandoned logs are still in some journals now; at rest they are gone.
+    let versions_max = depth::versions_max(&s.sim);
     s.clear_drops();
     s.heal();
     for r in 0..replicas {
@@ -124,12 +136,14 @@ pub fn view_change(data: &[u8]) -> Depth {
             s.restart(r);
         }
     }
-    if let Err(violation) = s.run(3_000) {
+    s.stop_clients();
+    if let Err(violation) = run_to_quiescence(&mut s, budget::VIEW_CHANGE_SETTLE_TICKS_MAX) {
         panic!("view_change fuzz: {violation}");
     }
+    let depth = Depth::of(&s.sim);
     Depth {
-        view_max: s.sim.counters.view_max,
-        commit_max: s.commit_max(),
+        versions_max: depth.versions_max.max(versions_max),
+        ..depth
     }
 }
 
@@ -150,9 +164,9 @@ fn pick_command(u: &mut Unstructured) -> &'static str {
 }
 
 /// A short simulation with fuzzer-chosen options; it must never end in `correctness`.
-pub fn scenario(data: &[u8]) {
+pub fn scenario(data: &[u8]) -> Depth {
     let Some((seed, options)) = scenario_options(data) else {
-        return;
+        return Depth::default();
     };
     let config = RunConfig {
         skip_linearizability: false,
@@ -165,6 +179,20 @@ pub fn scenario(data: &[u8]) {
             "scenario fuzz seed {seed}: {} at tick {}: {}",
             v.invariant, v.tick, v.message
         );
+    }
+    Depth {
+        view_max: summary.view_max,
+        commit_max: summary.ops_committed,
+        ticks: summary.ticks,
+        repairs: summary.repairs,
+        checkpoints: summary.checkpoints,
+        state_syncs: summary.state_syncs,
+        crashes: summary.crashes,
+        restarts: summary.restarts,
+        storage_faults: summary.storage_faults,
+        // Needs the simulation, which the run consumed.
+        versions_max: 0,
+        trace_hash: u64::from_str_radix(&summary.trace_hash, 16).unwrap_or(0),
     }
 }
 
@@ -180,8 +208,11 @@ fn fuzz_options(u: &mut Unstructured, seed: u64) -> arbitrary::Result<Options> {
     let mut o = Options::from_seed(seed);
     o.replica_count = u.int_in_range(1..=6)?;
     o.client_count = u.int_in_range(1..=4)?;
-    o.ticks_safety = u.int_in_range(500..=4_000)?;
-    o.ticks_liveness_max = 20_000;
+    // Short runs (budget.rs): a safety phase of a few view-change timeouts, and a liveness
+    // phase cut short, since this target reports only correctness (a core that has not
+    // converged by then is not worth 20,000 more ticks of safety checks).
+    o.ticks_safety = u.int_in_range(budget::SCENARIO_SAFETY_TICKS)?;
+    o.ticks_liveness_max = budget::SCENARIO_LIVENESS_TICKS_MAX;
     let n = &mut o.network;
     n.one_way_delay_min_ticks = u.int_in_range(0..=5)?;
     n.one_way_delay_mean_ticks = n.one_way_delay_min_ticks + u.int_in_range(0..=30)?;
@@ -209,7 +240,9 @@ fn fuzz_options(u: &mut Unstructured, seed: u64) -> arbitrary::Result<Options> {
     o.crash_stability_ticks = u.int_in_range(0..=1_000)?;
     o.request_probability = u.int_in_range(1..=100)? as f64 / 100.0;
     o.key_count = u.int_in_range(1..=4)?;
-    o.journal_slot_count = 32 << u.int_in_range(0..=5)?;
+    // 32, 64 or 128 slots: a replica's in-memory index has a slot per entry, and opening six
+    // of 1024 slots cost half a millisecond; a small ring also wraps and checkpoints sooner.
+    o.journal_slot_count = 32 << u.int_in_range(0..=2)?;
     o.write_latency_max_ticks = u.int_in_range(0..=12)?;
     Ok(o)
 }
