@@ -31,7 +31,7 @@ for target in $(cargo fuzz list); do
     -artifact_prefix="$scratch/$target/artifacts/" > "$scratch/$target/log" 2>&1
   status=$?
   set -e
-  grep -E "^(#[0-9]+ +DONE|stat::number_of_executed_units|stat::average_exec_per_sec)" \
+  grep -E "^(#[0-9]+[[:space:]]+DONE|stat::number_of_executed_units|stat::average_exec_per_sec)" \
     "$scratch/$target/log" || true
   if [ "$status" -ne 0 ]; then
     grep -E "panicked|ERROR|SUMMARY" -A3 "$scratch/$target/log" | head -20 || true

@@ -1,6 +1,10 @@
 //! What the fuzz targets share: the protocol features a simulation input reached
 //! (`simulator::fuzz::features`: views, commits, repairs, checkpoints, state transfers,
 //! crashes, disk faults, versions of one op), handed to libFuzzer as extra counters.
+//!
+//! Not a value profile: `-use_value_profile=1` feeds on the trace-compares hooks, which the
+//! simulation targets are built without (ci/fuzz-smoke.sh); these counters are its
+//! protocol-level counterpart, and work with or without it.
 
 use simulator::fuzz::{features, Depth};
 
