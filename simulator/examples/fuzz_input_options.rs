@@ -1,12 +1,19 @@
 //! Prints the seed and `--set` flags a `scenario` fuzz input stands for, so a finding can be
-//! replayed and debugged with vopr: `cargo run --example fuzz_input_options -- FILE`.
+//! replayed and debugged with vopr: `cargo run --example fuzz_input_options -- FILE
+//! [--unbounded]` (the latter for inputs kept before the targets ran short).
 
 fn main() {
     let path = std::env::args()
         .nth(1)
         .expect("usage: fuzz_input_options FILE");
     let data = std::fs::read(&path).expect("readable input");
-    let Some((seed, options)) = simulator::fuzz::scenario_options(&data) else {
+    // Inputs kept before the targets ran short mean their bug only unbounded.
+    let budget = if std::env::args().any(|a| a == "--unbounded") {
+        simulator::fuzz::Budget::Unbounded
+    } else {
+        simulator::fuzz::Budget::Short
+    };
+    let Some((seed, options)) = simulator::fuzz::scenario_options_with(&data, budget) else {
         eprintln!("{path}: too short to choose options");
         std::process::exit(2);
     };

@@ -4,11 +4,11 @@
 //! run short (`budget.rs`) and report how deep they got (`depth.rs`), which the fuzz crate
 //! hands libFuzzer as extra features (`features.rs`).
 
-mod budget;
+pub mod budget;
 mod depth;
 pub mod features;
 
-pub use budget::{quiescent, run_to_quiescence};
+pub use budget::{quiescent, run_to_quiescence, Budget};
 pub use depth::Depth;
 
 use crate::cluster::CLUSTER;
@@ -85,15 +85,28 @@ pub fn replica_messages(data: &[u8]) -> Depth {
 /// ticks; every oracle on. The events get `VIEW_CHANGE_EVENT_TICKS` in all; then the cluster
 /// is healed and runs until it is at rest. Panics on any violation.
 pub fn view_change(data: &[u8]) -> Depth {
+    view_change_with(data, Budget::Short)
+}
+
+/// `view_change` with the given budget (`Unbounded` for inputs kept before the budgets).
+pub fn view_change_with(data: &[u8], budget: Budget) -> Depth {
+    let short = budget == Budget::Short;
+    let event_ticks = if short {
+        budget::VIEW_CHANGE_EVENT_TICKS
+    } else {
+        u64::MAX
+    };
     let mut u = Unstructured::new(data);
     let replicas = u.int_in_range(3..=5).unwrap_or(3);
     let seed = u.arbitrary::<u64>().unwrap_or(0);
     let mut s = Scenario::configured(seed, replicas, 2, |o| {
-        o.journal_slot_count = o.journal_slot_count.min(budget::VIEW_CHANGE_RING_MAX);
+        if short {
+            o.journal_slot_count = o.journal_slot_count.min(budget::VIEW_CHANGE_RING_MAX);
+        }
     });
     s.sim.options.request_probability = 0.3;
     let mut events = 0;
-    while !u.is_empty() && events < 200 && s.sim.tick < budget::VIEW_CHANGE_EVENT_TICKS {
+    while !u.is_empty() && events < 200 && s.sim.tick < event_ticks {
         events += 1;
         let Ok(choice) = u.int_in_range(0u8..=9) else {
             break;
@@ -102,7 +115,7 @@ pub fn view_change(data: &[u8]) -> Depth {
         let ticks = u
             .int_in_range(1u64..=400)
             .unwrap_or(50)
-            .min(budget::VIEW_CHANGE_EVENT_TICKS - s.sim.tick);
+            .min(event_ticks - s.sim.tick);
         match choice {
             0 if s.sim.cluster.is_up(r) => s.crash(r),
             1 if !s.sim.cluster.is_up(r) => s.restart(r),
@@ -136,8 +149,13 @@ pub fn view_change(data: &[u8]) -> Depth {
             s.restart(r);
         }
     }
-    s.stop_clients();
-    if let Err(violation) = run_to_quiescence(&mut s, budget::VIEW_CHANGE_SETTLE_TICKS_MAX) {
+    let settled = if short {
+        s.stop_clients();
+        run_to_quiescence(&mut s, budget::VIEW_CHANGE_SETTLE_TICKS_MAX).map(|_| ())
+    } else {
+        s.run(3_000)
+    };
+    if let Err(violation) = settled {
         panic!("view_change fuzz: {violation}");
     }
     let depth = Depth::of(&s.sim);
@@ -165,7 +183,12 @@ fn pick_command(u: &mut Unstructured) -> &'static str {
 
 /// A short simulation with fuzzer-chosen options; it must never end in `correctness`.
 pub fn scenario(data: &[u8]) -> Depth {
-    let Some((seed, options)) = scenario_options(data) else {
+    scenario_with(data, Budget::Short)
+}
+
+/// `scenario` with the given budget (`Unbounded` for inputs kept before the budgets).
+pub fn scenario_with(data: &[u8], budget: Budget) -> Depth {
+    let Some((seed, options)) = scenario_options_with(data, budget) else {
         return Depth::default();
     };
     let config = RunConfig {
@@ -198,21 +221,32 @@ pub fn scenario(data: &[u8]) -> Depth {
 
 /// The seed and options a `scenario` input stands for (to replay a finding with vopr).
 pub fn scenario_options(data: &[u8]) -> Option<(u64, Options)> {
+    scenario_options_with(data, Budget::Short)
+}
+
+/// The seed and options a `scenario` input stands for under `budget`.
+pub fn scenario_options_with(data: &[u8], budget: Budget) -> Option<(u64, Options)> {
     let mut u = Unstructured::new(data);
     let seed = u.arbitrary::<u64>().ok()?;
-    let options = fuzz_options(&mut u, seed).ok()?;
+    let options = fuzz_options(&mut u, seed, budget).ok()?;
     Some((seed, options))
 }
 
-fn fuzz_options(u: &mut Unstructured, seed: u64) -> arbitrary::Result<Options> {
+fn fuzz_options(u: &mut Unstructured, seed: u64, budget: Budget) -> arbitrary::Result<Options> {
+    let short = budget == Budget::Short;
     let mut o = Options::from_seed(seed);
     o.replica_count = u.int_in_range(1..=6)?;
     o.client_count = u.int_in_range(1..=4)?;
     // Short runs (budget.rs): a safety phase of a few view-change timeouts, and a liveness
     // phase cut short, since this target reports only correctness (a core that has not
     // converged by then is not worth 20,000 more ticks of safety checks).
-    o.ticks_safety = u.int_in_range(budget::SCENARIO_SAFETY_TICKS)?;
-    o.ticks_liveness_max = budget::SCENARIO_LIVENESS_TICKS_MAX;
+    if short {
+        o.ticks_safety = u.int_in_range(budget::SCENARIO_SAFETY_TICKS)?;
+        o.ticks_liveness_max = budget::SCENARIO_LIVENESS_TICKS_MAX;
+    } else {
+        o.ticks_safety = u.int_in_range(500..=4_000)?;
+        o.ticks_liveness_max = 20_000;
+    }
     let n = &mut o.network;
     n.one_way_delay_min_ticks = u.int_in_range(0..=5)?;
     n.one_way_delay_mean_ticks = n.one_way_delay_min_ticks + u.int_in_range(0..=30)?;
@@ -240,9 +274,10 @@ fn fuzz_options(u: &mut Unstructured, seed: u64) -> arbitrary::Result<Options> {
     o.crash_stability_ticks = u.int_in_range(0..=1_000)?;
     o.request_probability = u.int_in_range(1..=100)? as f64 / 100.0;
     o.key_count = u.int_in_range(1..=4)?;
-    // 32, 64 or 128 slots: a replica's in-memory index has a slot per entry, and opening six
-    // of 1024 slots cost half a millisecond; a small ring also wraps and checkpoints sooner.
-    o.journal_slot_count = 32 << u.int_in_range(0..=2)?;
+    // 32, 64 or 128 slots when short (up to 1024 unbounded): a replica's in-memory index has
+    // a slot per entry, and opening six of 1024 slots cost half a millisecond; a small ring
+    // also wraps and checkpoints sooner.
+    o.journal_slot_count = 32 << u.int_in_range(0..=if short { 2 } else { 5 })?;
     o.write_latency_max_ticks = u.int_in_range(0..=12)?;
     Ok(o)
 }

@@ -4,7 +4,7 @@
 
 use consensus::storage::{Storage, Zone};
 use consensus::superblock::SUPERBLOCK_COPIES;
-use simulator::fuzz::{self, quiescent, run_to_quiescence};
+use simulator::fuzz::{self, budget, quiescent, run_to_quiescence};
 use simulator::scenario::Scenario;
 use std::path::PathBuf;
 
@@ -45,7 +45,8 @@ fn view_change_inputs_stay_short() {
     // The budget is what makes the target fast: the events' ticks, then the settling.
     let long = vec![0x5a; 4_096];
     let depth = fuzz::view_change(&long);
-    assert!(depth.ticks <= 1_000 + 3_000, "{depth:?}");
+    let most = budget::VIEW_CHANGE_EVENT_TICKS + budget::VIEW_CHANGE_SETTLE_TICKS_MAX;
+    assert!(depth.ticks <= most, "{depth:?}");
 }
 
 #[test]

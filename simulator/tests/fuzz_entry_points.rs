@@ -81,10 +81,19 @@ fn replica_messages_corpus_and_random() {
     assert!(deepest.commit_max > 0, "{deepest:?}");
 }
 
+/// Whether an input was kept in fuzz/regressions: those found before the targets ran short
+/// reproduce their bug only unbounded, so they are replayed both ways.
+fn is_regression(path: &std::path::Path) -> bool {
+    path.components().any(|c| c.as_os_str() == "regressions")
+}
+
 #[test]
 fn view_change_corpus_and_random() {
-    for (_, data) in inputs("view_change") {
+    for (path, data) in inputs("view_change") {
         fuzz::view_change(&data);
+        if is_regression(&path) {
+            fuzz::view_change_with(&data, fuzz::Budget::Unbounded);
+        }
     }
     let mut view_max = 0;
     for data in random_inputs(3, 40, 256) {
@@ -98,8 +107,11 @@ fn view_change_corpus_and_random() {
 
 #[test]
 fn scenario_corpus_and_random() {
-    for (_, data) in inputs("scenario") {
+    for (path, data) in inputs("scenario") {
         fuzz::scenario(&data);
+        if is_regression(&path) {
+            fuzz::scenario_with(&data, fuzz::Budget::Unbounded);
+        }
     }
     for data in random_inputs(4, 20, 128) {
         fuzz::scenario(&data);

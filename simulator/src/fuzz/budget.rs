@@ -4,6 +4,19 @@
 
 use crate::scenario::Scenario;
 
+/// How a simulation target runs an input. The fuzzer runs `Short`; inputs kept in
+/// fuzz/regressions before the budgets existed were found `Unbounded` and reproduce their bug
+/// only so (the same bytes pick other tick counts and rings when short), so the stable tests
+/// replay every regression both ways.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Budget {
+    Short,
+    /// `view_change`: up to 200 events of up to 400 ticks each, the swarm's ring, then 3,000
+    /// ticks with clients still sending. `scenario`: safety 500..=4,000 ticks, liveness up to
+    /// 20,000, rings of 32..1024 slots.
+    Unbounded,
+}
+
 /// Ticks the scripted events of one `view_change` input may take in all (events past it are
 /// not read). A view change needs `normal_heartbeat` (200) ticks without a primary plus the
 /// round trips, so this still fits a few view changes, crash-restart cycles and repairs.
