@@ -152,6 +152,28 @@ pub fn report(summary: &Summary, replay: &str) -> String {
         let _ = writeln!(out, "\nreplay: {replay}");
         return out;
     }
+    if let (Some(v), Some(state)) = (&s.violation, &s.violation_replica_state) {
+        let _ = writeln!(
+            out,
+            "\nreplica {} at the violation:\n  {state}",
+            v.replica.unwrap_or(0)
+        );
+    }
+    if !s.violation_events.is_empty() {
+        let r = s.violation.as_ref().and_then(|v| v.replica).unwrap_or(0);
+        let _ = writeln!(
+            out,
+            "\nlast {} events involving replica {r}:",
+            s.violation_events.len()
+        );
+        for event in &s.violation_events {
+            let _ = writeln!(
+                out,
+                "  {}",
+                serde_json::to_string(event).expect("serialize")
+            );
+        }
+    }
     let _ = writeln!(out, "\nlast {} events:", s.recent_events.len());
     for event in &s.recent_events {
         let _ = writeln!(

@@ -207,7 +207,36 @@ pub struct Network<P: Clone> {
     scripted: bool,
     /// Automatic faults since the world last took them (`take_faults`), for its schedule.
     faults_drawn: Vec<NetFault>,
+    /// Dropped packets since the world last took them (`take_drops`), when it asked for them.
+    drops: Option<Vec<Drop>>,
     stats: NetworkStats,
+}
+
+/// A packet the network dropped: (from, to, why).
+pub type Drop = (u16, u16, DropReason);
+
+/// Why a packet never arrived.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DropReason {
+    /// Lost at random (`packet_loss_probability`).
+    Loss,
+    /// Its path was full (`path_capacity_max`).
+    Capacity,
+    /// Its path was cut by a partition (at sending or at delivery).
+    Partition,
+    /// Its destination crashed while it was in flight.
+    Crashed,
+}
+
+impl DropReason {
+    pub fn name(self) -> &'static str {
+        match self {
+            DropReason::Loss => "loss",
+            DropReason::Capacity => "capacity",
+            DropReason::Partition => "partition",
+            DropReason::Crashed => "crashed",
+        }
+    }
 }
 
 /// A fault of the network's timeline, as a fault schedule holds it (`crate::schedule`).
@@ -259,6 +288,7 @@ impl<P: Clone> Network<P> {
             partition_stable_until_tick: 0,
             scripted: false,
             faults_drawn: Vec::new(),
+            drops: None,
             stats: NetworkStats::default(),
         };
         network.schedule_clogs_all();
@@ -317,6 +347,7 @@ impl<P: Clone> Network<P> {
         self.stats.packets_sent += 1;
         if self.paths[path_index].cut {
             self.count_drop_partition();
+            self.note_drop(from, to, DropReason::Partition);
             return;
         }
         // Loss is drawn for every packet while faults are on, whatever the rate, so a rate
@@ -326,11 +357,13 @@ impl<P: Clone> Network<P> {
         {
             self.stats.packets_lost += 1;
             self.stats.packets_dropped += 1;
+            self.note_drop(from, to, DropReason::Loss);
             return;
         }
         if self.paths[path_index].in_flight >= self.options.path_capacity_max {
             self.stats.packets_dropped_capacity += 1;
             self.stats.packets_dropped += 1;
+            self.note_drop(from, to, DropReason::Capacity);
             return;
         }
         let delay_ticks = self.delay_ticks(path_index);
@@ -353,6 +386,24 @@ impl<P: Clone> Network<P> {
     pub fn set_scripted(&mut self) {
         self.scripted = true;
         self.clog_schedule.clear();
+    }
+
+    /// Starts keeping every dropped packet, for `take_drops`.
+    pub fn keep_drops(&mut self) {
+        self.drops.get_or_insert_with(Vec::new);
+    }
+
+    /// The packets dropped since the last call, in order (none unless `keep_drops`).
+    pub fn take_drops(&mut self, out: &mut Vec<Drop>) {
+        if let Some(drops) = self.drops.as_mut() {
+            out.append(drops);
+        }
+    }
+
+    fn note_drop(&mut self, from: usize, to: usize, reason: DropReason) {
+        if let Some(drops) = self.drops.as_mut() {
+            drops.push((from as u16, to as u16, reason));
+        }
     }
 
     /// The automatic faults drawn since the last call, in the order they happened.
@@ -398,8 +449,10 @@ impl<P: Clone> Network<P> {
                 self.queue
                     .push(Reverse((path.clogged_until_tick, sequence, slot)));
             } else if path.cut {
-                self.free_slot(slot);
+                let flight = self.free_slot(slot);
                 self.count_drop_partition();
+                let (from, to) = (flight.from as usize, flight.to as usize);
+                self.note_drop(from, to, DropReason::Partition);
             } else {
                 out.push(self.deliver_slot(slot, now));
             }
@@ -416,9 +469,11 @@ impl<P: Clone> Network<P> {
         for entry in entries {
             let Reverse((_, _, slot)) = entry;
             if self.slot_ref(slot).to == node {
-                self.free_slot(slot);
+                let flight = self.free_slot(slot);
                 self.stats.packets_dropped_crashed += 1;
                 self.stats.packets_dropped += 1;
+                let (from, to) = (flight.from as usize, flight.to as usize);
+                self.note_drop(from, to, DropReason::Crashed);
             } else {
                 kept.push(entry);
             }

@@ -230,6 +230,11 @@ pub struct Summary {
     /// Not in the JSON: the last events, for the failure report.
     #[serde(skip)]
     pub recent_events: Vec<Event>,
+    /// The replica a violation names, as it stood then (`describe`), and the last events
+    /// that involved it (the report shows them first).
+    pub violation_replica_state: Option<String>,
+    #[serde(skip)]
+    pub violation_events: Vec<Event>,
     #[serde(skip)]
     pub history_jsonl: Option<String>,
     /// Not in the JSON: the run's fault schedule (`crate::schedule`).
@@ -255,6 +260,8 @@ pub struct RunConfig {
     pub skip_linearizability: bool,
     /// Execute this fault schedule instead of drawing faults from the seed (a replay).
     pub replay: Option<Vec<crate::schedule::Event>>,
+    /// Which events the exported trace holds (`--trace-filter`; all by default).
+    pub trace_filter: crate::trace::Filter,
 }
 
 /// Runs `run` (a whole run of `seed`), turning a panic of the harness (outside a replica step,
@@ -318,6 +325,8 @@ impl Summary {
             sweep: None,
             options,
             recent_events: Vec::new(),
+            violation_replica_state: None,
+            violation_events: Vec::new(),
             history_jsonl: None,
             schedule: Vec::new(),
             trace_error: None,
@@ -328,7 +337,16 @@ impl Summary {
 /// Runs seed `seed` with `options` to its end.
 pub fn run(seed: u64, options: Options, config: RunConfig) -> Summary {
     let started = Instant::now();
-    let trace = Trace::new(config.trace);
+    let mut trace = Trace::new(config.trace);
+    // The first line says what the trace is of, so a trace file alone can be replayed.
+    trace.write_header(&serde_json::json!({
+        "trace": 1,
+        "version": VERSION,
+        "seed": seed,
+        "replay_of_schedule": config.replay.is_some(),
+        "options": &options,
+    }));
+    trace.set_filter(config.trace_filter);
     let mut sim = match config.replay {
         Some(events) => Simulation::replaying(seed, options.clone(), trace, events),
         None => Simulation::new(seed, options.clone(), trace),
@@ -431,6 +449,14 @@ fn summarize(
         replay: None,
         sweep: None,
         recent_events: sim.trace.recent().copied().collect(),
+        violation_replica_state: violation_replica(&sim).and_then(|r| {
+            sim.cluster
+                .replica(r)
+                .map(|x| format!("r{r}: {}", x.describe()))
+        }),
+        violation_events: violation_replica(&sim)
+            .map(|r| sim.trace.recent_involving(r, 25))
+            .unwrap_or_default(),
         history_jsonl: keep_history.then(|| crate::end_of_run::to_jsonl(&sim.history)),
         trace_error: sim.trace.export_error().map(str::to_string),
         schedule: std::mem::take(&mut sim.schedule),
@@ -438,4 +464,9 @@ fn summarize(
         liveness,
         options: sim.options.clone(),
     }
+}
+
+/// The replica a violation names, if any.
+fn violation_replica(sim: &Simulation) -> Option<u8> {
+    sim.violation.as_ref().and_then(|v| v.replica)
 }

@@ -129,6 +129,7 @@ pub struct Simulation {
     ctx: DecodeContext,
     incarnations: u64,
     deliveries: Vec<(usize, usize, Bytes)>,
+    drops: Vec<crate::network::Drop>,
     ops_issued: u64,
 }
 
@@ -150,6 +151,8 @@ impl Simulation {
             options.write_latency_max_ticks,
             seed,
         );
+        let mut network = network;
+        network.keep_drops();
         let root = consensus::replica::root_prepare(CLUSTER).header.checksum;
         let clients_max = cluster.replica(0).expect("up").config().clients_max;
         Simulation {
@@ -192,6 +195,7 @@ impl Simulation {
             },
             incarnations: 0,
             deliveries: Vec::new(),
+            drops: Vec::new(),
             ops_issued: 0,
             options,
         }
@@ -246,8 +250,22 @@ impl Simulation {
         }
         self.clients_tick();
         self.deliver();
+        self.trace_drops();
         if self.phase == Phase::Liveness {
             self.check_view_churn();
+        }
+    }
+
+    /// Every packet the network dropped this tick is a trace event, with its reason.
+    fn trace_drops(&mut self) {
+        self.network.take_drops(&mut self.drops);
+        for (from, to, reason) in self.drops.drain(..) {
+            self.trace.record(Event::Drop {
+                tick: self.tick,
+                from: from as usize,
+                to: to as usize,
+                reason: reason.name(),
+            });
         }
     }
 

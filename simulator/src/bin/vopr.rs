@@ -65,6 +65,10 @@ struct Cli {
     /// Write every event as JSON lines to FILE (one seed: not with --seeds).
     #[arg(long, value_name = "FILE", conflicts_with = "seeds")]
     trace: Option<PathBuf>,
+    /// Only these events in the --trace file: replica=R, kind=K (deliver, drop, fault, commit,
+    /// status, ...), command=C (deliveries), ticks=A..B; comma-separated, keys repeatable.
+    #[arg(long, value_name = "FILTER", requires = "trace", value_parser = trace_filter)]
+    trace_filter: Option<simulator::trace::Filter>,
     /// Write the client history (DESIGN §6) to FILE (one seed: not with --seeds).
     #[arg(long, value_name = "FILE", conflicts_with = "seeds")]
     history: Option<PathBuf>,
@@ -179,6 +183,10 @@ macro_rules! outln {
 
 use simulator::cli::write_stdout;
 
+fn trace_filter(text: &str) -> Result<simulator::trace::Filter, String> {
+    simulator::trace::Filter::parse(text)
+}
+
 fn usage_error(message: impl std::fmt::Display) -> ! {
     eprintln!("vopr: {message}");
     std::process::exit(2);
@@ -279,6 +287,7 @@ fn refuse_run_flags(cli: &Cli, command: &Command) {
         ("--json", cli.json),
         ("--summary", cli.summary.is_some()),
         ("--trace", cli.trace.is_some()),
+        ("--trace-filter", cli.trace_filter.is_some()),
         ("--history", cli.history.is_some()),
         ("--no-linearizability", cli.no_linearizability),
         ("--schedule-out", cli.schedule_out.is_some()),
@@ -409,6 +418,7 @@ fn run_one(cli: &Cli) -> i32 {
         keep_history: cli.history.is_some(),
         skip_linearizability: cli.no_linearizability,
         replay: None,
+        trace_filter: cli.trace_filter.clone().unwrap_or_default(),
     };
     let schedule_file = cli
         .schedule_out

@@ -278,6 +278,10 @@ impl Simulation {
             if self.isolated_until[r as usize].is_some_and(|t| t <= self.tick) {
                 self.isolated_until[r as usize] = None;
                 self.set_isolated(r, false);
+                self.trace.record(crate::trace::Event::Rejoin {
+                    tick: self.tick,
+                    replica: r,
+                });
             }
             if self.paused_until[r as usize].is_some_and(|t| t <= self.tick) {
                 self.resume(r);
@@ -298,6 +302,10 @@ impl Simulation {
     fn resume(&mut self, r: u8) {
         self.paused_until[r as usize] = None;
         tracing::info!(tick = self.tick, replica = r, "resume");
+        self.trace.record(crate::trace::Event::Resume {
+            tick: self.tick,
+            replica: r,
+        });
         for (from, message) in std::mem::take(&mut self.paused_inbox[r as usize]) {
             if self.violation.is_some() {
                 break;
