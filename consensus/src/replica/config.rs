@@ -45,6 +45,10 @@ pub struct Config {
     pub cluster: u128,
     pub replica_count: u8,
     pub replica: u8,
+    /// The consensus group this replica belongs to (a node may host several: a metadata
+    /// group and partition groups). Every message it sends carries it, and a message of
+    /// another namespace is dropped and counted before anything reads it.
+    pub namespace: u64,
     /// Prepares in flight at once (uncommitted ops a primary may hold).
     pub pipeline_max: usize,
     /// Requests waiting behind a full pipeline.
@@ -73,6 +77,7 @@ impl Config {
             cluster,
             replica_count,
             replica,
+            namespace: 0,
             pipeline_max: 8,
             request_queue_max: 16,
             clients_max: 32,

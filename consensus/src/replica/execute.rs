@@ -79,6 +79,12 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
             "op {} does not chain to the executed op",
             p.op
         );
+        // Paired with the drop in `on_message`: nothing of another group reaches the log.
+        assert_eq!(
+            header.namespace, self.config.namespace,
+            "op {} executed from another consensus group's prepare",
+            p.op
+        );
         let reply = match p.operation {
             Operation::Root => unreachable!("op 0 is never executed"),
             Operation::Register => self.execute_register(&prepare),
@@ -146,7 +152,8 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
             prepare.header.view,
             prepare.header.replica,
             Command::Reply(reply),
-        );
+        )
+        .in_namespace(self.config.namespace);
         Message::new(header, body)
     }
 

@@ -69,6 +69,8 @@ pub enum Action {
 pub struct Stats {
     pub messages_dropped: u64,
     pub messages_rejected_sender: u64,
+    /// Messages of another consensus group (namespace), dropped unread.
+    pub messages_dropped_namespace: u64,
     pub requests_dropped: u64,
     pub prepares_resent: u64,
     pub headers_repaired: u64,
@@ -202,6 +204,11 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
 
     /// Handles one message from `from`. Drops (and counts) anything the sender may not say.
     pub fn on_message(&mut self, from: Peer, message: Message) {
+        if message.header.namespace != self.config.namespace {
+            // Another consensus group's message, misrouted: never acted on.
+            self.stats.messages_dropped_namespace += 1;
+            return;
+        }
         if !self.sender_allowed(from, &message) {
             self.stats.messages_rejected_sender += 1;
             return;
@@ -430,6 +437,7 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
 
     fn header_for(&self, command: Command) -> Header {
         Header::new(self.config.cluster, self.view, self.config.replica, command)
+            .in_namespace(self.config.namespace)
     }
 
     /// Queues an action behind every write submitted so far.

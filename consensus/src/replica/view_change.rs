@@ -120,7 +120,8 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
             view,
             self.config.replica,
             Command::StartViewChange,
-        );
+        )
+        .in_namespace(self.config.namespace);
         let message = Message::new(header, bytes::Bytes::new());
         for r in self.other_replicas().collect::<Vec<_>>() {
             self.send_message(r, message.clone());
@@ -569,7 +570,8 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
             Command::RequestStartView(RequestStartView {
                 nonce: self.ticks as u128,
             }),
-        );
+        )
+        .in_namespace(self.config.namespace);
         let primary = self.primary_index(view);
         self.send_message(primary, Message::new(header, bytes::Bytes::new()));
     }

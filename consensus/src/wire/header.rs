@@ -56,6 +56,12 @@ impl Header {
         }
     }
 
+    /// The same header in consensus group `namespace`.
+    pub fn in_namespace(mut self, namespace: u64) -> Header {
+        self.namespace = namespace;
+        self
+    }
+
     /// Sets size and both checksums for `body`.
     pub fn seal(&mut self, body: &[u8]) {
         assert!(
