@@ -1,4 +1,4 @@
-//! `vopr check-history FILE [--json] [--memory-mb N]`: linearizability of a recorded history
+//! `vopr check-history FILE [--json] [--memory-mb N] [--timeline OUT.html]`: linearizability of a recorded history
 //! (format in `history.rs`).
 //! Exit 0 linearizable, 1 not linearizable, 4 unknown (a budget of steps, time or memory ran
 //! out), 2 unreadable or malformed input.
@@ -15,8 +15,26 @@ const TIME_MAX: Duration = Duration::from_secs(60);
 /// The memory budget when `--memory-mb` is not given and the machine's memory cannot be read.
 const MEMORY_FALLBACK_MB: u64 = 1024;
 
-/// `memory_mb`: the memory the search may hold, in MiB (`default_memory_mb()` when `None`).
-pub fn check_history_file(path: &Path, json: bool, memory_mb: Option<u64>) -> i32 {
+/// `memory_mb`: the memory the search may hold, in MiB (`default_memory_mb()` when `None`);
+/// `timeline`: where to draw the history and the check's evidence (`crate::timeline`).
+pub fn check_history_file(
+    path: &Path,
+    json: bool,
+    memory_mb: Option<u64>,
+    timeline: Option<&Path>,
+) -> i32 {
+    // Created before the check runs, so a bad path fails at once.
+    let timeline = match timeline.map(|out| (out, std::fs::File::create(out))) {
+        None => None,
+        Some((out, Ok(file))) => Some((out, file)),
+        Some((out, Err(e))) => {
+            eprintln!(
+                "vopr: cannot create the --timeline file {}: {e}; pick a writable path",
+                out.display()
+            );
+            return 2;
+        }
+    };
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) => {
@@ -54,6 +72,13 @@ pub fn check_history_file(path: &Path, json: bool, memory_mb: Option<u64>) -> i3
         crate::cli::write_stdout(format_args!("{}\n", result.to_json()));
     } else {
         crate::cli::write_stdout(format_args!("{result}"));
+    }
+    if let Some((out, file)) = timeline {
+        let html = crate::timeline::history::render(&path.display().to_string(), &ops, &result);
+        if let Err(e) = crate::timeline::write_to(out, file, &html) {
+            eprintln!("vopr: {e}");
+            return 2;
+        }
     }
     match result.verdict {
         Verdict::Linearizable => 0,

@@ -23,5 +23,6 @@ pub mod shrink_cli;
 pub mod simulation;
 pub mod storage;
 pub mod summary;
+pub mod timeline;
 pub mod trace;
 pub mod workload;

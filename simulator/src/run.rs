@@ -243,6 +243,9 @@ pub struct Summary {
     /// Not in the JSON: why the `--trace` export failed, if it did.
     #[serde(skip)]
     pub trace_error: Option<String>,
+    /// Not in the JSON: what `--timeline` draws (with `RunConfig::timeline`).
+    #[serde(skip)]
+    pub timeline: Option<crate::timeline::Collected>,
 }
 
 /// The crate's version and the git commit it was built from (`0.1.0+1a2b3c4`; `+unknown`
@@ -262,6 +265,8 @@ pub struct RunConfig {
     pub replay: Option<Vec<crate::schedule::Event>>,
     /// Which events the exported trace holds (`--trace-filter`; all by default).
     pub trace_filter: crate::trace::Filter,
+    /// Collect what `--timeline` draws (`Summary::timeline`); off, a run keeps nothing more.
+    pub timeline: bool,
 }
 
 /// Runs `run` (a whole run of `seed`), turning a panic of the harness (outside a replica step,
@@ -330,6 +335,7 @@ impl Summary {
             history_jsonl: None,
             schedule: Vec::new(),
             trace_error: None,
+            timeline: None,
         }
     }
 }
@@ -347,6 +353,9 @@ pub fn run(seed: u64, options: Options, config: RunConfig) -> Summary {
         "options": &options,
     }));
     trace.set_filter(config.trace_filter);
+    if config.timeline {
+        trace.keep(crate::timeline::keeps);
+    }
     let mut sim = match config.replay {
         Some(events) => Simulation::replaying(seed, options.clone(), trace, events),
         None => Simulation::new(seed, options.clone(), trace),
@@ -382,7 +391,11 @@ pub fn run(seed: u64, options: Options, config: RunConfig) -> Summary {
     let checked = started.elapsed() - simulated;
     let keep = config.keep_history;
     let stopped = sim.counters.crashes - fault_crashes;
+    let timeline = config
+        .timeline
+        .then(|| crate::timeline::Collected::of(&mut sim));
     let mut summary = summarize(seed, sim, simulated, liveness, linearizability, keep);
+    summary.timeline = timeline;
     summary.linearizability_ms = checked.as_secs_f64() * 1000.0;
     summary.crashes = fault_crashes;
     summary.stopped_outside_core = stopped;
@@ -463,6 +476,7 @@ fn summarize(
         violation: sim.violation.take(),
         liveness,
         options: sim.options.clone(),
+        timeline: None,
     }
 }
 

@@ -277,6 +277,9 @@ impl Filter {
     }
 }
 
+/// Which events `Trace::keep` keeps.
+pub type Keep = fn(&Event) -> bool;
+
 /// The trace of one run.
 pub struct Trace {
     hash: u64,
@@ -286,6 +289,8 @@ pub struct Trace {
     export: Option<Box<dyn Write + Send>>,
     /// The first error writing the export, reported once the run ends.
     export_error: Option<String>,
+    /// Opt-in (`keep`): every event the filter accepts, in order (for `--timeline`).
+    kept: Option<(Keep, Vec<Event>)>,
 }
 
 impl Trace {
@@ -297,7 +302,22 @@ impl Trace {
             filter: Filter::default(),
             export,
             export_error: None,
+            kept: None,
         }
+    }
+
+    /// Keeps every event from now on that `filter` accepts, in memory (off by default: a run
+    /// without it holds only the last `EVENTS_RECENT_MAX`).
+    pub fn keep(&mut self, filter: Keep) {
+        self.kept = Some((filter, Vec::new()));
+    }
+
+    /// The events kept since `keep` (empty when it was not called).
+    pub fn take_kept(&mut self) -> Vec<Event> {
+        self.kept
+            .take()
+            .map(|(_, events)| events)
+            .unwrap_or_default()
     }
 
     pub fn record(&mut self, event: Event) {
@@ -310,6 +330,11 @@ impl Trace {
             self.recent.pop_front();
         }
         self.recent.push_back(event);
+        if let Some((filter, kept)) = self.kept.as_mut() {
+            if filter(&event) {
+                kept.push(event);
+            }
+        }
         if self.export.is_some()
             && self
                 .filter

@@ -79,6 +79,10 @@ struct Cli {
     /// (one seed: not with --seeds).
     #[arg(long, value_name = "FILE", conflicts_with = "seeds")]
     schedule_out: Option<PathBuf>,
+    /// Write the run's timeline to FILE: one self-contained HTML page (replica lanes, faults,
+    /// client operations, the violation) (one seed: not with --seeds).
+    #[arg(long, value_name = "FILE", conflicts_with = "seeds")]
+    timeline: Option<PathBuf>,
     /// Where failing runs write their fault schedule (seed-N.schedule.jsonl, ready for
     /// seeds/ and for 'vopr replay').
     #[arg(
@@ -123,6 +127,9 @@ enum Command {
         file: PathBuf,
         #[arg(long)]
         json: bool,
+        /// Also draw the history, per key, with the checker's evidence, as an HTML page.
+        #[arg(long, value_name = "FILE")]
+        timeline: Option<PathBuf>,
         /// Memory the search may hold, in MiB; past it the answer is unknown (exit 4). Default:
         /// a quarter of the machine's memory (or of the cgroup's limit), 1024 if unreadable.
         #[arg(long, value_name = "MIB", value_parser = clap::value_parser!(u64).range(1..))]
@@ -237,7 +244,8 @@ fn main() {
             file,
             json,
             memory_mb,
-        }) => history_cli::check_history_file(file, *json, *memory_mb),
+            timeline,
+        }) => history_cli::check_history_file(file, *json, *memory_mb, timeline.as_deref()),
         Some(Command::Merge {
             files,
             seeds,
@@ -291,11 +299,12 @@ fn refuse_run_flags(cli: &Cli, command: &Command) {
         ("--history", cli.history.is_some()),
         ("--no-linearizability", cli.no_linearizability),
         ("--schedule-out", cli.schedule_out.is_some()),
+        ("--timeline", cli.timeline.is_some()),
     ];
     if let Some((flag, _)) = flags.iter().find(|(_, set)| *set) {
         let own = match command {
             Command::Merge { .. } => ["--seeds", "--json", "--summary"].as_slice(),
-            Command::CheckHistory { .. } => ["--json"].as_slice(),
+            Command::CheckHistory { .. } => ["--json", "--timeline"].as_slice(),
             Command::Replay { .. } | Command::Shrink { .. } => [].as_slice(),
         };
         if own.contains(flag) {
@@ -419,7 +428,12 @@ fn run_one(cli: &Cli) -> i32 {
         skip_linearizability: cli.no_linearizability,
         replay: None,
         trace_filter: cli.trace_filter.clone().unwrap_or_default(),
+        timeline: cli.timeline.is_some(),
     };
+    let timeline_file = cli
+        .timeline
+        .as_ref()
+        .map(|path| (path, create(path, "--timeline")));
     let schedule_file = cli
         .schedule_out
         .as_ref()
@@ -441,6 +455,19 @@ fn run_one(cli: &Cli) -> i32 {
         file.write_all(schedule_of(&summary).to_jsonl().as_bytes())
             .and_then(|()| file.flush())
             .unwrap_or_else(|e| usage_error(format!("cannot write {}: {e}", path.display())));
+    }
+    if let Some((path, file)) = timeline_file {
+        if summary.timeline.is_some() {
+            simulator::timeline::write_run(path, file, &summary).unwrap_or_else(|e| usage_error(e));
+        } else {
+            // A harness bug: its own report and exit code matter more than the page.
+            drop(file);
+            std::fs::remove_file(path).ok();
+            eprintln!(
+                "vopr: no timeline written to {}: the run ended in a harness bug",
+                path.display()
+            );
+        }
     }
     let artifact = write_artifact(cli, &summary);
     if cli.json {
