@@ -206,7 +206,7 @@
     main.append(legend([
       [STATUS_COLOR.normal, "normal"], [STATUS_COLOR.view_change, "view change"],
       [STATUS_COLOR.recovering, "recovering"], [STATUS_COLOR.down, "down (crashed)"],
-      [STATUS_COLOR.opened, "restarted, not reported yet"], ["#1b5e20", "commit (line)"],
+      [STATUS_COLOR.opened, "up since a restart (the state it opened in is not traced)"], ["#1b5e20", "commit (line)"],
       ["#1e88e5", "paused"], ["#fb8c00", "isolated"], ["rgba(229,57,53,.35)", "partition"],
       ["#9e9e9e", "clogged path"], [OK, "op: reply"], [NO_REPLY, "op: no reply"],
       [INVOLVED, "op involved in the violation"],
@@ -252,8 +252,12 @@
         const x = xOf(liveness);
         g.strokeStyle = "#2e7d32"; g.setLineDash([4, 3]); g.lineWidth = 1.5;
         g.beginPath(); g.moveTo(x, AXIS); g.lineTo(x, height); g.stroke(); g.setLineDash([]);
-        g.fillStyle = "#2e7d32"; g.textAlign = "left";
-        g.fillText(`liveness phase (core ${D.core.join(", ")})`, x + 4, AXIS - 7);
+        g.fillStyle = "#2e7d32";
+        const text = `liveness phase (core ${D.core.join(", ")})`;
+        // Near the right edge the label goes to the line's left.
+        const right = x + 4 + g.measureText(text).width < width;
+        g.textAlign = right ? "left" : "right";
+        g.fillText(text, right ? x + 4 : x - 4, AXIS - 7);
       }
       place(marker, violation && num(violation.tick));
       place(cursorLine, cursor);
@@ -484,7 +488,14 @@
       } else draw();
     });
     window.addEventListener("resize", draw);
-    draw();
+    // A link can open a window and pin the cursor: #ticks=FROM-TO&cursor=TICK.
+    const hash = new URLSearchParams(location.hash.slice(1));
+    const range = /^(\d+)-(\d+)$/.exec(hash.get("ticks") || "");
+    if (hash.get("cursor") !== null && !isNaN(Number(hash.get("cursor")))) {
+      cursor = Math.max(0, Math.min(end, Number(hash.get("cursor")))); pinned = true;
+    }
+    if (range) view.set(Number(range[1]), Number(range[2]));
+    else draw();
   }
 
   // ----------------------------------------------------------- a history -----------------
