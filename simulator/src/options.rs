@@ -72,7 +72,10 @@ pub struct Options {
     #[serde(default)]
     pub torn_writes_unordered: bool,
     /// Inject storage faults beyond the fault atlas (more than quorum - 1 replicas faulty at
-    /// one op). Liveness failures are then acceptable; correctness failures never are.
+    /// one op). A replica that then refuses to open is the right answer (the run passes, and
+    /// counts `refused_to_open`); correctness failures never are. The swarm turns it on in
+    /// half the single-replica seeds (a solo replica has no peer: any journal fault is beyond
+    /// the atlas).
     pub storage_faults_beyond_atlas: bool,
     /// Sessions the replicas' client table holds; below client_count, registrations evict
     /// the oldest sessions and clients must register again.
@@ -155,6 +158,17 @@ impl Options {
             },
             aim: AimOptions::from_seed(seed),
         }
+        .solo_beyond_atlas(seed)
+    }
+
+    /// Half the single-replica seeds put journal faults on its disk (beyond the atlas: it has
+    /// no peer), where refusing to open is the expected answer. From a stream of its own, so
+    /// the options drawn before keep their values.
+    fn solo_beyond_atlas(mut self, seed: u64) -> Options {
+        if self.replica_count == 1 && Prng::stream(seed, "solo_atlas").chance(0.5) {
+            self.storage_faults_beyond_atlas = true;
+        }
+        self
     }
 
     /// The fault-free variant of these options (performance mode).

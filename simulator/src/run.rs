@@ -199,6 +199,9 @@ pub struct Summary {
     pub packets_dropped: u64,
     pub packets_duplicated: u64,
     pub storage_faults: u64,
+    /// Restarts refused because the disk lost what no peer could repair (beyond the atlas
+    /// only; then the expected answer, not a liveness failure).
+    pub refused_to_open: u64,
     /// Events of the run's fault schedule (crashes, partitions, clogs, pauses, disk faults).
     pub fault_events: usize,
     /// Replays: events of the schedule whose moment never came (0 for an unedited one).
@@ -305,6 +308,7 @@ impl Summary {
             packets_dropped: 0,
             packets_duplicated: 0,
             storage_faults: 0,
+            refused_to_open: 0,
             fault_events: 0,
             replay_skipped: 0,
             aimed_faults: Default::default(),
@@ -370,15 +374,23 @@ pub fn run(seed: u64, options: Options, config: RunConfig) -> Summary {
     if sim.violation.is_none() {
         sim.start_liveness_phase();
         let deadline = sim.tick + options.ticks_liveness_max;
-        while sim.violation.is_none() && !sim.converged() && sim.tick < deadline {
+        while sim.violation.is_none()
+            && !sim.converged()
+            && !sim.refusal_expected()
+            && sim.tick < deadline
+        {
             sim.step();
         }
-        if sim.violation.is_none() && !sim.converged() {
+        if sim.violation.is_none() && !sim.converged() && !sim.refusal_expected() {
             liveness = Some(LivenessState::of(&sim));
         }
         // A quiet spell after convergence: a healthy, idle cluster must stay in its view.
         let quiet_until = sim.tick + crate::simulation::QUIET_TICKS;
-        while liveness.is_none() && sim.violation.is_none() && sim.tick < quiet_until {
+        while liveness.is_none()
+            && !sim.refusal_expected()
+            && sim.violation.is_none()
+            && sim.tick < quiet_until
+        {
             sim.step();
         }
     }
@@ -445,6 +457,7 @@ fn summarize(
         packets_dropped: net.packets_dropped,
         packets_duplicated: net.packets_duplicated,
         storage_faults: sim.counters.storage_faults,
+        refused_to_open: sim.counters.unopenable,
         fault_events: sim.schedule.len(),
         replay_skipped: sim.replay_skipped(),
         aimed_faults: sim.counters.aimed.iter().collect(),

@@ -48,7 +48,8 @@ pub struct Counters {
     pub writes_torn: u64,
     pub writes_misdirected: u64,
     pub writes_lost: u64,
-    /// Restarts refused because every superblock copy was lost (beyond the atlas only).
+    /// Restarts refused because every copy of the superblock, the checkpoint or a journal
+    /// entry was lost with no peer to repair it (beyond the atlas only).
     pub unopenable: u64,
     /// Replica counters (repairs, checkpoints, state transfers) of incarnations that crashed.
     pub crashed_stats: ReplicaTotals,
@@ -118,6 +119,8 @@ pub struct Simulation {
     view_change_done: bool,
     /// Packets the network had dropped when the churn oracle last looked.
     dropped_at_settle: u64,
+    /// Replicas that refused to open (their disk lost what no peer could repair).
+    refused: Vec<u8>,
     /// The faults executed so far, in order: the run's fault schedule.
     pub schedule: Vec<schedule::Event>,
     /// The schedule being replayed, if any: then no fault is drawn from the seed.
@@ -185,6 +188,7 @@ impl Simulation {
             vote_sent_tick: 0,
             view_change_done: false,
             dropped_at_settle: 0,
+            refused: Vec::new(),
             schedule: Vec::new(),
             replay: None,
             steps_this_tick: 0,
@@ -311,6 +315,7 @@ impl Simulation {
             Err(cluster::RestartError::Panicked(message)) => self.fail_replica(r, message),
             Err(cluster::RestartError::Unopenable) => {
                 self.counters.unopenable += 1;
+                self.refused.push(r);
                 tracing::info!(tick = self.tick, replica = r, "refuses to open (its superblock, checkpoint or a journal entry is lost): stays down");
             }
         }
@@ -616,6 +621,15 @@ impl Simulation {
         self.record(Fault::Liveness {
             core: self.core.clone(),
         });
+        if self.options.storage_faults_beyond_atlas {
+            // A core replica whose disk lost what no peer may hold reopens now: its recovery
+            // must either repair or refuse, clearly, rather than stall while running.
+            for &r in &self.core.clone() {
+                if self.cluster.is_up(r) && !self.cluster.storage(r).is_clean() {
+                    self.crash_now(r, None, &[], false, None);
+                }
+            }
+        }
         for r in 0..self.options.replica_count {
             let in_core = self.core.contains(&r);
             if in_core && !self.cluster.is_up(r) {
@@ -682,6 +696,18 @@ impl Simulation {
             && core
                 .iter()
                 .all(|r| r.header(commit).map(|h| h.checksum) == self.oracle.checksum(commit))
+    }
+
+    /// Beyond the fault atlas, a core replica refused to open because its disk lost what no
+    /// peer could give back: that refusal is the right answer (a replica that reopened as if
+    /// nothing happened would be the bug), so the liveness phase expects no convergence.
+    pub fn refusal_expected(&self) -> bool {
+        self.options.storage_faults_beyond_atlas
+            && self.core.iter().any(|&r| {
+                self.refused.contains(&r)
+                    && !self.cluster.is_up(r)
+                    && !self.cluster.storage(r).is_clean()
+            })
     }
 
     /// Replicas of the core that have not converged, for the liveness report.

@@ -57,3 +57,39 @@ fn the_swarm_reaches_every_disk_zone_and_the_cluster_survives() {
         "no lost or misdirected write"
     );
 }
+
+#[test]
+fn a_solo_replica_beyond_the_atlas_refuses_to_open_and_that_is_the_answer() {
+    let mut refused = 0;
+    for seed in 1..=8 {
+        let mut o = Options::from_seed(seed);
+        o.replica_count = 1;
+        o.ticks_safety = 6_000;
+        o.storage_faults_beyond_atlas = true;
+        o.storage_fault_probability = 0.003;
+        let summary = run(seed, o, RunConfig::default());
+        assert_eq!(
+            summary.outcome,
+            Outcome::Pass,
+            "seed {seed}: {:?}",
+            summary.liveness
+        );
+        refused += (summary.refused_to_open > 0) as u32;
+    }
+    assert!(refused > 0, "no solo replica ever had to refuse");
+    // Within the atlas, a solo's disk takes no journal fault (it has no peer), so it never
+    // has to refuse, and the swarm keeps half the solo seeds that way.
+    let solo: Vec<Options> = (0..400)
+        .map(Options::from_seed)
+        .filter(|o| o.replica_count == 1)
+        .collect();
+    let beyond = solo
+        .iter()
+        .filter(|o| o.storage_faults_beyond_atlas)
+        .count();
+    assert!(
+        beyond > 0 && beyond < solo.len(),
+        "{beyond} of {}",
+        solo.len()
+    );
+}
