@@ -129,7 +129,10 @@ pub fn shrink(
         best = fewer_replicas(&mut search, best);
         best = lower_rates(&mut search, best);
         best = smaller_world(&mut search, best);
-        if size(&best) >= before || search.spent() {
+        let after = size(&best);
+        let shrank = (after.0, after.1, after.2) < (before.0, before.1, before.2)
+            || best.options.ticks_safety <= before.3;
+        if !shrank || search.spent() {
             break;
         }
     }
@@ -141,13 +144,15 @@ pub fn shrink(
     }
 }
 
-/// A total order of "smaller" for the fixpoint: events, then ticks, replicas, clients.
-fn size(c: &Candidate) -> (usize, u64, u8, u8) {
+/// What another round of passes must shrink to be worth it: events, replicas, clients, or
+/// ticks by a twentieth (bisection over a failure that does not fail at every later cut
+/// would otherwise nibble a few ticks a round).
+fn size(c: &Candidate) -> (usize, u8, u8, u64) {
     (
         c.events.len(),
-        c.options.ticks_safety,
         c.options.replica_count,
         c.options.client_count,
+        c.options.ticks_safety * 20 / 21,
     )
 }
 
@@ -302,9 +307,9 @@ fn lower_rates(s: &mut Search, c: Candidate) -> Candidate {
         |o| lower(&mut o.network.packet_replay_probability),
         |o| {
             let n = &mut o.network;
-            let shorter = n.one_way_delay_mean_ticks / 2;
+            let shorter = (n.one_way_delay_mean_ticks / 2).max(n.one_way_delay_min_ticks);
             let changed = shorter != n.one_way_delay_mean_ticks;
-            n.one_way_delay_mean_ticks = shorter.max(n.one_way_delay_min_ticks);
+            n.one_way_delay_mean_ticks = shorter;
             changed
         },
         |o| {
