@@ -257,3 +257,25 @@ fn a_run_without_a_timeline_keeps_nothing_and_the_same_trace() {
     assert!(!collected.events.is_empty());
     assert_eq!(collected.ops.len(), drawn.history_ops);
 }
+
+#[test]
+fn a_kept_schedule_replays_with_its_timeline() {
+    // The newcomer's path: a shrunk schedule, replayed, drawn.
+    let page = scratch("replay.html");
+    let schedule = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../seeds/known/0039-unordered-crash-loss-solo-refuses.schedule.jsonl"
+    );
+    let out = vopr(&["replay", schedule, "--timeline", page.to_str().unwrap()]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains("liveness (expected liveness)"), "{stdout}");
+    let html = std::fs::read_to_string(&page).expect("the timeline was written");
+    assert_self_contained(&html);
+    let d = data(&html);
+    assert_eq!(d["seed"], "39");
+    assert_eq!(d["outcome"], "liveness");
+    // One page draws one run.
+    let two = vopr(&["replay", "../seeds/", "--timeline", page.to_str().unwrap()]);
+    assert_eq!(two.status.code(), Some(2));
+}

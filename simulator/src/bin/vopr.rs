@@ -121,7 +121,12 @@ impl LogLevel {
 enum Command {
     /// Replay seed files and fault schedules (or folders of them, e.g. seeds/); non-zero exit
     /// on any difference.
-    Replay { paths: Vec<PathBuf> },
+    Replay {
+        paths: Vec<PathBuf>,
+        /// With one file: also write its run's timeline (one self-contained HTML page).
+        #[arg(long, value_name = "FILE")]
+        timeline: Option<PathBuf>,
+    },
     /// Check a recorded history for linearizability (exit 0, 1, or 4 for unknown).
     CheckHistory {
         file: PathBuf,
@@ -239,7 +244,7 @@ fn main() {
         refuse_run_flags(&cli, command);
     }
     let code = match &cli.command {
-        Some(Command::Replay { paths }) => replay(&cli, paths),
+        Some(Command::Replay { paths, timeline }) => replay(&cli, paths, timeline.as_deref()),
         Some(Command::CheckHistory {
             file,
             json,
@@ -367,6 +372,49 @@ fn run_flags(cli: &Cli) -> String {
         flags.push("--no-linearizability".to_string());
     }
     flags.join(" ")
+}
+
+/// `vopr replay FILE --timeline PAGE`: one kept run, replayed, and its timeline.
+fn replay_with_timeline(files: &[seeds::SeedFile], path: &std::path::Path) -> i32 {
+    let [file] = files else {
+        usage_error(format!(
+            "--timeline draws one run: give one file, not {} (e.g. 'vopr replay seeds/schedules/X.schedule.jsonl --timeline t.html')",
+            files.len()
+        ));
+    };
+    let page = create(path, "--timeline");
+    let options = file.options().unwrap_or_else(|e| usage_error(e));
+    let config = RunConfig {
+        timeline: true,
+        replay: file.schedule.as_ref().map(|s| s.events.clone()),
+        ..RunConfig::default()
+    };
+    let summary = run_seed(file.seed, &options, config);
+    if summary.timeline.is_some() {
+        simulator::timeline::write_run(path, page, &summary).unwrap_or_else(|e| usage_error(e));
+    }
+    let ok = summary.outcome == file.expect;
+    outln!(
+        "{} seed {}: {} (expected {}) hash={}{}",
+        file.path.display(),
+        file.seed,
+        summary.outcome.name(),
+        file.expect.name(),
+        summary.trace_hash,
+        if ok { "" } else { "  DIFFERENT" }
+    );
+    if !ok {
+        out!(
+            "{}",
+            cli::report(&summary, &format!("vopr replay {}", file.path.display()))
+        );
+    }
+    outln!("timeline: {}", path.display());
+    if ok {
+        0
+    } else {
+        1
+    }
 }
 
 fn replay_command(cli: &Cli, seed: u64) -> String {
@@ -808,11 +856,14 @@ fn progress_bar(total: u64, json: bool) -> Option<indicatif::ProgressBar> {
     Some(bar)
 }
 
-fn replay(cli: &Cli, paths: &[PathBuf]) -> i32 {
+fn replay(cli: &Cli, paths: &[PathBuf], timeline: Option<&std::path::Path>) -> i32 {
     if paths.is_empty() {
         usage_error("replay needs seed files or folders, e.g. 'vopr replay seeds/'");
     }
     let files = seeds::collect(paths).unwrap_or_else(|e| usage_error(e));
+    if let Some(path) = timeline {
+        return replay_with_timeline(&files, path);
+    }
     let tasks: Vec<Task> = files
         .iter()
         .map(|f| {
