@@ -126,6 +126,9 @@ enum Command {
         /// With one file: also write its run's timeline (one self-contained HTML page).
         #[arg(long, value_name = "FILE")]
         timeline: Option<PathBuf>,
+        /// With one file: also write every event of its run as JSON lines.
+        #[arg(long, value_name = "FILE")]
+        trace: Option<PathBuf>,
     },
     /// Check a recorded history for linearizability (exit 0, 1, or 4 for unknown).
     CheckHistory {
@@ -244,7 +247,11 @@ fn main() {
         refuse_run_flags(&cli, command);
     }
     let code = match &cli.command {
-        Some(Command::Replay { paths, timeline }) => replay(&cli, paths, timeline.as_deref()),
+        Some(Command::Replay {
+            paths,
+            timeline,
+            trace,
+        }) => replay(&cli, paths, timeline.as_deref(), trace.as_deref()),
         Some(Command::CheckHistory {
             file,
             json,
@@ -374,24 +381,38 @@ fn run_flags(cli: &Cli) -> String {
     flags.join(" ")
 }
 
-/// `vopr replay FILE --timeline PAGE`: one kept run, replayed, and its timeline.
-fn replay_with_timeline(files: &[seeds::SeedFile], path: &std::path::Path) -> i32 {
+/// `vopr replay FILE --timeline PAGE --trace EVENTS`: one kept run, replayed, drawn and traced.
+fn replay_one(
+    files: &[seeds::SeedFile],
+    timeline: Option<&std::path::Path>,
+    trace: Option<&std::path::Path>,
+) -> i32 {
     let [file] = files else {
         usage_error(format!(
-            "--timeline draws one run: give one file, not {} (e.g. 'vopr replay seeds/schedules/X.schedule.jsonl --timeline t.html')",
+            "--timeline and --trace are of one run: give one file, not {} (e.g. 'vopr replay seeds/schedules/X.schedule.jsonl --timeline t.html')",
             files.len()
         ));
     };
-    let page = create(path, "--timeline");
+    let page = timeline.map(|path| (path, create(path, "--timeline")));
+    let events = trace.map(|path| {
+        Box::new(std::io::BufWriter::new(create(path, "--trace"))) as Box<dyn Write + Send>
+    });
     let options = file.options().unwrap_or_else(|e| usage_error(e));
     let config = RunConfig {
-        timeline: true,
+        timeline: page.is_some(),
+        trace: events,
         replay: file.schedule.as_ref().map(|s| s.events.clone()),
         ..RunConfig::default()
     };
     let summary = run_seed(file.seed, &options, config);
-    if summary.timeline.is_some() {
+    if let (Some((path, page)), Some(_)) = (page, &summary.timeline) {
         simulator::timeline::write_run(path, page, &summary).unwrap_or_else(|e| usage_error(e));
+    }
+    if let (Some(path), Some(error)) = (trace, &summary.trace_error) {
+        usage_error(format!(
+            "cannot write the trace to {}: {error}",
+            path.display()
+        ));
     }
     let ok = summary.outcome == file.expect;
     outln!(
@@ -409,7 +430,11 @@ fn replay_with_timeline(files: &[seeds::SeedFile], path: &std::path::Path) -> i3
             cli::report(&summary, &format!("vopr replay {}", file.path.display()))
         );
     }
-    outln!("timeline: {}", path.display());
+    for (what, path) in [("timeline", timeline), ("trace", trace)] {
+        if let Some(path) = path {
+            outln!("{what}: {}", path.display());
+        }
+    }
     if ok {
         0
     } else {
@@ -856,13 +881,18 @@ fn progress_bar(total: u64, json: bool) -> Option<indicatif::ProgressBar> {
     Some(bar)
 }
 
-fn replay(cli: &Cli, paths: &[PathBuf], timeline: Option<&std::path::Path>) -> i32 {
+fn replay(
+    cli: &Cli,
+    paths: &[PathBuf],
+    timeline: Option<&std::path::Path>,
+    trace: Option<&std::path::Path>,
+) -> i32 {
     if paths.is_empty() {
         usage_error("replay needs seed files or folders, e.g. 'vopr replay seeds/'");
     }
     let files = seeds::collect(paths).unwrap_or_else(|e| usage_error(e));
-    if let Some(path) = timeline {
-        return replay_with_timeline(&files, path);
+    if timeline.is_some() || trace.is_some() {
+        return replay_one(&files, timeline, trace);
     }
     let tasks: Vec<Task> = files
         .iter()
