@@ -317,7 +317,7 @@ impl ReplicaDriver {
         let count = self.ctx.replica_count;
         let me = self.replica.replica();
         let from = (me + u.int_in_range(1..=count - 1)?) % count;
-        match u.int_in_range(0u8..=11)? {
+        match u.int_in_range(0u8..=12)? {
             0 | 1 => {
                 // Time passes: the disk completes what was submitted (in between, messages
                 // arrive while writes are in flight).
@@ -344,6 +344,26 @@ impl ReplicaDriver {
                 if let Ok(m) = decode(&bytes, &self.ctx) {
                     self.deliver(Peer::Replica(from), m);
                 }
+            }
+            12 => {
+                // Another consensus group's message (a routing bug, valid checksums): dropped
+                // and counted, never acted on.
+                let message = self.replica_message(u, from)?;
+                let namespace = u.int_in_range(1u64..=3)?;
+                let header = message.header.in_namespace(namespace);
+                let misrouted = Message::new(header, message.body.clone());
+                let before = (self.replica.describe(), self.replica.stats());
+                self.deliver(Peer::Replica(from), misrouted);
+                let after = self.replica.stats();
+                assert_eq!(
+                    after.messages_dropped_namespace,
+                    before.1.messages_dropped_namespace + 1
+                );
+                assert_eq!(
+                    self.replica.describe(),
+                    before.0,
+                    "a misrouted message changed state"
+                );
             }
             _ => {
                 let message = self.replica_message(u, from)?;
