@@ -133,6 +133,7 @@ pub struct Simulation {
     incarnations: u64,
     deliveries: Vec<(usize, usize, Bytes)>,
     drops: Vec<crate::network::Drop>,
+    actions: Vec<Action>,
     ops_issued: u64,
 }
 
@@ -200,6 +201,7 @@ impl Simulation {
             incarnations: 0,
             deliveries: Vec::new(),
             drops: Vec::new(),
+            actions: Vec::new(),
             ops_issued: 0,
             options,
         }
@@ -358,9 +360,11 @@ impl Simulation {
         let Some(replica) = self.cluster.replica_mut(r) else {
             return;
         };
-        let actions: Vec<Action> = replica.drain_outbox().collect();
+        // One buffer for every step's actions (no allocation per step on the hot path).
+        let mut actions = std::mem::take(&mut self.actions);
+        actions.extend(replica.drain_outbox());
         let mut sent = aimed::Sent::default();
-        for action in actions {
+        for action in actions.drain(..) {
             match action {
                 Action::Send { to, message } => {
                     self.check_durable_before_send(r, &message);
@@ -383,6 +387,7 @@ impl Simulation {
                 }
             }
         }
+        self.actions = actions;
         let replica = self.cluster.replica(r).expect("still up");
         if let Err(v) = self.oracle.check_replica(self.tick, r, replica) {
             self.violation.get_or_insert(v);
