@@ -44,3 +44,47 @@ fn two_backups_that_lose_the_primary_still_change_view() {
     s.commit_more(5, 10_000).unwrap();
     assert!(s.replica(p).view() > view);
 }
+
+#[test]
+fn replayed_heartbeats_do_not_keep_a_dead_primary_alive() {
+    // N9: the network may deliver an old commit heartbeat again, and again. Only a newer one
+    // proves the primary alive: replays of the last one it sent before it crashed must not
+    // hold the backups back from changing view.
+    use consensus::wire::Message;
+    use std::cell::RefCell;
+    use std::rc::Rc;
+    let mut s = Scenario::new(93, 3, 2);
+    s.commit_more(5, 5_000).unwrap();
+    let p = s.primary().unwrap();
+    let view = s.replica(p).view();
+    let heartbeats: Rc<RefCell<Vec<(usize, Message)>>> = Rc::default();
+    let keep = heartbeats.clone();
+    s.drop_messages(move |from, to, m| {
+        if from == p as usize && m.header.command.name() == "commit" {
+            keep.borrow_mut().push((to, m.clone()));
+        }
+        false
+    });
+    s.run(300).unwrap();
+    s.clear_drops();
+    let recorded = heartbeats.borrow().clone();
+    assert!(!recorded.is_empty(), "the primary sent heartbeats");
+    s.crash(p);
+    for round in 0..200 {
+        if s.primary().is_some_and(|q| q != p) {
+            break;
+        }
+        // Replay the dead primary's last heartbeat to each backup it went to.
+        for (to, m) in recorded.iter().rev().take(2) {
+            s.inject(p as usize, *to, m);
+        }
+        s.run(25).unwrap();
+        assert!(
+            round < 199,
+            "replays kept the dead primary alive: {}",
+            s.describe()
+        );
+    }
+    let q = s.primary().unwrap();
+    assert!(s.replica(q).view() > view);
+}
