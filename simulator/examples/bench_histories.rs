@@ -7,7 +7,8 @@
 //! ```
 //!
 //! DIR defaults to the reference histories (tests/data/histories). The generated histories are
-//! linearizable by construction (`simulator::history::generate`). `--write-generated DIR` writes them as files instead (to time another build of
+//! linearizable by construction (`simulator::history::generate`), but for those named `_stale`:
+//! the same with one stale read per key (`generate::with_stale_read`), to time refutations. `--write-generated DIR` writes them as files instead (to time another build of
 //! the checker on the same input). Performance is never timed in tests: this is the place.
 
 use std::time::{Duration, Instant};
@@ -110,15 +111,29 @@ impl Totals {
     }
 }
 
-/// A generated history: `ops` operations over `keys` keys by `clients` clients.
+/// A generated history: `ops` operations over `keys` keys by `clients` clients; `stale`: with a
+/// stale read per key (not linearizable).
 struct Spec {
     ops: usize,
     keys: usize,
     clients: usize,
+    stale: bool,
 }
 
 const fn spec(ops: usize, keys: usize, clients: usize) -> Spec {
-    Spec { ops, keys, clients }
+    Spec {
+        ops,
+        keys,
+        clients,
+        stale: false,
+    }
+}
+
+const fn stale(ops: usize, keys: usize, clients: usize) -> Spec {
+    Spec {
+        stale: true,
+        ..spec(ops, keys, clients)
+    }
 }
 
 const SPECS: &[Spec] = &[
@@ -127,12 +142,25 @@ const SPECS: &[Spec] = &[
     spec(1_000, 1, 8),
     spec(1_000, 1, 16),
     spec(1_000, 4, 16),
+    spec(1_000, 16, 16),
     spec(10_000, 1, 2),
     spec(10_000, 1, 4),
     spec(10_000, 1, 8),
     spec(10_000, 1, 16),
     spec(10_000, 4, 4),
     spec(10_000, 4, 16),
+    spec(10_000, 16, 16),
+    spec(100_000, 1, 10),
+    spec(100_000, 1, 16),
+    spec(100_000, 4, 16),
+    spec(100_000, 16, 16),
+    stale(1_000, 1, 16),
+    stale(10_000, 1, 4),
+    stale(10_000, 1, 16),
+    stale(10_000, 16, 16),
+    stale(100_000, 1, 10),
+    stale(100_000, 1, 16),
+    stale(100_000, 16, 16),
 ];
 
 fn write_generated(dir: &str) {
@@ -150,12 +178,22 @@ fn write_generated(dir: &str) {
 
 impl Spec {
     fn name(&self) -> String {
-        format!("gen_{}ops_{}k_{}c", self.ops, self.keys, self.clients)
+        let stale = if self.stale { "_stale" } else { "" };
+        format!(
+            "gen_{}ops_{}k_{}c{stale}",
+            self.ops, self.keys, self.clients
+        )
     }
 
-    /// The same history every time (a fixed seed per spec).
+    /// The same history every time (a fixed seed per spec; a stale one lies in the history its
+    /// linearizable spec makes).
     fn generate(&self) -> Vec<Operation> {
         let seed = ((self.ops * 131 + self.keys) * 131 + self.clients) as u64;
-        generate::linearizable(self.ops, self.keys, self.clients, seed)
+        let history = generate::linearizable(self.ops, self.keys, self.clients, seed);
+        if self.stale {
+            generate::with_stale_read(history)
+        } else {
+            history
+        }
     }
 }

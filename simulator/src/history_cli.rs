@@ -1,9 +1,10 @@
-//! `vopr check-history FILE [--json] [--memory-mb N] [--timeline OUT.html]`: linearizability of a recorded history
-//! (format in `history.rs`).
+//! `vopr check-history FILE [--json] [--memory-mb N] [--jobs N] [--timeline OUT.html]`:
+//! linearizability of a recorded history (format in `history.rs`), with `--jobs` threads
+//! checking independent keys at once.
 //! Exit 0 linearizable, 1 not linearizable, 4 unknown (a budget of steps, time or memory ran
 //! out), 2 unreadable or malformed input.
 
-use crate::checker::linearizability::{check_kv, Budget, Verdict};
+use crate::checker::linearizability::{check_kv_jobs, Budget, Verdict};
 use crate::history::parse_history;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -16,11 +17,13 @@ const TIME_MAX: Duration = Duration::from_secs(60);
 const MEMORY_FALLBACK_MB: u64 = 1024;
 
 /// `memory_mb`: the memory the search may hold, in MiB (`default_memory_mb()` when `None`);
+/// `jobs`: threads (`check_operations_jobs`);
 /// `timeline`: where to draw the history and the check's evidence (`crate::timeline`).
 pub fn check_history_file(
     path: &Path,
     json: bool,
     memory_mb: Option<u64>,
+    jobs: usize,
     timeline: Option<&Path>,
 ) -> i32 {
     // Created before the check runs, so a bad path fails at once.
@@ -66,7 +69,7 @@ pub fn check_history_file(
     let budget = Budget::steps(STEPS_MAX)
         .with_memory(memory_mb.saturating_mul(1 << 20))
         .with_deadline(Instant::now() + TIME_MAX);
-    let result = check_kv(&ops, budget);
+    let result = check_kv_jobs(&ops, budget, jobs);
     // Through `write_stdout`: a closed pipe (`| head -1`) ends vopr quietly.
     if json {
         crate::cli::write_stdout(format_args!("{}\n", result.to_json()));

@@ -760,6 +760,32 @@ mod long_histories {
         assert!(result.steps() < 500_000, "{} steps", result.steps());
     }
 
+    /// Generated histories as the benchmark makes them (`bench_histories`: the same seeds).
+    fn generated(ops: usize, keys: usize, clients: usize) -> Vec<Operation> {
+        let seed = ((ops * 131 + keys) * 131 + clients) as u64;
+        simulator::history::generate::linearizable(ops, keys, clients, seed)
+    }
+
+    #[test]
+    fn sixteen_clients_on_one_key_are_decided_in_the_default_budget() {
+        // Before the lookahead watched cas ops that swapped, 1,000 such operations took 1.5
+        // million steps; 3,000 now take a fraction of the default.
+        let result = check_kv(&generated(3_000, 1, 16), Budget::default());
+        assert_eq!(result.verdict, Verdict::Linearizable, "{result}");
+        let lie = simulator::history::generate::with_stale_read(generated(2_000, 4, 8));
+        let result = check_kv(&lie, Budget::default());
+        assert_eq!(result.verdict, Verdict::NotLinearizable, "{result}");
+        assert_explains(result.explanation.as_ref().unwrap());
+    }
+
+    /// Slow in a debug build: `cargo test --release -- --ignored`.
+    #[test]
+    #[ignore]
+    fn a_hundred_thousand_operations_on_one_key_are_decided_in_the_default_budget() {
+        let result = check_kv(&generated(100_000, 1, 10), Budget::default());
+        assert_eq!(result.verdict, Verdict::Linearizable, "{result}");
+    }
+
     #[test]
     fn a_late_violation_is_found_and_explained() {
         // A stale read in a quiet gap after 19,000 operations: its value was

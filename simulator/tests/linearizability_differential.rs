@@ -6,7 +6,7 @@
 
 use std::collections::HashSet;
 
-use simulator::checker::linearizability::{check_kv, Budget, Verdict};
+use simulator::checker::linearizability::{check_kv, check_kv_jobs, Budget, Verdict};
 use simulator::checker::model::{KvModel, Model};
 use simulator::history::{Op, Operation, Output};
 
@@ -252,6 +252,15 @@ fn check_many(seed: u64, cases: usize, max_ops: u64) -> [usize; 2] {
             panic!(
                 "case {case} of seed {seed}: expected {expected_verdict}, got {result}\n{}",
                 lines.join("\n")
+            );
+        }
+        // On threads, the same result (but for the memory peak, see `check_operations_jobs`).
+        if case % 64 == 0 {
+            let jobs = check_kv_jobs(&ops, Budget::default(), 2);
+            assert_eq!(
+                (&jobs.keys, &jobs.explanation, jobs.budget_exhausted),
+                (&result.keys, &result.explanation, result.budget_exhausted),
+                "case {case} of seed {seed}: with --jobs 2"
             );
         }
         verdicts[usize::from(expected)] += 1;

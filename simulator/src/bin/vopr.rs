@@ -142,6 +142,10 @@ enum Command {
         /// a quarter of the machine's memory (or of the cgroup's limit), 1024 if unreadable.
         #[arg(long, value_name = "MIB", value_parser = clap::value_parser!(u64).range(1..))]
         memory_mb: Option<u64>,
+        /// Threads checking independent keys at once; the result is the same as with one
+        /// (unless the memory budget or the time runs out).
+        #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+        jobs: u64,
     },
     /// Shrink a failing run to a small one that fails the same way: a minimal fault schedule
     /// (delta debugging over its events, then fewer ticks, clients, replicas, lower rates).
@@ -257,7 +261,14 @@ fn main() {
             json,
             memory_mb,
             timeline,
-        }) => history_cli::check_history_file(file, *json, *memory_mb, timeline.as_deref()),
+            jobs,
+        }) => history_cli::check_history_file(
+            file,
+            *json,
+            *memory_mb,
+            *jobs as usize,
+            timeline.as_deref(),
+        ),
         Some(Command::Merge {
             files,
             seeds,

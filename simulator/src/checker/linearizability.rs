@@ -17,6 +17,9 @@ mod report;
 mod search;
 mod segments;
 
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex};
+
 use bitset::Bitset;
 pub use budget::{Budget, Limit};
 pub use report::Explanation;
@@ -85,8 +88,167 @@ const FIRST_SLICE_STEPS: u64 = 1024;
 /// find while proving another key linearizable can take long, and the turns
 /// keep the order of the result fixed (unlike racing threads).
 pub fn check_operations<M: Model>(model: &M, ops: &[Operation], budget: Budget) -> CheckResult {
+    let (mut searches, mut keys) = match prepare(model, ops) {
+        Ok(prepared) => prepared,
+        Err(refuted) => {
+            let (keys, explanation) = *refuted;
+            return finish(keys, Some(explanation), 0, None);
+        }
+    };
+    let mut meter = budget::Meter::new(budget);
+    let mut slice = FIRST_SLICE_STEPS;
+    while keys.iter().any(KeyResult::is_undecided) {
+        for index in 0..keys.len() {
+            if !keys[index].is_undecided() {
+                continue;
+            }
+            let search = &mut searches[index];
+            let outcome = take_turn(search, &mut keys[index], &mut meter, slice);
+            if let Turn::Stop(explanation) =
+                settle(model, budget, search, &mut keys[index], outcome, &mut meter)
+            {
+                return finish(keys, explanation, meter.memory_peak(), meter.exhausted());
+            }
+        }
+        slice = slice.saturating_mul(2);
+    }
+    finish(keys, None, meter.memory_peak(), meter.exhausted())
+}
+
+/// [`check_operations`] with the partitions' turns of each round taken on up
+/// to `jobs` threads. The turns of a round are independent, and what they
+/// found is settled afterwards in the partitions' order, exactly as
+/// `check_operations` settles it, steps included (a turn that took more steps
+/// than were left after the turns before it stops the check there, as it
+/// would have): so the result is the same as with one thread, except when the
+/// memory budget or the deadline runs out. The threads' meters share the
+/// memory budget through one counter, so which turn runs out first then
+/// depends on timing; and the memory peak reported is the sum of each
+/// partition's own peak per round, an upper bound of what was held at once
+/// that does not depend on timing.
+pub fn check_operations_jobs<M>(
+    model: &M,
+    ops: &[Operation],
+    budget: Budget,
+    jobs: usize,
+) -> CheckResult
+where
+    M: Model + Sync,
+    M::State: Send,
+{
+    if jobs <= 1 {
+        return check_operations(model, ops, budget);
+    }
+    let (searches, mut keys) = match prepare(model, ops) {
+        Ok(prepared) => prepared,
+        Err(refuted) => {
+            let (keys, explanation) = *refuted;
+            return finish(keys, Some(explanation), 0, None);
+        }
+    };
+    let total = Arc::new(AtomicU64::new(0));
+    let mut slots: Vec<Slot<M>> = searches
+        .into_iter()
+        .map(|search| Slot {
+            search,
+            meter: budget::Meter::sharing(budget, total.clone()),
+            outcome: None,
+            used: 0,
+        })
+        .collect();
+    let mut spent = 0u64;
+    let mut peak = 0u64;
+    let mut slice = FIRST_SLICE_STEPS;
+    while keys.iter().any(KeyResult::is_undecided) {
+        let remaining = budget.steps.saturating_sub(spent);
+        let turns: Vec<usize> = (0..keys.len())
+            .filter(|&index| keys[index].is_undecided())
+            .collect();
+        let work: Vec<&mut Slot<M>> = slots
+            .iter_mut()
+            .zip(&keys)
+            .filter(|(_, key)| key.is_undecided())
+            .map(|(slot, _)| slot)
+            .collect();
+        let queue = Mutex::new(work.into_iter());
+        std::thread::scope(|scope| {
+            for _ in 0..jobs.min(turns.len()) {
+                scope.spawn(|| loop {
+                    let Some(slot) = queue.lock().expect("no turn panics").next() else {
+                        break;
+                    };
+                    slot.take_turn(remaining, slice);
+                });
+            }
+        });
+        let round_peak =
+            |slots: &[Slot<M>]| slots.iter().map(|slot| slot.meter.memory_peak()).sum();
+        peak = peak.max(round_peak(&slots));
+        let mut allowance = remaining;
+        for index in turns {
+            let slot = &mut slots[index];
+            let key = &mut keys[index];
+            if slot.used > allowance {
+                key.steps += allowance;
+                return finish(keys, None, peak, Some(Limit::Steps));
+            }
+            allowance -= slot.used;
+            spent += slot.used;
+            key.steps += slot.used;
+            let outcome = slot.outcome.take();
+            key.verdict = verdict_of(&outcome);
+            if let Turn::Stop(explanation) = settle(
+                model,
+                budget,
+                &mut slot.search,
+                key,
+                outcome,
+                &mut slot.meter,
+            ) {
+                let exhausted = slot.meter.exhausted();
+                let peak = peak.max(round_peak(&slots));
+                return finish(keys, explanation, peak, exhausted);
+            }
+        }
+        peak = peak.max(round_peak(&slots));
+        for slot in &mut slots {
+            slot.meter.reset_peak();
+        }
+        slice = slice.saturating_mul(2);
+    }
+    finish(keys, None, peak, None)
+}
+
+/// One partition's search on a thread of [`check_operations_jobs`], with its
+/// meter and what its last turn found.
+struct Slot<'a, M: Model> {
+    search: KeySearch<'a, M>,
+    meter: budget::Meter,
+    outcome: Option<Outcome>,
+    /// Steps the last turn took.
+    used: u64,
+}
+
+impl<M: Model> Slot<'_, M> {
+    /// Searches for `slice` steps, or `remaining` if fewer (the budget's steps
+    /// left for the whole round: the round's settling checks the sum).
+    fn take_turn(&mut self, remaining: u64, slice: u64) {
+        self.meter.allow_steps(remaining);
+        let before = self.meter.used;
+        self.outcome = self.search.run(&mut self.meter, slice);
+        self.used = self.meter.used - before;
+    }
+}
+
+/// The partitions' searches and their results so far, or, when an anomaly
+/// refutes one without a search, the result with its explanation.
+#[allow(clippy::type_complexity)]
+fn prepare<'a, M: Model>(
+    model: &'a M,
+    ops: &'a [Operation],
+) -> Result<(Vec<KeySearch<'a, M>>, Vec<KeyResult>), Box<(Vec<KeyResult>, Explanation)>> {
     let partitions = model.partition(ops);
-    let mut searches: Vec<KeySearch<M>> = partitions
+    let searches: Vec<KeySearch<M>> = partitions
         .iter()
         .map(|partition| KeySearch::new(model, searched_ops(model, ops, &partition.ops), true))
         .collect();
@@ -103,42 +265,50 @@ pub fn check_operations<M: Model>(model: &M, ops: &[Operation], budget: Budget) 
         if let Some(anomaly) = model.refute(&all) {
             keys[index].verdict = Verdict::NotLinearizable;
             let explanation = Explanation::anomaly(partition.label.clone(), anomaly);
-            return finish(keys, Some(explanation), &budget::Meter::new(budget));
+            return Err(Box::new((keys, explanation)));
         }
     }
-    let mut meter = budget::Meter::new(budget);
-    let mut slice = FIRST_SLICE_STEPS;
-    while keys.iter().any(KeyResult::is_undecided) {
-        for index in 0..keys.len() {
-            if !keys[index].is_undecided() {
-                continue;
-            }
-            let search = &mut searches[index];
-            match take_turn(search, &mut keys[index], &mut meter, slice) {
-                None => {}
-                // Decided: what it held is free for the other keys.
-                Some(Outcome::Linearizable) => search.free(&mut meter),
-                Some(Outcome::OutOfBudget) => return finish(keys, None, &meter),
-                Some(Outcome::Ended) => unreachable!("only segments enumerate ends"),
-                Some(Outcome::NotLinearizable { prefix }) => {
-                    search.free(&mut meter);
-                    let ops = search.ops().to_vec();
-                    let prefix = match confirm(model, &ops, budget, &mut meter) {
-                        Confirmed::Violation(plain) => plain.unwrap_or(prefix),
-                        Confirmed::Linearizable => {
-                            keys[index].verdict = Verdict::Linearizable;
-                            continue;
-                        }
-                    };
-                    let key = keys[index].key.clone();
-                    let explanation = report::explain(model, key, &ops, &prefix);
-                    return finish(keys, Some(explanation), &meter);
+    Ok((searches, keys))
+}
+
+enum Turn {
+    Continue,
+    /// The check ends here: at a violation (explained), or out of budget.
+    Stop(Option<Explanation>),
+}
+
+/// Acts on what a partition's turn found (its verdict already recorded).
+fn settle<M: Model>(
+    model: &M,
+    budget: Budget,
+    search: &mut KeySearch<M>,
+    key: &mut KeyResult,
+    outcome: Option<Outcome>,
+    meter: &mut budget::Meter,
+) -> Turn {
+    match outcome {
+        None => Turn::Continue,
+        // Decided: what it held is free for the other keys.
+        Some(Outcome::Linearizable) => {
+            search.free(meter);
+            Turn::Continue
+        }
+        Some(Outcome::OutOfBudget) => Turn::Stop(None),
+        Some(Outcome::Ended) => unreachable!("only segments enumerate ends"),
+        Some(Outcome::NotLinearizable { prefix }) => {
+            search.free(meter);
+            let ops = search.ops().to_vec();
+            let prefix = match confirm(model, &ops, budget, meter) {
+                Confirmed::Violation(plain) => plain.unwrap_or(prefix),
+                Confirmed::Linearizable => {
+                    key.verdict = Verdict::Linearizable;
+                    return Turn::Continue;
                 }
-            }
+            };
+            let explanation = report::explain(model, key.key.clone(), &ops, &prefix);
+            Turn::Stop(Some(explanation))
         }
-        slice = slice.saturating_mul(2);
     }
-    finish(keys, None, &meter)
 }
 
 enum Confirmed {
@@ -186,12 +356,16 @@ fn take_turn<M: Model>(
     let steps_before = meter.used;
     let outcome = search.run(meter, slice);
     key.steps += meter.used - steps_before;
-    key.verdict = match outcome {
+    key.verdict = verdict_of(&outcome);
+    outcome
+}
+
+fn verdict_of(outcome: &Option<Outcome>) -> Verdict {
+    match outcome {
         Some(Outcome::Linearizable) => Verdict::Linearizable,
         Some(Outcome::NotLinearizable { .. }) => Verdict::NotLinearizable,
         None | Some(Outcome::OutOfBudget | Outcome::Ended) => Verdict::Unknown,
-    };
-    outcome
+    }
 }
 
 /// The operations of one partition worth searching: pending operations that
@@ -220,20 +394,26 @@ fn searched_ops<'a, M: Model>(
 fn finish(
     keys: Vec<KeyResult>,
     explanation: Option<Explanation>,
-    meter: &budget::Meter,
+    memory_peak_bytes: u64,
+    budget_exhausted: Option<Limit>,
 ) -> CheckResult {
     CheckResult {
         verdict: overall(&keys),
         keys,
         explanation,
-        memory_peak_bytes: meter.memory_peak(),
-        budget_exhausted: meter.exhausted(),
+        memory_peak_bytes,
+        budget_exhausted,
     }
 }
 
 /// Checks a key-value history (DESIGN.md §6) against [`KvModel`].
 pub fn check_kv(ops: &[Operation], budget: Budget) -> CheckResult {
     check_operations(&KvModel, ops, budget)
+}
+
+/// [`check_kv`] on up to `jobs` threads (see [`check_operations_jobs`]).
+pub fn check_kv_jobs(ops: &[Operation], budget: Budget, jobs: usize) -> CheckResult {
+    check_operations_jobs(&KvModel, ops, budget, jobs)
 }
 
 /// A violation anywhere decides; otherwise any undecided key leaves it unknown.

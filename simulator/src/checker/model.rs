@@ -175,15 +175,19 @@ impl Model for KvModel {
     /// put or a swapping cas resets it to its own value (then appends follow),
     /// and nothing makes it absent again. So a read of `v` after a state
     /// `Some(s)` needs `s` to be a prefix of `v` or a reset whose value is (one
-    /// of `read_resets`) still to come; a read of null needs an absent key.
+    /// of `read_resets`) still to come; a read of null needs an absent key. A
+    /// cas told it swapped read its expected value `e` (the key held exactly
+    /// `e` when it took effect), so it needs the same as a read of `e`.
     fn can_lead_to(&self, state: &Self::State, read: &Operation, resets_left: bool) -> bool {
-        match (state, &read.output) {
+        let seen = match (&read.op, &read.output) {
+            (Op::Get, Output::Value(seen)) => seen.as_deref(),
+            (Op::Cas { expected, .. }, Output::Swapped(true)) => Some(expected.as_str()),
+            _ => return true,
+        };
+        match (state, seen) {
             (None, _) => true,
-            (Some(_), Output::Value(None)) => false,
-            (Some(current), Output::Value(Some(seen))) => {
-                resets_left || seen.starts_with(current.as_str())
-            }
-            _ => true,
+            (Some(_), None) => false,
+            (Some(current), Some(seen)) => resets_left || seen.starts_with(current.as_str()),
         }
     }
 
@@ -267,6 +271,16 @@ mod tests {
         assert!(m.can_lead_to(&s("a,c"), &read(Some("a,b,c")), true));
         assert!(m.can_lead_to(&None, &read(Some("x")), false));
         assert!(!m.can_lead_to(&s(""), &read(None), true));
+        // A cas told it swapped read its expected value; one told false, nothing.
+        let swapped = |told| Operation {
+            op: cas("a,b", "z"),
+            output: Output::Swapped(told),
+            ..read(None)
+        };
+        assert!(m.can_lead_to(&s("a,"), &swapped(true), false));
+        assert!(!m.can_lead_to(&s("a,c"), &swapped(true), false));
+        assert!(m.can_lead_to(&s("a,c"), &swapped(true), true));
+        assert!(m.can_lead_to(&s("a,c"), &swapped(false), false));
         let ops = [
             read(Some("a,b")),
             Operation {
@@ -296,6 +310,11 @@ mod tests {
         // "a" and "" may start "a,b"; "b" does not, and a cas told false never swapped.
         assert_eq!(resets[0], Some(vec![4, 1]));
         assert_eq!(resets[1..], [None, None, None, None]);
+        // A completed cas told it swapped is looked ahead at like a read of its expected value.
+        let mut with_cas = ops.to_vec();
+        with_cas.push(swapped(true));
+        let refs: Vec<&Operation> = with_cas.iter().collect();
+        assert_eq!(m.read_resets(&refs)[5], Some(vec![4, 1]));
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! same history on every platform.
 
 use super::{Op, Operation, Output};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// A history of `ops` operations over `keys` keys by `clients` clients, from `seed`. Every
 /// operation takes 1..=40 ticks and starts 0..=4 ticks after its client's previous one
@@ -77,6 +77,36 @@ pub fn linearizable(ops: usize, keys: usize, clients: usize, seed: u64) -> Vec<O
     history.into_iter().map(|(_, op)| op).collect()
 }
 
+/// `history` (from [`linearizable`]) with one lie in it: on every key, the first get past the
+/// middle of the history that read a value is told instead what the key's first such get read.
+/// That value is long gone by then (values are unique, so a key never holds one again after a
+/// write replaced it), so no linearization explains the read, yet a value that was written once:
+/// nothing short of a search refutes it. A key whose two reads saw the same value is left as it
+/// was (then its lie would not be one).
+pub fn with_stale_read(mut history: Vec<Operation>) -> Vec<Operation> {
+    let middle = history.len() / 2;
+    let mut first = BTreeMap::<String, Option<String>>::new();
+    let mut lied = BTreeSet::<String>::new();
+    for (index, op) in history.iter_mut().enumerate() {
+        let Output::Value(Some(read)) = &op.output else {
+            continue;
+        };
+        match first.get(&op.key) {
+            None => {
+                first.insert(op.key.clone(), Some(read.clone()));
+            }
+            Some(stale) if index >= middle && !lied.contains(&op.key) => {
+                if stale.as_ref() != Some(read) {
+                    lied.insert(op.key.clone());
+                    op.output = Output::Value(stale.clone());
+                }
+            }
+            Some(_) => {}
+        }
+    }
+    history
+}
+
 /// SplitMix64: enough randomness for shapes of histories.
 struct SplitMix(u64);
 
@@ -105,5 +135,15 @@ mod tests {
         assert_ne!(a, linearizable(200, 2, 5, 10));
         assert_eq!(a.len(), 200);
         assert!(a.iter().all(|op| op.ret.is_some_and(|ret| ret > op.call)));
+    }
+
+    #[test]
+    fn a_stale_read_changes_one_read_per_key() {
+        let a = linearizable(400, 2, 5, 9);
+        let b = with_stale_read(a.clone());
+        let changed: Vec<usize> = (0..a.len()).filter(|&i| a[i] != b[i]).collect();
+        assert_eq!(changed.len(), 2, "{changed:?}");
+        assert!(changed.iter().all(|&i| i >= 200 && a[i].op == Op::Get));
+        assert_ne!(b[changed[0]].key, b[changed[1]].key);
     }
 }

@@ -1,6 +1,8 @@
 //! How much searching a check may do, and how much memory it may hold, before
 //! it answers `Unknown`.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Instant;
 
 /// A limit on search steps (one step = one event visited) and on the bytes the
@@ -84,6 +86,10 @@ pub(super) struct Meter {
     memory_peak: u64,
     /// The limit reached; once set, every `tick` and `charge` fails.
     exhausted: Option<Limit>,
+    /// When meters of several threads share the memory budget: the bytes all
+    /// of them hold, which the budget's memory limits (`memory` then counts
+    /// this meter's part only).
+    shared: Option<Arc<AtomicU64>>,
 }
 
 /// Reading the clock every step would cost more than the step itself.
@@ -97,7 +103,28 @@ impl Meter {
             memory: 0,
             memory_peak: 0,
             exhausted: None,
+            shared: None,
         }
+    }
+
+    /// A meter whose memory counts against `total` with other meters' (each
+    /// thread of a check has one): the budget's memory limits their sum.
+    pub(super) fn sharing(budget: Budget, total: Arc<AtomicU64>) -> Self {
+        Meter {
+            shared: Some(total),
+            ..Meter::new(budget)
+        }
+    }
+
+    /// Lets this meter take `steps` more steps from now on, whatever it took
+    /// before (the caller accounts for the budget's steps across meters).
+    pub(super) fn allow_steps(&mut self, steps: u64) {
+        self.budget.steps = self.used.saturating_add(steps);
+    }
+
+    /// Starts counting the peak afresh from what this meter holds now.
+    pub(super) fn reset_peak(&mut self) {
+        self.memory_peak = self.memory;
     }
 
     /// Takes one step; false (from then on) once the budget is spent.
@@ -125,7 +152,17 @@ impl Meter {
             return false;
         }
         let memory = self.memory.saturating_add(bytes);
-        if memory > self.budget.memory_bytes {
+        let total = match &self.shared {
+            // Reserve first, so that two threads can never both pass the limit.
+            Some(shared) => shared
+                .fetch_add(bytes, Ordering::Relaxed)
+                .saturating_add(bytes),
+            None => memory,
+        };
+        if total > self.budget.memory_bytes {
+            if let Some(shared) = &self.shared {
+                shared.fetch_sub(bytes, Ordering::Relaxed);
+            }
             self.exhausted = Some(Limit::Memory);
             return false;
         }
@@ -137,7 +174,11 @@ impl Meter {
     /// Gives back bytes charged before (freed, or about to be).
     pub(super) fn release(&mut self, bytes: u64) {
         debug_assert!(bytes <= self.memory, "released more than charged");
-        self.memory = self.memory.saturating_sub(bytes);
+        let bytes = bytes.min(self.memory);
+        self.memory -= bytes;
+        if let Some(shared) = &self.shared {
+            shared.fetch_sub(bytes, Ordering::Relaxed);
+        }
     }
 
     #[cfg(test)]
@@ -184,6 +225,22 @@ mod tests {
         assert_eq!(meter.exhausted(), Some(Limit::Memory));
         // Out of memory is out of budget: the search stops at its next step.
         assert!(!meter.tick());
+    }
+
+    #[test]
+    fn shared_meters_share_the_memory_limit() {
+        let total = Arc::new(AtomicU64::new(0));
+        let budget = Budget::steps(10).with_memory(100);
+        let mut a = Meter::sharing(budget, total.clone());
+        let mut b = Meter::sharing(budget, total.clone());
+        assert!(a.charge(60));
+        assert!(!b.charge(50));
+        assert_eq!(b.exhausted(), Some(Limit::Memory));
+        a.release(60);
+        assert_eq!(total.load(Ordering::Relaxed), 0);
+        let mut c = Meter::sharing(budget, total.clone());
+        assert!(c.charge(100));
+        assert_eq!((c.memory(), c.memory_peak()), (100, 100));
     }
 
     #[test]

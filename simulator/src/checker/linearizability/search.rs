@@ -77,7 +77,11 @@ pub(super) struct Search<'a, M: Model> {
     twin_before: Vec<Option<usize>>,
     /// Completed operations not yet linearized; zero means success.
     completed_left: usize,
+    /// The longest stack seen (its operations), as of the last pop: see
+    /// `note_longest`.
     longest: Vec<usize>,
+    /// How many frames at the bottom of the stack `longest` starts with.
+    longest_agrees: usize,
     /// When set, the search does not stop at the first linearization: it
     /// pauses at each state it reaches with every completed operation
     /// linearized (an end) for the first time, and can go on from there through
@@ -142,6 +146,7 @@ impl<'a, M: Model> Search<'a, M> {
             },
             only_before,
             longest: Vec::new(),
+            longest_agrees: 0,
             ops,
             enumerate: None,
             charged: 0,
@@ -340,16 +345,13 @@ impl<'a, M: Model> Search<'a, M> {
         if operation.is_completed() {
             self.completed_left -= 1;
         }
-        if self.stack.len() > self.longest.len() {
-            // Grows at most once per operation, so copying stays O(n²) overall.
-            self.longest = self.stack.iter().map(|frame| frame.op).collect();
-        }
         Try::Placed
     }
 
     /// Would linearizing `op` into state `next` leave some read due soon
-    /// unable to see what it saw? Looks at the completed reads among the first
-    /// events left in the list: every completed operation not yet linearized
+    /// unable to see what it saw? Looks at the completed reads (and what else
+    /// the model gives `read_resets` for: cas ops told they swapped, which
+    /// read their expected value) among the first events left in the list: every completed operation not yet linearized
     /// comes after `op` in any linearization through here, so one that can no
     /// longer be satisfied dooms the branch. The refusal depends only on the
     /// linearized set and `next`, like the memo.
@@ -376,12 +378,31 @@ impl<'a, M: Model> Search<'a, M> {
         false
     }
 
+    /// Before a pop: keeps the stack as the longest prefix if it is longer.
+    /// Every stack the search builds is at its longest right before its first
+    /// pop, so noting it there misses none. Only the frames above the part
+    /// `longest` shares with the stack are copied, and each push is copied at
+    /// most once (the shared part then covers it until it is popped): linear
+    /// overall, where copying the whole stack at each new depth was quadratic
+    /// in a long segment.
+    fn note_longest(&mut self) {
+        if self.stack.len() <= self.longest.len() {
+            return;
+        }
+        self.longest.truncate(self.longest_agrees);
+        let above = &self.stack[self.longest_agrees..];
+        self.longest.extend(above.iter().map(|frame| frame.op));
+        self.longest_agrees = self.stack.len();
+    }
+
     /// The current point is a dead end: undoes choices back to the most recent
     /// one that had alternatives. `Some(event to try next)`, or `None` when no
     /// choice is left, which means the history is not linearizable.
     fn backtrack(&mut self) -> Option<Option<usize>> {
         loop {
+            self.note_longest();
             let frame = self.stack.pop()?;
+            self.longest_agrees = self.longest_agrees.min(self.stack.len());
             self.linearized.clear(frame.op);
             if self.ops[frame.op].is_completed() {
                 self.completed_left += 1;

@@ -305,9 +305,10 @@ pub(super) fn inert(ops: &[&Operation]) -> Vec<bool> {
         .collect()
 }
 
-/// See `Model::read_resets`: per completed get that read a value, the puts
-/// and the cas ops that may have swapped whose value is a prefix of what it
-/// read (the value it saw may have started there).
+/// See `Model::read_resets`: per completed get that read a value, and per
+/// completed cas told it swapped (it read its expected value), the puts and
+/// the cas ops that may have swapped whose value is a prefix of what it read
+/// (the value it saw may have started there).
 pub(super) fn read_resets(ops: &[&Operation]) -> Vec<Option<Vec<usize>>> {
     let mut bases: BTreeMap<&[u8], Vec<usize>> = BTreeMap::new();
     for (index, op) in ops.iter().enumerate() {
@@ -324,6 +325,9 @@ pub(super) fn read_resets(ops: &[&Operation]) -> Vec<Option<Vec<usize>>> {
         .map(|op| {
             let read = match (&op.op, &op.output) {
                 (Op::Get, Output::Value(read)) if op.is_completed() => read.as_deref(),
+                (Op::Cas { expected, .. }, Output::Swapped(true)) if op.is_completed() => {
+                    Some(expected.as_str())
+                }
                 _ => return None,
             };
             let read = read.unwrap_or_default().as_bytes();
