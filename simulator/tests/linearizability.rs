@@ -327,7 +327,7 @@ mod written_cases {
         let text = r#"{"client":1,"op":"put","key":"a","value":"1","call":0,"return":1}
 {"client":2,"op":"get","key":"a","output":"1","call":2,"return":3}
 {"client":1,"op":"put","key":"b","value":"2","call":0,"return":1}
-{"client":1,"op":"put","key":"b","value":"1","call":2,"return":3}
+{"client":1,"op":"append","key":"b","value":"1","call":2,"return":3}
 {"client":2,"op":"get","key":"b","output":"2","call":4,"return":5}
 {"client":2,"op":"get","key":"c","output":null,"call":2,"return":3}"#;
         let result = check(text);
@@ -344,7 +344,7 @@ mod written_cases {
         assert_eq!(json["verdict"], "not linearizable");
         assert_eq!(json["keys_checked"], 2);
         assert_eq!(json["failing_key"], "b");
-        assert_eq!(json["state"], "1");
+        assert_eq!(json["state"], "21");
         assert_eq!(json["longest_prefix"][1]["value"], "1");
         assert_eq!(json["anomaly"], serde_json::Value::Null);
         assert_eq!(json["cannot_place"][0]["output"], "2");
@@ -789,7 +789,8 @@ mod long_histories {
     #[test]
     fn a_late_violation_is_found_and_explained() {
         // A stale read in a quiet gap after 19,000 operations: its value was
-        // written, so only a search can refute it.
+        // written, and what replaced it was an append (not a whole value, as
+        // `stale_reads` needs), so only a search can refute it.
         let mut ops = sequential(20_000, 2);
         for op in &mut ops[19_000..] {
             op.call += 1_000;
@@ -797,7 +798,12 @@ mod long_histories {
         }
         let gap = 100 + 10 * 19_000;
         ops.push(put(99, "never", gap + 10, Some(gap + 12)));
-        ops.push(put(99, "after", gap + 20, Some(gap + 22)));
+        ops.push(Operation {
+            op: Op::Append {
+                value: "after".to_string(),
+            },
+            ..put(99, "after", gap + 20, Some(gap + 22))
+        });
         ops.push(get(99, Some("never"), gap + 30, gap + 32));
         let result = check_kv(&ops, Budget::steps(2_000_000));
         assert_eq!(result.verdict, Verdict::NotLinearizable, "{result}");
@@ -1089,13 +1095,50 @@ mod shortcuts {
         // Each append counts once, which only the search knows: "bb" needs two.
         let bb = get(Some("bb"), 10, 11);
         assert_searched(&[append("b", 0, Some(1)), bb], NotLin);
-        // A written value read at the wrong time: for the search too.
+        // A written value read at the wrong time, after an append: for the search.
         let stale = [
             put("a", 0, Some(1)),
-            put("b", 2, Some(3)),
+            append("b", 2, Some(3)),
             get(Some("a"), 4, 5),
         ];
         assert_searched(&stale, NotLin);
+        // After a put, a write of the value read that may come between them.
+        let again = put("a", 2, None);
+        let ops = [
+            put("a", 0, Some(1)),
+            put("b", 2, Some(3)),
+            again,
+            get(Some("a"), 4, 5),
+        ];
+        assert_searched(&ops, Lin);
+        let overlapping = put("a", 1, Some(2));
+        let ops = [put("b", 2, Some(3)), overlapping, get(Some("a"), 4, 5)];
+        assert_searched(&ops, Lin);
+        // Or the appends that build it, none of them over before the put was called.
+        let ops = [
+            put("b", 2, Some(3)),
+            put("a", 3, Some(4)),
+            append("c", 1, Some(6)),
+            get(Some("ac"), 5, 7),
+        ];
+        assert_searched(&ops, Lin);
+    }
+
+    #[test]
+    fn a_read_of_a_value_a_put_replaced_before_it_was_called() {
+        let read = get(Some("a"), 4, 5);
+        let ops = [put("a", 0, Some(1)), put("b", 2, Some(3)), read.clone()];
+        assert_refuted(&ops, &read);
+        // A cas told it swapped read its expected value; appends over before the put began
+        // cannot rebuild it.
+        let swapped = cas("ac", "d", Output::Swapped(true), 6, Some(7));
+        let ops = [
+            put("a", 0, Some(1)),
+            append("c", 1, Some(2)),
+            cas("ac", "b", Output::Swapped(true), 3, Some(4)),
+            swapped.clone(),
+        ];
+        assert_refuted(&ops, &swapped);
     }
 
     #[test]

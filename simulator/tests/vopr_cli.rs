@@ -225,16 +225,43 @@ fn overrides_reach_the_options() {
 
 #[test]
 fn check_history_jobs_give_the_same_report() {
-    // Eight keys, each with a lie past the middle: the same verdict, failing key and report on
-    // threads as on one.
-    let history = simulator::history::generate::with_stale_read(
-        simulator::history::generate::linearizable(3_000, 8, 8, 5),
-    );
+    // Eight keys, two of them with a lie at the end that only a search refutes (a value read
+    // after an append extended it): the same verdict, failing key and report on threads as on
+    // one. And a stale read on every key, which needs no search.
+    let mut history = simulator::history::generate::linearizable(3_000, 8, 8, 5);
+    let end = history.iter().filter_map(|op| op.ret).max().unwrap() + 10;
+    for (key, client) in [("k5", 90), ("k2", 91)] {
+        use simulator::history::{Op, Operation, Output};
+        let op = |op: Op, output: Output, call: u64| Operation {
+            client,
+            key: key.to_string(),
+            op,
+            output,
+            call,
+            ret: Some(call + 1),
+        };
+        let value = |text: &str| text.to_string();
+        history.push(op(Op::Put { value: value("x") }, Output::Empty, end));
+        history.push(op(Op::Append { value: value("y") }, Output::Empty, end + 2));
+        history.push(op(Op::Get, Output::Value(Some(value("x"))), end + 4));
+    }
+    let stale = simulator::history::generate::with_stale_read(history.clone());
     let path = std::env::temp_dir().join(format!("vopr-jobs-{}.jsonl", std::process::id()));
-    let text: String = history
-        .iter()
-        .map(|op| format!("{}\n", op.to_json_line()))
-        .collect();
+    let stale_path = std::env::temp_dir().join(format!("vopr-stale-{}.jsonl", std::process::id()));
+    let lines = |ops: &[simulator::history::Operation]| -> String {
+        ops.iter()
+            .map(|op| format!("{}\n", op.to_json_line()))
+            .collect()
+    };
+    std::fs::write(&stale_path, lines(&stale)).unwrap();
+    let stale_file = stale_path.to_str().unwrap();
+    let stale_one = vopr(&["check-history", stale_file]);
+    let stale_two = vopr(&["check-history", stale_file, "--jobs", "2"]);
+    std::fs::remove_file(&stale_path).ok();
+    assert_eq!(stale_one.status.code(), Some(1));
+    assert_eq!(stdout(&stale_one), stdout(&stale_two));
+    assert!(stdout(&stale_one).contains("refuted without a search"));
+    let text = lines(&history);
     std::fs::write(&path, text).unwrap();
     let file = path.to_str().unwrap();
     let one = vopr(&["check-history", file]);
@@ -253,6 +280,8 @@ fn check_history_jobs_give_the_same_report() {
     three_json["memory_peak_bytes"].take();
     assert_eq!(one_json, three_json);
     assert_eq!(one_json["verdict"], "not linearizable");
+    assert_eq!(one_json["anomaly"], serde_json::Value::Null);
+    assert!(one_json["steps"].as_u64().unwrap() > 3_000);
     let bad_jobs = vopr(&["check-history", file, "--jobs", "0"]);
     assert_eq!(bad_jobs.status.code(), Some(2));
 }

@@ -94,7 +94,10 @@ impl<'a> Writes<'a> {
 /// - a completed cas that swapped although its expected value could not have
 ///   been produced by then;
 /// - a completed get returning "absent" although a write had completed before
-///   it was called (no operation makes a present key absent again).
+///   it was called (no operation makes a present key absent again);
+/// - a completed get, or a cas told it swapped, that read a value the key
+///   could not hold again after a write that completed before it was called
+///   (`stale_reads`).
 pub(super) fn refute(ops: &[&Operation]) -> Option<Anomaly> {
     let writes = Writes::new(ops);
     // The write that completed first: every state after it is present.
@@ -145,11 +148,132 @@ pub(super) fn refute(ops: &[&Operation]) -> Option<Anomaly> {
             _ => {}
         }
     }
+    found.extend(stale_reads(ops));
     let last = |anomaly: &Anomaly| {
         let op = anomaly.ops.last().expect("an anomaly names its operation");
         (op.ret, op.call, op.client)
     };
     found.into_iter().min_by_key(last)
+}
+
+/// Completed reads (a get that read a value, a cas told it swapped: it read
+/// its expected value) of a value the key cannot hold again by then: a write
+/// `w` that sets the whole value (a put, or a cas told it swapped) returned
+/// before the read was called, and nothing that may come between them could
+/// make the key hold the value read.
+///
+/// Why this is sound. In any linearization `w` precedes the read `r` (real
+/// time). Let `b` be the last operation from `w` on, before `r`, that sets the
+/// whole value: `w` itself, or a put or a cas that may swap (not told false)
+/// linearized after `w`, so not one that returned before `w` was called, and
+/// before `r`, so not one called after `r` returned. The key holds `b`'s value
+/// followed by the appends linearized after `b` and before `r`, which are as
+/// constrained in time (after `w`, before `r`). So the value read is `b`'s
+/// value followed by zero or more such appends (any of them, any number of
+/// times, only makes the set larger); when it is not, no linearization
+/// explains the read. The key is present from `w` on, so appends alone (from
+/// an absent key) cannot produce it. Of all the writes `w` that qualify, the
+/// one called last is tried (the later `w` is called, the fewer operations can
+/// follow it): trying one is enough for soundness, as any `w` gives a proof.
+fn stale_reads(ops: &[&Operation]) -> Vec<Anomaly> {
+    type Intervals = Vec<(u64, Option<u64>)>;
+    let mut bases: BTreeMap<&[u8], Intervals> = BTreeMap::new();
+    let mut pieces: BTreeMap<&[u8], Intervals> = BTreeMap::new();
+    // Completed writes that set the whole value, by return.
+    let mut setters: Vec<(u64, u64, usize)> = Vec::new();
+    for (index, op) in ops.iter().enumerate() {
+        let interval = (op.call, op.ret);
+        match &op.op {
+            Op::Put { value } => bases.entry(value.as_bytes()).or_default().push(interval),
+            Op::Cas { value, .. } if op.output != Output::Swapped(false) => {
+                bases.entry(value.as_bytes()).or_default().push(interval)
+            }
+            Op::Append { value } => pieces.entry(value.as_bytes()).or_default().push(interval),
+            Op::Get | Op::Cas { .. } => {}
+        }
+        let sets = matches!(
+            (&op.op, &op.output),
+            (Op::Put { .. }, _) | (Op::Cas { .. }, Output::Swapped(true))
+        );
+        if let (true, Some(ret)) = (sets, op.ret) {
+            setters.push((ret, op.call, index));
+        }
+    }
+    if setters.is_empty() {
+        return Vec::new();
+    }
+    setters.sort_unstable();
+    // latest[i]: of the first i + 1 setters by return, the one called last.
+    let mut latest: Vec<usize> = Vec::with_capacity(setters.len());
+    for (i, setter) in setters.iter().enumerate() {
+        let best = match latest.last() {
+            Some(&best) if setters[best].1 >= setter.1 => best,
+            _ => i,
+        };
+        latest.push(best);
+    }
+    let base_lengths: BTreeSet<usize> = bases.keys().map(|value| value.len()).collect();
+    let piece_lengths: BTreeSet<usize> = pieces.keys().map(|value| value.len()).collect();
+    let mut found = Vec::new();
+    for op in ops {
+        let Some(ret) = op.ret else { continue };
+        let (read, what) = match (&op.op, &op.output) {
+            (Op::Get, Output::Value(Some(read))) => (read, "a get returned"),
+            (Op::Cas { expected, .. }, Output::Swapped(true)) => {
+                (expected, "a cas swapped expecting")
+            }
+            _ => continue,
+        };
+        let before = setters.partition_point(|setter| setter.0 < op.call);
+        let Some(&best) = before.checked_sub(1).map(|last| &latest[last]) else {
+            continue;
+        };
+        let writer = ops[setters[best].2];
+        let after = writer.call;
+        let between = |intervals: &Intervals| {
+            intervals
+                .iter()
+                .any(|&(call, end)| call <= ret && end.is_none_or(|end| end >= after))
+        };
+        let written = match &writer.op {
+            Op::Put { value } | Op::Cas { value, .. } => value.as_bytes(),
+            Op::Get | Op::Append { .. } => unreachable!("a setter writes a whole value"),
+        };
+        let value = read.as_bytes();
+        let mut reachable = vec![false; value.len() + 1];
+        if value.starts_with(written) {
+            reachable[written.len()] = true;
+        }
+        for &length in base_lengths.range(..=value.len()) {
+            if bases.get(&value[..length]).is_some_and(between) {
+                reachable[length] = true;
+            }
+        }
+        for start in 0..value.len() {
+            if !reachable[start] {
+                continue;
+            }
+            let rest = &value[start..];
+            for &length in piece_lengths.range(1..=rest.len()) {
+                if pieces.get(&rest[..length]).is_some_and(between) {
+                    reachable[start + length] = true;
+                }
+            }
+        }
+        if !reachable[value.len()] {
+            found.push(Anomaly {
+                message: format!(
+                    "{what} {}, a value the key could not hold by then: a write of {} \
+                     completed before it was called, and no put, cas or appends that may \
+                     come between them could make the key hold it",
+                    serde_json::Value::from(read.as_str()),
+                    serde_json::Value::from(String::from_utf8_lossy(written).as_ref()),
+                ),
+                ops: vec![writer.clone(), (*op).clone()],
+            });
+        }
+    }
+    found
 }
 
 /// Marks the pending operations of one key that can be left out of the search
