@@ -4,20 +4,32 @@
 //! ```text
 //! cargo run --release --example bench_histories [DIR]
 //! cargo run --release --example bench_histories -- --write-generated DIR
+//! cargo run --release --example bench_histories -- --jobs N [DIR]
 //! ```
 //!
 //! DIR defaults to the reference histories (tests/data/histories). The generated histories are
 //! linearizable by construction (`simulator::history::generate`), but for those named `_stale`:
 //! the same with one stale read per key (`generate::with_stale_read`), to time refutations. `--write-generated DIR` writes them as files instead (to time another build of
-//! the checker on the same input). Performance is never timed in tests: this is the place.
+//! the checker on the same input). `--jobs N` checks keys on N threads (`check_kv_jobs`). Performance
+//! is never timed in tests: this is the place.
 
 use std::time::{Duration, Instant};
 
-use simulator::checker::linearizability::{check_kv, Budget};
+use simulator::checker::linearizability::{check_kv_jobs, Budget};
 use simulator::history::{generate, parse_history, Operation};
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let jobs = match args.iter().position(|arg| arg == "--jobs") {
+        Some(at) if at + 1 < args.len() => {
+            let jobs = args[at + 1]
+                .parse()
+                .unwrap_or_else(|_| fail("--jobs N".to_string()));
+            args.drain(at..at + 2);
+            jobs
+        }
+        _ => 1,
+    };
     if let [flag, dir] = args.as_slice() {
         if flag == "--write-generated" {
             write_generated(dir);
@@ -33,7 +45,10 @@ fn main() {
         .filter(|path| path.extension().is_some_and(|ext| ext == "jsonl"))
         .collect();
     files.sort();
-    let mut totals = Totals::default();
+    let mut totals = Totals {
+        jobs,
+        ..Totals::default()
+    };
     println!(
         "{:<28} {:>6} {:>16} {:>11} {:>10} {:>12}",
         "history", "ops", "verdict", "steps", "ms", "peak bytes"
@@ -50,7 +65,10 @@ fn main() {
         totals.print(&format!("{} histories in {dir}", files.len()));
     }
     if args.is_empty() {
-        let mut generated = Totals::default();
+        let mut generated = Totals {
+            jobs,
+            ..Totals::default()
+        };
         for spec in SPECS {
             generated.add(&spec.name(), &spec.generate());
         }
@@ -65,6 +83,7 @@ fn fail(message: String) -> ! {
 
 #[derive(Default)]
 struct Totals {
+    jobs: usize,
     time: Duration,
     steps: u64,
     worst: (Duration, String),
@@ -75,7 +94,7 @@ impl Totals {
     /// Checks one history with the default budget and prints its line.
     fn add(&mut self, name: &str, ops: &[Operation]) {
         let start = Instant::now();
-        let result = check_kv(ops, Budget::default());
+        let result = check_kv_jobs(ops, Budget::default(), self.jobs);
         let took = start.elapsed();
         let exhausted = result.budget_exhausted.map_or(String::new(), |limit| {
             format!(" ({} budget)", limit.as_str())

@@ -17,14 +17,14 @@ mod report;
 mod search;
 mod segments;
 
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bitset::Bitset;
 pub use budget::{Budget, Limit};
 pub use report::Explanation;
 
-use crate::checker::model::{KvModel, Model};
+use crate::checker::model::{Anomaly, KvModel, Model, Partition};
 use crate::history::Operation;
 use search::Outcome;
 use segments::KeySearch;
@@ -139,7 +139,7 @@ where
     if jobs <= 1 {
         return check_operations(model, ops, budget);
     }
-    let (searches, mut keys) = match prepare(model, ops) {
+    let (searches, mut keys) = match prepare_on(model, ops, jobs) {
         Ok(prepared) => prepared,
         Err(refuted) => {
             let (keys, explanation) = *refuted;
@@ -240,18 +240,52 @@ impl<M: Model> Slot<'_, M> {
     }
 }
 
-/// The partitions' searches and their results so far, or, when an anomaly
-/// refutes one without a search, the result with its explanation.
-#[allow(clippy::type_complexity)]
-fn prepare<'a, M: Model>(
-    model: &'a M,
-    ops: &'a [Operation],
-) -> Result<(Vec<KeySearch<'a, M>>, Vec<KeyResult>), Box<(Vec<KeyResult>, Explanation)>> {
+/// What `prepare` gives: the partitions' searches and their results so far,
+/// or, when an anomaly refutes one without a search, the result with its
+/// explanation.
+type Prepared<'a, M> =
+    Result<(Vec<KeySearch<'a, M>>, Vec<KeyResult>), Box<(Vec<KeyResult>, Explanation)>>;
+
+fn prepare<'a, M: Model>(model: &'a M, ops: &'a [Operation]) -> Prepared<'a, M> {
     let partitions = model.partition(ops);
     let searches: Vec<KeySearch<M>> = partitions
         .iter()
         .map(|partition| KeySearch::new(model, searched_ops(model, ops, &partition.ops), true))
         .collect();
+    // Anomalies that need no search decide at once, in the partitions' order.
+    let anomalies = partitions
+        .iter()
+        .map(|partition| refute(model, ops, partition));
+    combine(&partitions, searches, anomalies)
+}
+
+/// `prepare` with the partitions' searches made and refutations tried on up
+/// to `jobs` threads (the same result).
+fn prepare_on<'a, M>(model: &'a M, ops: &'a [Operation], jobs: usize) -> Prepared<'a, M>
+where
+    M: Model + Sync,
+    M::State: Send,
+{
+    let partitions = model.partition(ops);
+    let done = parallel_map(jobs, &partitions, |partition| {
+        let search = KeySearch::new(model, searched_ops(model, ops, &partition.ops), true);
+        (search, refute(model, ops, partition))
+    });
+    let (searches, anomalies): (Vec<_>, Vec<_>) = done.into_iter().unzip();
+    combine(&partitions, searches, anomalies)
+}
+
+fn refute<M: Model>(model: &M, ops: &[Operation], partition: &Partition) -> Option<Anomaly> {
+    let all: Vec<&Operation> = partition.ops.iter().map(|&i| &ops[i]).collect();
+    model.refute(&all)
+}
+
+/// The first partition (in order) with an anomaly decides.
+fn combine<'a, M: Model>(
+    partitions: &[Partition],
+    searches: Vec<KeySearch<'a, M>>,
+    anomalies: impl IntoIterator<Item = Option<Anomaly>>,
+) -> Prepared<'a, M> {
     let mut keys: Vec<KeyResult> = partitions
         .iter()
         .zip(&searches)
@@ -259,16 +293,37 @@ fn prepare<'a, M: Model>(
             KeyResult::undecided(partition.label.clone(), search.ops().len())
         })
         .collect();
-    // Anomalies that need no search decide at once, in the partitions' order.
-    for (index, partition) in partitions.iter().enumerate() {
-        let all: Vec<&Operation> = partition.ops.iter().map(|&i| &ops[i]).collect();
-        if let Some(anomaly) = model.refute(&all) {
+    for (index, anomaly) in anomalies.into_iter().enumerate() {
+        if let Some(anomaly) = anomaly {
             keys[index].verdict = Verdict::NotLinearizable;
-            let explanation = Explanation::anomaly(partition.label.clone(), anomaly);
+            let explanation = Explanation::anomaly(partitions[index].label.clone(), anomaly);
             return Err(Box::new((keys, explanation)));
         }
     }
     Ok((searches, keys))
+}
+
+/// `items.iter().map(f)` on up to `jobs` threads, in the items' order.
+fn parallel_map<T: Sync, R: Send>(jobs: usize, items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let next = AtomicUsize::new(0);
+    let results: Vec<Mutex<Option<R>>> = items.iter().map(|_| Mutex::new(None)).collect();
+    std::thread::scope(|scope| {
+        for _ in 0..jobs.min(items.len()) {
+            scope.spawn(|| loop {
+                let index = next.fetch_add(1, Ordering::Relaxed);
+                let Some(item) = items.get(index) else { break };
+                let result = f(item);
+                *results[index].lock().expect("no worker panics") = Some(result);
+            });
+        }
+    });
+    results
+        .into_iter()
+        .map(|result| {
+            let result = result.into_inner().expect("no worker panics");
+            result.expect("every item was mapped")
+        })
+        .collect()
 }
 
 enum Turn {
