@@ -12,27 +12,34 @@
 //! only makes the set larger: a value outside it is produced by no
 //! linearization at all, which is what a refutation needs to be certain.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::hash_map::DefaultHasher;
+use std::collections::{BTreeSet, HashMap};
+use std::hash::BuildHasherDefault;
 
 use super::Anomaly;
 use crate::history::{Op, Operation, Output};
 
+/// A map looked up, never iterated in an order that reaches a result, with a
+/// fixed (unkeyed) hasher: nothing about it can differ between runs. Faster
+/// than a B-tree of byte strings, whose every comparison is a `memcmp`.
+type Map<K, V> = HashMap<K, V, BuildHasherDefault<DefaultHasher>>;
+
 /// The values written on one key, each with the earliest call that writes it.
 struct Writes<'a> {
     /// put values and the values of cas ops that may have swapped.
-    bases: BTreeMap<&'a [u8], u64>,
+    bases: Map<&'a [u8], u64>,
     base_lengths: BTreeSet<usize>,
     /// append values.
-    pieces: BTreeMap<&'a [u8], u64>,
+    pieces: Map<&'a [u8], u64>,
     piece_lengths: BTreeSet<usize>,
 }
 
 impl<'a> Writes<'a> {
     fn new(ops: &[&'a Operation]) -> Self {
         let mut writes = Writes {
-            bases: BTreeMap::new(),
+            bases: Map::default(),
             base_lengths: BTreeSet::new(),
-            pieces: BTreeMap::new(),
+            pieces: Map::default(),
             piece_lengths: BTreeSet::new(),
         };
         for op in ops {
@@ -56,7 +63,7 @@ impl<'a> Writes<'a> {
     /// after another returned is linearized after it). False means certainly not.
     fn can_produce(&self, value: &str, deadline: u64) -> bool {
         let value = value.as_bytes();
-        let written = |map: &BTreeMap<&[u8], u64>, bytes: &[u8]| {
+        let written = |map: &Map<&[u8], u64>, bytes: &[u8]| {
             map.get(bytes).is_some_and(|&call| call <= deadline)
         };
         // reachable[i]: value[..i] is a base followed by appends (i > 0 or a
@@ -177,8 +184,8 @@ pub(super) fn refute(ops: &[&Operation]) -> Option<Anomaly> {
 /// follow it): trying one is enough for soundness, as any `w` gives a proof.
 fn stale_reads(ops: &[&Operation]) -> Vec<Anomaly> {
     type Intervals = Vec<(u64, Option<u64>)>;
-    let mut bases: BTreeMap<&[u8], Intervals> = BTreeMap::new();
-    let mut pieces: BTreeMap<&[u8], Intervals> = BTreeMap::new();
+    let mut bases: Map<&[u8], Intervals> = Map::default();
+    let mut pieces: Map<&[u8], Intervals> = Map::default();
     // Completed writes that set the whole value, by return.
     let mut setters: Vec<(u64, u64, usize)> = Vec::new();
     for (index, op) in ops.iter().enumerate() {
@@ -434,7 +441,7 @@ pub(super) fn inert(ops: &[&Operation]) -> Vec<bool> {
 /// the cas ops that may have swapped whose value is a prefix of what it read
 /// (the value it saw may have started there).
 pub(super) fn read_resets(ops: &[&Operation]) -> Vec<Option<Vec<usize>>> {
-    let mut bases: BTreeMap<&[u8], Vec<usize>> = BTreeMap::new();
+    let mut bases: Map<&[u8], Vec<usize>> = Map::default();
     for (index, op) in ops.iter().enumerate() {
         match &op.op {
             Op::Put { value } => bases.entry(value.as_bytes()).or_default().push(index),
