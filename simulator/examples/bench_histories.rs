@@ -156,6 +156,7 @@ const fn stale(ops: usize, keys: usize, clients: usize) -> Spec {
 }
 
 const SPECS: &[Spec] = &[
+    spec(300, 1, 10),
     spec(1_000, 1, 2),
     spec(1_000, 1, 4),
     spec(1_000, 1, 8),

@@ -7,7 +7,9 @@
 //! `segments`), so that long histories stay cheap. The search is exponential
 //! in the worst case, so it runs on a [`Budget`] of steps and memory and may
 //! answer [`Verdict::Unknown`] (never grow past the budget). Results are deterministic: partitions are checked in
-//! the model's fixed order and no hash-map order reaches the output.
+//! the model's fixed order and no hash-map order reaches the output. With
+//! [`check_operations_jobs`], the partitions' turns run on threads and are
+//! settled in that same order, so the result is the same as on one thread.
 
 mod bitset;
 mod budget;
@@ -237,6 +239,10 @@ impl<M: Model> Slot<'_, M> {
         let before = self.meter.used;
         self.outcome = self.search.run(&mut self.meter, slice);
         self.used = self.meter.used - before;
+        if let Some(Outcome::Linearizable) = self.outcome {
+            // What `settle` would do, on this thread (it frees nothing twice).
+            self.search.free(&mut self.meter);
+        }
     }
 }
 
