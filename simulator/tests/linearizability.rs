@@ -778,6 +778,25 @@ mod long_histories {
         assert_explains(result.explanation.as_ref().unwrap());
     }
 
+    #[test]
+    fn threads_give_the_same_result_even_when_the_steps_run_out() {
+        use simulator::checker::linearizability::check_kv_jobs;
+        let ops = generated(4_000, 6, 16);
+        for steps in [0, 1, 700, 5_000, 20_000, 10_000_000] {
+            let one = check_kv(&ops, Budget::steps(steps));
+            for jobs in [2, 4] {
+                let many = check_kv_jobs(&ops, Budget::steps(steps), jobs);
+                // All but the memory peak (`check_operations_jobs` says why).
+                assert_eq!(
+                    (&many.keys, &many.explanation, many.budget_exhausted),
+                    (&one.keys, &one.explanation, one.budget_exhausted),
+                    "{steps} steps on {jobs} threads"
+                );
+                assert_eq!(many.to_string(), one.to_string());
+            }
+        }
+    }
+
     /// Slow in a debug build: `cargo test --release -- --ignored`.
     #[test]
     #[ignore]
