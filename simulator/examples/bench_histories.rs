@@ -9,7 +9,9 @@
 //!
 //! DIR defaults to the reference histories (tests/data/histories). The generated histories are
 //! linearizable by construction (`simulator::history::generate`), but for those named `_stale`:
-//! the same with one stale read per key (`generate::with_stale_read`), to time refutations. `--write-generated DIR` writes them as files instead (to time another build of
+//! the same with one stale read per key (`generate::with_stale_read`, refuted without a
+//! search), and `_lost`: one read per key that misses an append (`generate::with_lost_append`,
+//! which only a search refutes), to time refutations. `--write-generated DIR` writes them as files instead (to time another build of
 //! the checker on the same input). `--jobs N` checks keys on N threads (`check_kv_jobs`). Performance
 //! is never timed in tests: this is the place.
 
@@ -130,13 +132,20 @@ impl Totals {
     }
 }
 
-/// A generated history: `ops` operations over `keys` keys by `clients` clients; `stale`: with a
-/// stale read per key (not linearizable).
+/// A generated history: `ops` operations over `keys` keys by `clients` clients, with a lie per
+/// key or none.
 struct Spec {
     ops: usize,
     keys: usize,
     clients: usize,
-    stale: bool,
+    lie: Lie,
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Lie {
+    None,
+    Stale,
+    Lost,
 }
 
 const fn spec(ops: usize, keys: usize, clients: usize) -> Spec {
@@ -144,13 +153,20 @@ const fn spec(ops: usize, keys: usize, clients: usize) -> Spec {
         ops,
         keys,
         clients,
-        stale: false,
+        lie: Lie::None,
     }
 }
 
 const fn stale(ops: usize, keys: usize, clients: usize) -> Spec {
     Spec {
-        stale: true,
+        lie: Lie::Stale,
+        ..spec(ops, keys, clients)
+    }
+}
+
+const fn lost(ops: usize, keys: usize, clients: usize) -> Spec {
+    Spec {
+        lie: Lie::Lost,
         ..spec(ops, keys, clients)
     }
 }
@@ -181,6 +197,13 @@ const SPECS: &[Spec] = &[
     stale(100_000, 1, 10),
     stale(100_000, 1, 16),
     stale(100_000, 16, 16),
+    lost(1_000, 1, 16),
+    lost(10_000, 1, 4),
+    lost(10_000, 1, 16),
+    lost(10_000, 16, 16),
+    lost(100_000, 1, 10),
+    lost(100_000, 1, 16),
+    lost(100_000, 16, 16),
 ];
 
 fn write_generated(dir: &str) {
@@ -198,22 +221,23 @@ fn write_generated(dir: &str) {
 
 impl Spec {
     fn name(&self) -> String {
-        let stale = if self.stale { "_stale" } else { "" };
-        format!(
-            "gen_{}ops_{}k_{}c{stale}",
-            self.ops, self.keys, self.clients
-        )
+        let lie = match self.lie {
+            Lie::None => "",
+            Lie::Stale => "_stale",
+            Lie::Lost => "_lost",
+        };
+        format!("gen_{}ops_{}k_{}c{lie}", self.ops, self.keys, self.clients)
     }
 
-    /// The same history every time (a fixed seed per spec; a stale one lies in the history its
-    /// linearizable spec makes).
+    /// The same history every time (a fixed seed per spec; one with a lie lies in the history
+    /// its linearizable spec makes).
     fn generate(&self) -> Vec<Operation> {
         let seed = ((self.ops * 131 + self.keys) * 131 + self.clients) as u64;
         let history = generate::linearizable(self.ops, self.keys, self.clients, seed);
-        if self.stale {
-            generate::with_stale_read(history)
-        } else {
-            history
+        match self.lie {
+            Lie::None => history,
+            Lie::Stale => generate::with_stale_read(history),
+            Lie::Lost => generate::with_lost_append(history),
         }
     }
 }

@@ -326,9 +326,10 @@ mod written_cases {
     fn failing_key_is_named_and_reported() {
         let text = r#"{"client":1,"op":"put","key":"a","value":"1","call":0,"return":1}
 {"client":2,"op":"get","key":"a","output":"1","call":2,"return":3}
-{"client":1,"op":"put","key":"b","value":"2","call":0,"return":1}
-{"client":1,"op":"append","key":"b","value":"1","call":2,"return":3}
-{"client":2,"op":"get","key":"b","output":"2","call":4,"return":5}
+{"client":1,"op":"put","key":"b","value":"2","call":0,"return":10}
+{"client":3,"op":"put","key":"b","value":"1","call":0,"return":10}
+{"client":2,"op":"get","key":"b","output":"1","call":11,"return":12}
+{"client":2,"op":"get","key":"b","output":"2","call":13,"return":14}
 {"client":2,"op":"get","key":"c","output":null,"call":2,"return":3}"#;
         let result = check(text);
         assert_eq!(result.verdict, NotLin);
@@ -337,14 +338,14 @@ mod written_cases {
         let display = result.to_string();
         assert_eq!(display.lines().next(), Some("not linearizable"));
         assert!(
-            display.contains(r#"client 2: get("b") -> "2"  [call 4, return 5]"#),
+            display.contains(r#"client 2: get("b") -> "2"  [call 13, return 14]"#),
             "{display}"
         );
         let json = result.to_json();
         assert_eq!(json["verdict"], "not linearizable");
         assert_eq!(json["keys_checked"], 2);
         assert_eq!(json["failing_key"], "b");
-        assert_eq!(json["state"], "21");
+        assert_eq!(json["state"], "1");
         assert_eq!(json["longest_prefix"][1]["value"], "1");
         assert_eq!(json["anomaly"], serde_json::Value::Null);
         assert_eq!(json["cannot_place"][0]["output"], "2");
@@ -807,23 +808,20 @@ mod long_histories {
 
     #[test]
     fn a_late_violation_is_found_and_explained() {
-        // A stale read in a quiet gap after 19,000 operations: its value was
-        // written, and what replaced it was an append (not a whole value, as
-        // `stale_reads` needs), so only a search can refute it.
+        // Reads in a quiet gap after 19,000 operations that order two
+        // concurrent puts both ways: every value read was written when read,
+        // so only a search can refute them.
         let mut ops = sequential(20_000, 2);
         for op in &mut ops[19_000..] {
             op.call += 1_000;
             op.ret = op.ret.map(|ret| ret + 1_000);
         }
         let gap = 100 + 10 * 19_000;
-        ops.push(put(99, "never", gap + 10, Some(gap + 12)));
-        ops.push(Operation {
-            op: Op::Append {
-                value: "after".to_string(),
-            },
-            ..put(99, "after", gap + 20, Some(gap + 22))
-        });
+        ops.push(put(98, "never", gap + 10, Some(gap + 20)));
+        ops.push(put(99, "after", gap + 10, Some(gap + 20)));
         ops.push(get(99, Some("never"), gap + 30, gap + 32));
+        ops.push(get(99, Some("after"), gap + 34, gap + 36));
+        ops.push(get(99, Some("never"), gap + 38, gap + 40));
         let result = check_kv(&ops, Budget::steps(2_000_000));
         assert_eq!(result.verdict, Verdict::NotLinearizable, "{result}");
         let explanation = result.explanation.as_ref().unwrap();
@@ -837,7 +835,7 @@ mod long_histories {
         assert!(explanation
             .cannot_place
             .iter()
-            .any(|op| op.output == Output::Value(Some("never".to_string()))));
+            .any(|op| op.output == Output::Value(Some("after".to_string()))));
         // The same report every time.
         assert_eq!(check_kv(&ops, Budget::steps(2_000_000)), result);
     }
@@ -1114,13 +1112,23 @@ mod shortcuts {
         // Each append counts once, which only the search knows: "bb" needs two.
         let bb = get(Some("bb"), 10, 11);
         assert_searched(&[append("b", 0, Some(1)), bb], NotLin);
-        // A written value read at the wrong time, after an append: for the search.
-        let stale = [
+        // Two concurrent puts, read in both orders: every value read was written by then.
+        let both_ways = [
+            put("a", 0, Some(5)),
+            put("b", 0, Some(5)),
+            get(Some("a"), 6, 7),
+            get(Some("b"), 8, 9),
+            get(Some("a"), 10, 11),
+        ];
+        assert_searched(&both_ways, NotLin);
+        // An append read later without it, when a put of what was read may come between.
+        let ops = [
             put("a", 0, Some(1)),
             append("b", 2, Some(3)),
-            get(Some("a"), 4, 5),
+            put("a", 2, Some(4)),
+            get(Some("a"), 5, 6),
         ];
-        assert_searched(&stale, NotLin);
+        assert_searched(&ops, Lin);
         // After a put, a write of the value read that may come between them.
         let again = put("a", 2, None);
         let ops = [
@@ -1141,6 +1149,21 @@ mod shortcuts {
             get(Some("ac"), 5, 7),
         ];
         assert_searched(&ops, Lin);
+    }
+
+    #[test]
+    fn a_read_that_misses_an_append_over_before_it_was_called() {
+        let read = get(Some("a"), 4, 5);
+        let ops = [put("a", 0, Some(1)), append("b", 2, Some(3)), read.clone()];
+        assert_refuted(&ops, &read);
+        let swapped = cas("ab", "d", Output::Swapped(true), 6, Some(7));
+        let ops = [
+            put("a", 0, Some(1)),
+            append("b", 2, Some(3)),
+            append("c", 4, Some(5)),
+            swapped.clone(),
+        ];
+        assert_refuted(&ops, &swapped);
     }
 
     #[test]

@@ -225,8 +225,8 @@ fn overrides_reach_the_options() {
 
 #[test]
 fn check_history_jobs_give_the_same_report() {
-    // Eight keys, two of them with a lie at the end that only a search refutes (a value read
-    // after an append extended it): the same verdict, failing key and report on threads as on
+    // Eight keys, two of them with a lie at the end that only a search refutes (two concurrent
+    // puts read in both orders): the same verdict, failing key and report on threads as on
     // one. And a stale read on every key, which needs no search.
     let mut history = simulator::history::generate::linearizable(3_000, 8, 8, 5);
     let end = history.iter().filter_map(|op| op.ret).max().unwrap() + 10;
@@ -241,9 +241,20 @@ fn check_history_jobs_give_the_same_report() {
             ret: Some(call + 1),
         };
         let value = |text: &str| text.to_string();
-        history.push(op(Op::Put { value: value("x") }, Output::Empty, end));
-        history.push(op(Op::Append { value: value("y") }, Output::Empty, end + 2));
-        history.push(op(Op::Get, Output::Value(Some(value("x"))), end + 4));
+        // Two concurrent puts read in both orders.
+        let put = |text: &str| Op::Put { value: value(text) };
+        let read = |text: &str| Output::Value(Some(value(text)));
+        history.push(Operation {
+            ret: Some(end + 5),
+            ..op(put("x"), Output::Empty, end)
+        });
+        history.push(Operation {
+            ret: Some(end + 5),
+            ..op(put("z"), Output::Empty, end)
+        });
+        history.push(op(Op::Get, read("x"), end + 6));
+        history.push(op(Op::Get, read("z"), end + 8));
+        history.push(op(Op::Get, read("x"), end + 10));
     }
     let stale = simulator::history::generate::with_stale_read(history.clone());
     let path = std::env::temp_dir().join(format!("vopr-jobs-{}.jsonl", std::process::id()));

@@ -107,6 +107,48 @@ pub fn with_stale_read(mut history: Vec<Operation>) -> Vec<Operation> {
     history
 }
 
+/// `history` (from [`linearizable`]) with a subtler lie, one that only a search refutes: on every
+/// key, the first get past the middle of the history whose value ends with an append that
+/// returned before the get was called is told the value without that append (what the key held
+/// just before it). The append took effect before the get in every linearization, and the
+/// value it extended is never held again (values are unique), so no linearization explains it;
+/// yet the value was held once, and after the same put as the truth.
+pub fn with_lost_append(mut history: Vec<Operation>) -> Vec<Operation> {
+    let middle = history.len() / 2;
+    // Per key, each append's value with the tick it returned.
+    let mut appends = BTreeMap::<String, BTreeMap<String, u64>>::new();
+    for op in &history {
+        if let (Op::Append { value }, Some(ret)) = (&op.op, op.ret) {
+            let key = appends.entry(op.key.clone()).or_default();
+            key.insert(value.clone(), ret);
+        }
+    }
+    let mut lied = BTreeSet::<String>::new();
+    for op in history.iter_mut().skip(middle) {
+        let Output::Value(Some(read)) = &op.output else {
+            continue;
+        };
+        if lied.contains(&op.key) {
+            continue;
+        }
+        let Some(pieces) = appends.get(&op.key) else {
+            continue;
+        };
+        // The last piece of the value: "client.index" values are never a proper suffix of one
+        // another or of a concatenation ending in another (the index after the dot is unique),
+        // so the suffix that is an append's value is that append's.
+        let last = (1..read.len())
+            .filter(|&start| read.is_char_boundary(start))
+            .find_map(|start| pieces.get(&read[start..]).map(|&ret| (start, ret)));
+        if let Some((start, _)) = last.filter(|&(_, ret)| ret < op.call) {
+            let kept = read[..start].to_string();
+            lied.insert(op.key.clone());
+            op.output = Output::Value(Some(kept));
+        }
+    }
+    history
+}
+
 /// SplitMix64: enough randomness for shapes of histories.
 struct SplitMix(u64);
 
@@ -135,6 +177,22 @@ mod tests {
         assert_ne!(a, linearizable(200, 2, 5, 10));
         assert_eq!(a.len(), 200);
         assert!(a.iter().all(|op| op.ret.is_some_and(|ret| ret > op.call)));
+    }
+
+    #[test]
+    fn a_lost_append_drops_the_last_piece_of_one_read_per_key() {
+        let a = linearizable(2_000, 2, 8, 9);
+        let b = with_lost_append(a.clone());
+        let changed: Vec<usize> = (0..a.len()).filter(|&i| a[i] != b[i]).collect();
+        assert_eq!(changed.len(), 2, "{changed:?}");
+        for &i in &changed {
+            let (Output::Value(Some(truth)), Output::Value(Some(lie))) =
+                (&a[i].output, &b[i].output)
+            else {
+                panic!("{i} is not a read of a value");
+            };
+            assert!(truth.len() > lie.len() && truth.starts_with(lie.as_str()));
+        }
     }
 
     #[test]

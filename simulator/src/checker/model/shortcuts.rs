@@ -104,7 +104,10 @@ impl<'a> Writes<'a> {
 ///   it was called (no operation makes a present key absent again);
 /// - a completed get, or a cas told it swapped, that read a value the key
 ///   could not hold again after a write that completed before it was called
-///   (`stale_reads`).
+///   (`stale_reads`);
+/// - a completed get, or a cas told it swapped, that read a value without an
+///   append that returned before it was called, when nothing that may come
+///   between them could have removed the append (`lost_appends`).
 pub(super) fn refute(ops: &[&Operation]) -> Option<Anomaly> {
     let writes = Writes::new(ops);
     // The write that completed first: every state after it is present.
@@ -156,6 +159,7 @@ pub(super) fn refute(ops: &[&Operation]) -> Option<Anomaly> {
         }
     }
     found.extend(stale_reads(ops));
+    found.extend(lost_appends(ops));
     let last = |anomaly: &Anomaly| {
         let op = anomaly.ops.last().expect("an anomaly names its operation");
         (op.ret, op.call, op.client)
@@ -278,6 +282,96 @@ fn stale_reads(ops: &[&Operation]) -> Vec<Anomaly> {
                 ),
                 ops: vec![writer.clone(), (*op).clone()],
             });
+        }
+    }
+    found
+}
+
+/// How many of the appends that returned last before a read was called
+/// `lost_appends` tries: the later an append, the fewer writes can come
+/// between it and the read.
+const LOST_APPENDS_TRIED: usize = 4;
+
+/// Completed reads (a get that read a value, a cas told it swapped: it read
+/// its expected value) that miss an append: an append `a` returned before the
+/// read `r` was called, its value does not occur in the value read, and no put
+/// or cas that may swap and whose value starts the value read can come
+/// between them.
+///
+/// Why this is sound. In any linearization `a` precedes `r` (real time). Right
+/// after `a` the key holds some value ending with `a`'s; appends keep it in
+/// the value, and only an operation that sets the whole value (a put, or a cas
+/// that swaps) can take it out. Suppose the value read lacks it: then some
+/// such operation comes after `a` and before `r`; the last one, `b`, wrote
+/// the start of the value read (the key holds `b`'s value followed by
+/// appends). `b` after `a` means `b` did not return before `a` was called;
+/// `b` before `r` means it was not called after `r` returned. When no
+/// operation meets all that, no linearization explains the read. Only the
+/// last few appends before each read are tried (`LOST_APPENDS_TRIED`): any one
+/// gives a proof.
+fn lost_appends(ops: &[&Operation]) -> Vec<Anomaly> {
+    let mut appends: Vec<(u64, usize)> = Vec::new();
+    let mut bases: Map<&[u8], Vec<usize>> = Map::default();
+    for (index, op) in ops.iter().enumerate() {
+        match &op.op {
+            Op::Append { .. } => {
+                if let Some(ret) = op.ret {
+                    appends.push((ret, index));
+                }
+            }
+            Op::Put { value } => bases.entry(value.as_bytes()).or_default().push(index),
+            Op::Cas { value, .. } if op.output != Output::Swapped(false) => {
+                bases.entry(value.as_bytes()).or_default().push(index)
+            }
+            Op::Get | Op::Cas { .. } => {}
+        }
+    }
+    if appends.is_empty() {
+        return Vec::new();
+    }
+    appends.sort_unstable();
+    let lengths: BTreeSet<usize> = bases.keys().map(|value| value.len()).collect();
+    let mut found = Vec::new();
+    for op in ops {
+        let Some(ret) = op.ret else { continue };
+        let (read, what) = match (&op.op, &op.output) {
+            (Op::Get, Output::Value(Some(read))) => (read, "a get returned"),
+            (Op::Cas { expected, .. }, Output::Swapped(true)) => {
+                (expected, "a cas swapped expecting")
+            }
+            _ => continue,
+        };
+        let value = read.as_bytes();
+        let before = appends.partition_point(|&(end, _)| end < op.call);
+        let tried = appends[..before].iter().rev().take(LOST_APPENDS_TRIED);
+        for &(_, index) in tried {
+            let append = ops[index];
+            let Op::Append { value: piece } = &append.op else {
+                unreachable!("only appends are listed")
+            };
+            let piece = piece.as_bytes();
+            if piece.is_empty() || value.windows(piece.len()).any(|window| window == piece) {
+                continue;
+            }
+            let removable = lengths
+                .range(..=value.len())
+                .filter_map(|&length| bases.get(&value[..length]))
+                .flatten()
+                .any(|&base| {
+                    let base = ops[base];
+                    base.call <= ret && base.ret.is_none_or(|end| end >= append.call)
+                });
+            if !removable {
+                found.push(Anomaly {
+                    message: format!(
+                        "{what} {}, without the value {} an append had added before it was                          called, and no put or cas that may come between them could have                          removed it",
+                        serde_json::Value::from(read.as_str()),
+                        serde_json::Value::from(String::from_utf8_lossy(piece).as_ref()),
+                    ),
+                    ops: vec![append.clone(), (*op).clone()],
+                });
+                break;
+            }
         }
     }
     found
