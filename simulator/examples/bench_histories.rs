@@ -190,6 +190,8 @@ const SPECS: &[Spec] = &[
     spec(100_000, 1, 16),
     spec(100_000, 4, 16),
     spec(100_000, 16, 16),
+    // Sixteen clients a key on four keys: searches long enough for --jobs to matter.
+    spec(40_000, 4, 64),
     stale(1_000, 1, 16),
     stale(10_000, 1, 4),
     stale(10_000, 1, 16),
