@@ -203,7 +203,8 @@ fn a_non_linearizable_history_draws_per_key_with_the_checker_evidence() {
 #[test]
 fn a_history_with_a_longest_prefix_numbers_it_and_names_what_cannot_be_placed() {
     let page = scratch("etcd.html");
-    let file = histories().join("etcd_000.jsonl");
+    // (etcd_000 is refuted without a search now; etcd_001 still needs one.)
+    let file = histories().join("etcd_001.jsonl");
     let out = vopr(&[
         "check-history",
         file.to_str().unwrap(),
@@ -213,11 +214,11 @@ fn a_history_with_a_longest_prefix_numbers_it_and_names_what_cannot_be_placed() 
     assert_eq!(out.status.code(), Some(1));
     let d = data(&std::fs::read_to_string(&page).unwrap());
     let key = &d["keys"][0];
-    // As the report says: 42 operations in the prefix, one that cannot come next.
-    assert_eq!(key["prefix"].as_array().unwrap().len(), 42);
-    assert_eq!(key["states"].as_array().unwrap().len(), 42);
+    // As the report says: 34 operations in the prefix, one that cannot come next.
+    assert_eq!(key["prefix"].as_array().unwrap().len(), 34);
+    assert_eq!(key["states"].as_array().unwrap().len(), 34);
     assert_eq!(key["cannot"].as_array().unwrap().len(), 1);
-    assert_eq!(key["state"], "\"0\"");
+    assert_eq!(key["state"], "\"1\"");
 }
 
 #[test]
