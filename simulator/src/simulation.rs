@@ -310,6 +310,15 @@ impl Simulation {
         tracing::info!(tick = self.tick, replica = r, "restart");
         match result {
             Ok(()) => {
+                // The state it opened in (a trace, or a timeline, then knows it at once).
+                let x = self.cluster.replica(r).expect("just opened");
+                let (view, status) = (x.view(), cluster::status_name(x.status()));
+                self.trace.record(Event::Status {
+                    tick: self.tick,
+                    replica: r,
+                    view,
+                    status,
+                });
                 self.check_view_durable(r);
                 self.writes_seen[r as usize] = 0;
                 self.after_replica_step(r, Ok(()))
