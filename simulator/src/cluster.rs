@@ -30,6 +30,8 @@ pub struct Cluster {
     journal_slot_count: u64,
     sync_chunk_size: usize,
     seed: u64,
+    /// The consensus group (namespace) every replica of this cluster belongs to.
+    namespace: u64,
 }
 
 thread_local! {
@@ -100,9 +102,11 @@ impl Cluster {
         sync_chunk_size: usize,
         write_latency_max: u64,
         seed: u64,
+        namespace: u64,
     ) -> Cluster {
         let mut cluster = Cluster {
             slots: Vec::new(),
+            namespace,
             replica_count,
             clients_max,
             journal_slot_count,
@@ -132,6 +136,7 @@ impl Cluster {
     /// A replica's configuration; its jitter seed differs per incarnation.
     fn config(&self, r: u8, incarnation: u64) -> Config {
         let mut config = Config::new(CLUSTER, self.replica_count, r);
+        config.namespace = self.namespace;
         config.clients_max = self.clients_max;
         config.journal_slot_count = self.journal_slot_count;
         config.sync_chunk_size = self.sync_chunk_size;

@@ -92,6 +92,10 @@ pub struct Options {
     /// Faults aimed at protocol moments (crash right after a message, isolate a primary,
     /// drop a start_view to one backup, pause a replica).
     pub aim: AimOptions,
+    /// The consensus group (header namespace) the cluster runs as: every replica's and
+    /// client's messages carry it. 0 by default; any value must work alike.
+    #[serde(default)]
+    pub namespace: u64,
 }
 
 impl Options {
@@ -157,6 +161,7 @@ impl Options {
                 SYNC_CHUNK_SIZE_MAX
             },
             aim: AimOptions::from_seed(seed),
+            namespace: 0,
         }
         .solo_beyond_atlas(seed)
     }

@@ -154,6 +154,7 @@ impl Simulation {
             options.sync_chunk_size as usize,
             options.write_latency_max_ticks,
             seed,
+            options.namespace,
         );
         let mut network = network;
         network.keep_drops();
@@ -166,7 +167,7 @@ impl Simulation {
             network,
             cluster,
             clients: (0..options.client_count)
-                .map(|i| Client::new(i, replica_count))
+                .map(|i| Client::new(i, replica_count).in_namespace(options.namespace))
                 .collect(),
             oracle: Oracle::new(replica_count, root, clients_max),
             trace,

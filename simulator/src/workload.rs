@@ -69,6 +69,8 @@ pub struct Client {
     /// The highest view a reply or eviction came from: requests carry it, so a replica still
     /// in an older view (a deposed primary) knows it is behind and does not answer.
     pub view: u32,
+    /// The consensus group its requests go to (header namespace).
+    pub namespace: u64,
 }
 
 impl Client {
@@ -87,7 +89,14 @@ impl Client {
             evictions: 0,
             incarnation: 0,
             view: 0,
+            namespace: 0,
         }
+    }
+
+    /// The same client, sending to consensus group `namespace`.
+    pub fn in_namespace(mut self, namespace: u64) -> Client {
+        self.namespace = namespace;
+        self
     }
 
     fn request_message(&self, cluster: u128, request: u32, op: Option<&KvOp>) -> Message {
@@ -102,7 +111,8 @@ impl Client {
             },
         });
         let body = op.map(|o| o.encode()).unwrap_or_default();
-        Message::new(Header::new(cluster, self.view, 0, command), body)
+        let header = Header::new(cluster, self.view, 0, command).in_namespace(self.namespace);
+        Message::new(header, body)
     }
 
     /// Registers, or issues the next operation (recording its call in the history).
