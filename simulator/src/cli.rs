@@ -152,12 +152,11 @@ pub fn report(summary: &Summary, replay: &str) -> String {
         let _ = writeln!(out, "\nreplay: {replay}");
         return out;
     }
-    if let (Some(v), Some(state)) = (&s.violation, &s.violation_replica_state) {
-        let _ = writeln!(
-            out,
-            "\nreplica {} at the violation:\n  {state}",
-            v.replica.unwrap_or(0)
-        );
+    if !s.replicas_at_violation.is_empty() {
+        let _ = writeln!(out, "\nreplicas at the violation:");
+        for state in &s.replicas_at_violation {
+            let _ = writeln!(out, "  {state}");
+        }
     }
     if !s.violation_events.is_empty() {
         let r = s.violation.as_ref().and_then(|v| v.replica).unwrap_or(0);

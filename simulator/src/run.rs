@@ -233,9 +233,10 @@ pub struct Summary {
     /// Not in the JSON: the last events, for the failure report.
     #[serde(skip)]
     pub recent_events: Vec<Event>,
-    /// The replica a violation names, as it stood then (`describe`), and the last events
-    /// that involved it (the report shows them first).
-    pub violation_replica_state: Option<String>,
+    /// A correctness violation: every replica as it stood then (`r2: Normal view 3 ...`, or
+    /// `r1: down`), the one it names first; and the last events that involved that one (the
+    /// report shows them before the rest).
+    pub replicas_at_violation: Vec<String>,
     #[serde(skip)]
     pub violation_events: Vec<Event>,
     #[serde(skip)]
@@ -334,7 +335,7 @@ impl Summary {
             sweep: None,
             options,
             recent_events: Vec::new(),
-            violation_replica_state: None,
+            replicas_at_violation: Vec::new(),
             violation_events: Vec::new(),
             history_jsonl: None,
             schedule: Vec::new(),
@@ -475,11 +476,7 @@ fn summarize(
         replay: None,
         sweep: None,
         recent_events: sim.trace.recent().copied().collect(),
-        violation_replica_state: violation_replica(&sim).and_then(|r| {
-            sim.cluster
-                .replica(r)
-                .map(|x| format!("r{r}: {}", x.describe()))
-        }),
+        replicas_at_violation: replicas_at_violation(&sim),
         violation_events: violation_replica(&sim)
             .map(|r| sim.trace.recent_involving(r, 25))
             .unwrap_or_default(),
@@ -496,4 +493,23 @@ fn summarize(
 /// The replica a violation names, if any.
 fn violation_replica(sim: &Simulation) -> Option<u8> {
     sim.violation.as_ref().and_then(|v| v.replica)
+}
+
+/// Every replica's state at a violation, the one it names first (empty without one).
+pub fn replicas_at_violation(sim: &Simulation) -> Vec<String> {
+    let Some(v) = &sim.violation else {
+        return Vec::new();
+    };
+    let mut order: Vec<u8> = (0..sim.options.replica_count).collect();
+    if let Some(r) = v.replica {
+        order.retain(|&x| x != r);
+        order.insert(0, r);
+    }
+    order
+        .into_iter()
+        .map(|r| match sim.cluster.replica(r) {
+            Some(x) => format!("r{r}: {}", x.describe()),
+            None => format!("r{r}: down"),
+        })
+        .collect()
 }

@@ -30,6 +30,16 @@ fn a_state_divergence_no_reply_shows_is_caught_at_the_next_op() {
     let before = s.commit_max();
     let err = s.commit_more(4, 5_000).unwrap_err();
     assert!(err.starts_with("state_divergence"), "{err}");
+    // The failure report lists every replica as it stood, the one the violation names first.
+    let named = s
+        .sim
+        .violation
+        .as_ref()
+        .and_then(|v| v.replica)
+        .expect("names a replica");
+    let states = simulator::run::replicas_at_violation(&s.sim);
+    assert_eq!(states.len(), 3);
+    assert!(states[0].starts_with(&format!("r{named}: ")), "{states:?}");
     assert!(s.commit_max() <= before + 4, "caught within the ops run");
     assert_eq!(
         s.commit_max() / 32,
