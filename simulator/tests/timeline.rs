@@ -22,8 +22,14 @@ fn histories() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/histories")
 }
 
-/// The browser, or why there is none.
+/// The browser, or why there is none: installed at most once per test binary (tests run on
+/// several threads, and two package installs at once would fight over the package lock).
 fn chromium() -> Result<PathBuf, String> {
+    static BROWSER: std::sync::OnceLock<Result<PathBuf, String>> = std::sync::OnceLock::new();
+    BROWSER.get_or_init(find_or_install_chromium).clone()
+}
+
+fn find_or_install_chromium() -> Result<PathBuf, String> {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../ci/chromium.sh");
     let out = Command::new("sh")
         .arg(&script)
