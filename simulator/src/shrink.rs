@@ -160,17 +160,15 @@ fn size(c: &Candidate) -> (usize, u8, u8, u64) {
 
 /// The candidate with its safety phase ending at `ticks`.
 fn cut_at(c: &Candidate, ticks: u64) -> Candidate {
+    let is_liveness = |e: &Event| matches!(e.fault, Fault::Liveness { .. });
     let mut cut = c.clone();
     cut.options.ticks_safety = ticks;
-    cut.events.retain(|e| e.tick <= ticks);
-    for e in c.events.iter() {
-        if let Fault::Liveness { .. } = e.fault {
-            let mut moved = e.clone();
-            moved.tick = ticks;
-            cut.events
-                .retain(|x| !matches!(x.fault, Fault::Liveness { .. }));
-            cut.events.push(moved);
-        }
+    cut.events.retain(|e| e.tick <= ticks && !is_liveness(e));
+    if let Some(liveness) = c.events.iter().find(|e| is_liveness(e)) {
+        cut.events.push(Event {
+            tick: ticks,
+            ..liveness.clone()
+        });
     }
     cut
 }

@@ -141,12 +141,13 @@ impl Simulation {
     pub fn new(seed: u64, options: Options, trace: Trace) -> Simulation {
         options.validate().expect("options validated by the caller");
         let replica_count = options.replica_count;
-        let network = Network::new(
+        let mut network = Network::new(
             options.network.clone(),
             replica_count as usize,
             options.client_count as usize,
             Prng::stream(seed, "network"),
         );
+        network.keep_drops();
         let cluster = Cluster::new(
             replica_count,
             options.clients_max as usize,
@@ -156,8 +157,6 @@ impl Simulation {
             seed,
             options.namespace,
         );
-        let mut network = network;
-        network.keep_drops();
         let root = consensus::replica::root_prepare(CLUSTER).header.checksum;
         let clients_max = cluster.replica(0).expect("up").config().clients_max;
         Simulation {

@@ -392,6 +392,32 @@ fn run_flags(cli: &Cli) -> String {
     flags.join(" ")
 }
 
+/// Prints a replayed file's line (its outcome against the expected one, its hash, events of
+/// its schedule that never came), and the report when it differs. Returns whether it matched.
+fn print_replayed(file: &seeds::SeedFile, summary: &Summary) -> bool {
+    let ok = summary.outcome == file.expect;
+    let skipped = match summary.replay_skipped {
+        0 => String::new(),
+        n => format!(" ({n} schedule events never came)"),
+    };
+    outln!(
+        "{} seed {}: {} (expected {}) hash={}{skipped}{}",
+        file.path.display(),
+        file.seed,
+        summary.outcome.name(),
+        file.expect.name(),
+        summary.trace_hash,
+        if ok { "" } else { "  DIFFERENT" }
+    );
+    if !ok {
+        out!(
+            "{}",
+            cli::report(summary, &format!("vopr replay {}", file.path.display()))
+        );
+    }
+    ok
+}
+
 /// `vopr replay FILE --timeline PAGE --trace EVENTS`: one kept run, replayed, drawn and traced.
 fn replay_one(
     files: &[seeds::SeedFile],
@@ -425,22 +451,7 @@ fn replay_one(
             path.display()
         ));
     }
-    let ok = summary.outcome == file.expect;
-    outln!(
-        "{} seed {}: {} (expected {}) hash={}{}",
-        file.path.display(),
-        file.seed,
-        summary.outcome.name(),
-        file.expect.name(),
-        summary.trace_hash,
-        if ok { "" } else { "  DIFFERENT" }
-    );
-    if !ok {
-        out!(
-            "{}",
-            cli::report(&summary, &format!("vopr replay {}", file.path.display()))
-        );
-    }
+    let ok = print_replayed(file, &summary);
     for (what, path) in [("timeline", timeline), ("trace", trace)] {
         if let Some(path) = path {
             outln!("{what}: {}", path.display());
@@ -924,29 +935,11 @@ fn replay(
         tasks.into_iter(),
         |i, summary| {
             let file = &files[i];
-            let ok = summary.outcome == file.expect;
-            if !ok && file.schedule.is_none() {
+            if summary.outcome != file.expect && file.schedule.is_none() {
                 write_artifact(cli, &summary);
             }
-            let skipped = match summary.replay_skipped {
-                0 => String::new(),
-                n => format!(" ({n} schedule events never came)"),
-            };
-            outln!(
-                "{} seed {}: {} (expected {}) hash={}{skipped}{}",
-                file.path.display(),
-                file.seed,
-                summary.outcome.name(),
-                file.expect.name(),
-                summary.trace_hash,
-                if ok { "" } else { "  DIFFERENT" }
-            );
-            if !ok {
+            if !print_replayed(file, &summary) {
                 differences += 1;
-                out!(
-                    "{}",
-                    cli::report(&summary, &format!("vopr replay {}", file.path.display()))
-                );
             }
         },
     );

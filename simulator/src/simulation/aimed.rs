@@ -175,21 +175,12 @@ impl Simulation {
     }
 
     fn aimed_crash(&mut self, r: u8, kind: Aimed) {
-        let stable = self.tick
-            >= self.cluster.slots[r as usize].up_since_tick + self.options.crash_stability_ticks;
-        if !stable {
+        if !self.crash_stable(r) {
             return;
         }
         let mean = self.options.restart_delay_mean_ticks as f64;
         let delay = self.prng_aim.exponential(mean).max(1);
-        let (torn, garbage) = self.draw_torn(r);
-        self.execute(Fault::Crash {
-            replica: r,
-            restart_tick: Some(self.tick + delay),
-            torn,
-            garbage,
-            aimed: Some(kind),
-        });
+        self.crash_drawn(r, Some(self.tick + delay), Some(kind));
     }
 
     /// Counts an aimed fault that fires on replica `r`, and logs it.

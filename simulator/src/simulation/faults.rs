@@ -96,22 +96,14 @@ impl Simulation {
     fn draw_faults(&mut self) {
         let p = self.options.crash_probability;
         for r in 0..self.options.replica_count {
-            let slot = &self.cluster.slots[r as usize];
-            let stable = self.tick >= slot.up_since_tick + self.options.crash_stability_ticks;
-            if slot.replica.is_some() && stable && self.prng_faults.chance(p) {
+            let up_and_stable = self.cluster.is_up(r) && self.crash_stable(r);
+            if up_and_stable && self.prng_faults.chance(p) {
                 let delay = self
                     .prng_faults
                     .exponential(self.options.restart_delay_mean_ticks as f64)
                     .max(1);
-                let (torn, garbage) = self.draw_torn(r);
-                self.execute(Fault::Crash {
-                    replica: r,
-                    restart_tick: Some(self.tick + delay),
-                    torn,
-                    garbage,
-                    aimed: None,
-                });
-            } else if slot.replica.is_some() && stable {
+                self.crash_drawn(r, Some(self.tick + delay), None);
+            } else if up_and_stable {
                 // Likelier while writes are in flight (DESIGN: crashes that tear writes).
                 self.maybe_crash_with_writes_in_flight(r, p);
             }
@@ -157,14 +149,25 @@ impl Simulation {
     /// Crashes replica `r` now (scheduled to restart at `restart_tick`, or never); a crash
     /// may tear its newest writes in flight, as drawn from the seed.
     pub fn crash(&mut self, r: u8, restart_tick: Option<u64>) {
+        self.crash_drawn(r, restart_tick, None);
+    }
+
+    /// Crashes replica `r` now, the writes it loses drawn from the seed (`draw_torn`).
+    pub(super) fn crash_drawn(&mut self, r: u8, restart_tick: Option<u64>, aimed: Option<Aimed>) {
         let (torn, garbage) = self.draw_torn(r);
         self.execute(Fault::Crash {
             replica: r,
             restart_tick,
             torn,
             garbage,
-            aimed: None,
+            aimed,
         });
+    }
+
+    /// Whether replica `r` has been up long enough to crash again (`crash_stability_ticks`).
+    pub(super) fn crash_stable(&self, r: u8) -> bool {
+        let since = self.cluster.slots[r as usize].up_since_tick;
+        self.tick >= since + self.options.crash_stability_ticks
     }
 
     /// A latent fault or a stale sector at the journal slot of a recent op (committed or not;

@@ -11,9 +11,6 @@
 //! ever forces them in, so the search may linearize them anywhere after their
 //! call or leave them out, which is exactly "took effect later, or never".
 
-use std::collections::hash_map::DefaultHasher;
-use std::collections::HashMap;
-use std::hash::BuildHasherDefault;
 use std::mem;
 
 use super::budget::Meter;
@@ -422,9 +419,8 @@ fn pending_twins(ops: &[&Operation]) -> Vec<Option<usize>> {
     let mut pending: Vec<usize> = (0..ops.len()).filter(|&i| !ops[i].is_completed()).collect();
     // The order the event list visits calls in: by time, then by index.
     pending.sort_by_key(|&i| (ops[i].call, i));
-    // Lookups only, never iterated, and a fixed (unkeyed) hasher: nothing about the map
-    // can differ between runs.
-    let mut last: HashMap<_, _, BuildHasherDefault<DefaultHasher>> = HashMap::default();
+    // Lookups only, never iterated.
+    let mut last: crate::checker::LookupMap<_, _> = Default::default();
     let mut twin_before = vec![None; ops.len()];
     for i in pending {
         twin_before[i] = last.insert((&ops[i].op, &ops[i].output), i);

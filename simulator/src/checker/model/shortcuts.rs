@@ -12,17 +12,13 @@
 //! only makes the set larger: a value outside it is produced by no
 //! linearization at all, which is what a refutation needs to be certain.
 
-use std::collections::hash_map::DefaultHasher;
-use std::collections::{BTreeSet, HashMap};
-use std::hash::BuildHasherDefault;
+use std::collections::BTreeSet;
 
 use super::Anomaly;
 use crate::history::{Op, Operation, Output};
 
-/// A map looked up, never iterated in an order that reaches a result, with a
-/// fixed (unkeyed) hasher: nothing about it can differ between runs. Faster
-/// than a B-tree of byte strings, whose every comparison is a `memcmp`.
-type Map<K, V> = HashMap<K, V, BuildHasherDefault<DefaultHasher>>;
+/// Looked up only; its keys reach results only through ordered sets (`BTreeSet`).
+type Map<K, V> = crate::checker::LookupMap<K, V>;
 
 /// The values written on one key, each with the earliest call that writes it.
 struct Writes<'a> {
