@@ -192,7 +192,11 @@ pub fn liveness_report(liveness: &LivenessState) -> String {
     let _ = writeln!(out, "\nLIVENESS: {}", liveness.headline());
     for r in &liveness.replicas {
         let detail = r.detail.as_deref().unwrap_or(&r.status);
-        let _ = writeln!(out, "  r{}: {detail}", r.replica);
+        match r.group {
+            0 => writeln!(out, "  r{}: {detail}", r.replica),
+            g => writeln!(out, "  r{} group {g}: {detail}", r.replica),
+        }
+        .expect("a String takes writes");
     }
     let _ = writeln!(
         out,

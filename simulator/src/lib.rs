@@ -12,6 +12,7 @@ pub mod history;
 pub mod history_cli;
 pub mod merge;
 pub mod network;
+pub mod node;
 pub mod options;
 pub mod prng;
 pub mod run;

@@ -96,6 +96,17 @@ pub struct Options {
     /// client's messages carry it. 0 by default; any value must work alike.
     #[serde(default)]
     pub namespace: u64,
+    /// Consensus groups on every node (1..=8): group 0 is the metadata group, the others
+    /// partition groups (as in Apache Iggy). Each group runs its own replica on every node
+    /// (its own view, log, pipeline, client table, timeouts, disk region) as namespace
+    /// `namespace + g`; a node's crash, pause or partition hits all of them at once. Every
+    /// client holds a session in each group. The swarm draws 1 in a third of the seeds.
+    #[serde(default = "one_group")]
+    pub group_count: u8,
+}
+
+fn one_group() -> u8 {
+    1
 }
 
 impl Options {
@@ -162,8 +173,21 @@ impl Options {
             },
             aim: AimOptions::from_seed(seed),
             namespace: 0,
+            group_count: 1,
         }
         .solo_beyond_atlas(seed)
+        .groups_drawn(seed)
+    }
+
+    /// One group in a third of the seeds (today's single-cluster runs stay covered), else a
+    /// metadata group and 1..=7 partition groups. From a stream of its own, so every other
+    /// option keeps its value.
+    fn groups_drawn(mut self, seed: u64) -> Options {
+        let mut prng = Prng::stream(seed, "groups");
+        if !prng.chance(0.33) {
+            self.group_count = prng.range_u64(2, consensus::node::GROUPS_MAX as u64) as u8;
+        }
+        self
     }
 
     /// Half the single-replica seeds put journal faults on its disk (beyond the atlas: it has
@@ -195,6 +219,7 @@ impl Options {
         let mut o = Options::from_seed(seed);
         o.replica_count = 3;
         o.client_count = 4;
+        o.group_count = 1;
         o.closed_loop = true;
         o.network.packet_loss_probability = 0.02;
         o.network.packet_replay_probability = 0.05;
@@ -222,6 +247,22 @@ impl Options {
                 "client_count must be 1..=64, got {}",
                 self.client_count
             ));
+        }
+        let groups_max = consensus::node::GROUPS_MAX as u8;
+        if !(1..=groups_max).contains(&self.group_count) {
+            return Err(format!(
+                "group_count must be 1..={groups_max}, got {}",
+                self.group_count
+            ));
+        }
+        if self.client_count as u32 * self.group_count as u32 > 255 {
+            return Err(format!(
+                "client_count x group_count must be at most 255 sessions, got {} x {}",
+                self.client_count, self.group_count
+            ));
+        }
+        if self.namespace > u64::MAX - self.group_count as u64 {
+            return Err("namespace + group_count must fit in 64 bits".into());
         }
         let probabilities = [
             ("crash_probability", self.crash_probability),

@@ -76,6 +76,9 @@ pub struct LivenessState {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CoreReplica {
     pub replica: u8,
+    /// The group (left out when 0).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub group: u8,
     pub up: bool,
     /// `normal`, `view_change`, `recovering`, or `down`.
     pub status: String,
@@ -103,12 +106,13 @@ pub struct WaitingRequest {
 impl LivenessState {
     /// Reads the core replicas and the waiting clients of `sim`.
     pub fn of(sim: &Simulation) -> LivenessState {
-        let replicas = sim
-            .core
-            .iter()
-            .map(|&r| match sim.cluster.replica(r) {
+        let groups = 0..sim.options.group_count as usize;
+        let replicas = groups
+            .flat_map(|g| sim.core.iter().map(move |&r| (r, g)))
+            .map(|(r, g)| match sim.cluster.group(r, g) {
                 Some(x) => CoreReplica {
                     replica: r,
+                    group: g as u8,
                     up: true,
                     status: crate::cluster::status_name(x.status()).to_string(),
                     view: Some(x.view()),
@@ -120,6 +124,7 @@ impl LivenessState {
                 },
                 None => CoreReplica {
                     replica: r,
+                    group: g as u8,
                     up: false,
                     status: "down".to_string(),
                     view: None,
@@ -148,7 +153,7 @@ impl LivenessState {
             .collect();
         LivenessState {
             core: sim.core.clone(),
-            cluster_commit: sim.oracle.commit_max(),
+            cluster_commit: sim.ops_committed(),
             replicas,
             waiting,
         }
@@ -177,6 +182,48 @@ pub struct SweepInfo {
     pub flags: String,
 }
 
+/// What one consensus group did in a run (the JSON's `per_group`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GroupFigures {
+    pub group: u8,
+    pub namespace: u64,
+    pub ops_committed: u64,
+    pub requests_committed: u64,
+    pub view_max: u32,
+    /// View changes its replicas took part in (summed over replicas and incarnations).
+    pub view_changes: u64,
+    pub repairs: u64,
+    pub state_syncs: u64,
+}
+
+impl GroupFigures {
+    /// Every group's figures, or none for a single-group run (the totals say it all).
+    pub fn of(sim: &Simulation) -> Vec<GroupFigures> {
+        if sim.options.group_count == 1 {
+            return Vec::new();
+        }
+        (0..sim.options.group_count as usize)
+            .map(|g| {
+                let totals = sim.replica_totals(Some(g));
+                GroupFigures {
+                    group: g as u8,
+                    namespace: sim.cluster.namespace(g),
+                    ops_committed: sim.oracles[g].commit_max(),
+                    requests_committed: sim.oracles[g].requests_committed,
+                    view_max: sim.counters.view_max_by_group[g],
+                    view_changes: totals.view_changes,
+                    repairs: totals.repairs,
+                    state_syncs: totals.state_syncs,
+                }
+            })
+            .collect()
+    }
+}
+
+fn is_zero(group: &u8) -> bool {
+    *group == 0
+}
+
 /// The summary of one run: one JSON object per seed.
 #[derive(Debug, Clone, Serialize)]
 pub struct Summary {
@@ -185,8 +232,16 @@ pub struct Summary {
     pub ticks: u64,
     pub replicas: u8,
     pub clients: u8,
+    /// Committed in every group (per group in `per_group`).
     pub requests_committed: u64,
     pub ops_committed: u64,
+    /// Consensus groups on every node.
+    pub groups: u8,
+    /// Per group figures, when the nodes host several groups.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub per_group: Vec<GroupFigures>,
+    /// Messages nodes dropped because their namespace named no hosted group.
+    pub messages_dropped_namespace: u64,
     pub view_max: u32,
     /// Crashes injected as faults (random and aimed), all in the safety phase.
     pub crashes: u64,
@@ -300,6 +355,9 @@ impl Summary {
             clients: options.client_count,
             requests_committed: 0,
             ops_committed: 0,
+            groups: options.group_count,
+            per_group: Vec::new(),
+            messages_dropped_namespace: 0,
             view_max: 0,
             crashes: 0,
             stopped_outside_core: 0,
@@ -435,20 +493,18 @@ fn summarize(
     };
     let elapsed = simulated.as_secs_f64().max(1e-9);
     let net = *sim.network.stats();
-    let mut totals = sim.counters.crashed_stats;
-    for slot in &sim.cluster.slots {
-        if let Some(r) = &slot.replica {
-            totals.add(&r.stats());
-        }
-    }
+    let totals = sim.replica_totals(None);
     Summary {
         seed,
         outcome,
         ticks: sim.tick,
         replicas: sim.options.replica_count,
         clients: sim.options.client_count,
-        requests_committed: sim.oracle.requests_committed,
-        ops_committed: sim.oracle.commit_max(),
+        requests_committed: sim.requests_committed(),
+        ops_committed: sim.ops_committed(),
+        groups: sim.options.group_count,
+        per_group: GroupFigures::of(&sim),
+        messages_dropped_namespace: sim.messages_dropped_namespace(),
         view_max: sim.counters.view_max,
         crashes: sim.counters.crashes,
         stopped_outside_core: 0,
@@ -470,7 +526,7 @@ fn summarize(
         linearizability,
         trace_hash: format!("{:016x}", sim.trace.hash()),
         ticks_per_s: sim.tick as f64 / elapsed,
-        requests_per_s: sim.oracle.requests_committed as f64 / elapsed,
+        requests_per_s: sim.requests_committed() as f64 / elapsed,
         linearizability_ms: 0.0,
         version: VERSION,
         replay: None,
@@ -505,11 +561,19 @@ pub fn replicas_at_violation(sim: &Simulation) -> Vec<String> {
         order.retain(|&x| x != r);
         order.insert(0, r);
     }
+    let groups = sim.options.group_count as usize;
     order
         .into_iter()
-        .map(|r| match sim.cluster.replica(r) {
-            Some(x) => format!("r{r}: {}", x.describe()),
-            None => format!("r{r}: down"),
+        .flat_map(|r| (0..groups).map(move |g| (r, g)))
+        .map(|(r, g)| {
+            let name = match groups {
+                1 => format!("r{r}"),
+                _ => format!("r{r} group {g}"),
+            };
+            match sim.cluster.group(r, g) {
+                Some(x) => format!("{name}: {}", x.describe()),
+                None => format!("{name}: down"),
+            }
         })
         .collect()
 }

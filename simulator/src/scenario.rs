@@ -48,6 +48,8 @@ impl Scenario {
         options.network.path_capacity_max = 64;
         // Every client keeps its session: evictions happen only where a script asks for them.
         options.clients_max = 32;
+        // One group unless the script asks for more.
+        options.group_count = 1;
         configure(&mut options);
         Scenario::with_options(seed, options)
     }
@@ -74,7 +76,7 @@ impl Scenario {
 
     /// Highest op committed anywhere (the oracle's canonical chain).
     pub fn commit_max(&self) -> u64 {
-        self.sim.oracle.commit_max()
+        self.sim.oracles[0].commit_max()
     }
 
     pub fn crash(&mut self, r: u8) {

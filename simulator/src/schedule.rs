@@ -76,6 +76,9 @@ pub enum Fault {
     /// A disk fault (see `DiskFault`).
     Storage {
         replica: u8,
+        /// The group whose disk region it hits (left out when 0, as before groups existed).
+        #[serde(default, skip_serializing_if = "is_zero")]
+        group: u8,
         #[serde(flatten)]
         fault: DiskFault,
     },
@@ -358,6 +361,7 @@ mod tests {
                 None,
                 Fault::Storage {
                     replica: 1,
+                    group: 0,
                     fault: DiskFault::Latent {
                         zone: Zone::WalPrepares,
                         index: 3,
@@ -465,4 +469,8 @@ mod tests {
         assert!(Schedule::parse("").is_err());
         assert!(!Schedule::looks_like("seed = 4\nexpect = pass\n"));
     }
+}
+
+fn is_zero(group: &u8) -> bool {
+    *group == 0
 }

@@ -391,6 +391,7 @@ mod tests {
             tick,
             step: None,
             fault: Fault::Storage {
+                group: 0,
                 replica,
                 fault: DiskFault::Latent {
                     zone: Zone::WalPrepares,

@@ -4,14 +4,16 @@
 use crate::aim::AimedCounts;
 use crate::checker::oracle::Oracle;
 use crate::checker::Violation;
-use crate::cluster::{self, Cluster, CLUSTER};
+use crate::cluster::{self, Cluster, Layout, CLUSTER};
 use crate::network::Network;
+use crate::node::{GroupView, NodeKind};
 use crate::options::Options;
 use crate::prng::Prng;
 use crate::schedule::{self, Fault, Point, Replay};
 use crate::trace::{Event, Trace};
 use crate::workload::{self, Client, ClientAction, ClientEvent, HistoryRecord};
 use bytes::Bytes;
+use consensus::node::GROUPS_MAX;
 use consensus::wire::{self, DecodeContext, Message};
 use consensus::{Action, Peer};
 
@@ -51,8 +53,13 @@ pub struct Counters {
     /// Restarts refused because every copy of the superblock, the checkpoint or a journal
     /// entry was lost with no peer to repair it (beyond the atlas only).
     pub unopenable: u64,
-    /// Replica counters (repairs, checkpoints, state transfers) of incarnations that crashed.
-    pub crashed_stats: ReplicaTotals,
+    /// Per group: replica counters (repairs, checkpoints, state transfers, view changes) of
+    /// incarnations that crashed.
+    pub crashed_stats: [ReplicaTotals; GROUPS_MAX],
+    /// Per group: the highest view any of its replicas reached.
+    pub view_max_by_group: [u32; GROUPS_MAX],
+    /// Messages for no hosted namespace dropped by nodes that have since crashed.
+    pub dropped_namespace_crashed: u64,
     /// Faults aimed at protocol moments, by kind.
     pub aimed: AimedCounts,
 }
@@ -63,6 +70,7 @@ pub struct ReplicaTotals {
     pub repairs: u64,
     pub checkpoints: u64,
     pub state_syncs: u64,
+    pub view_changes: u64,
 }
 
 impl ReplicaTotals {
@@ -70,6 +78,14 @@ impl ReplicaTotals {
         self.repairs += stats.headers_repaired + stats.prepares_repaired;
         self.checkpoints += stats.checkpoints;
         self.state_syncs += stats.state_syncs;
+        self.view_changes += stats.view_changes;
+    }
+
+    pub fn merge(&mut self, other: &ReplicaTotals) {
+        self.repairs += other.repairs;
+        self.checkpoints += other.checkpoints;
+        self.state_syncs += other.state_syncs;
+        self.view_changes += other.view_changes;
     }
 }
 
@@ -80,8 +96,10 @@ pub struct Simulation {
     pub phase: Phase,
     pub network: Network<Bytes>,
     pub cluster: Cluster,
+    /// Client sessions: client process i's session in group g is entry i * groups + g.
     pub clients: Vec<Client>,
-    pub oracle: Oracle,
+    /// One oracle per group (a group's canonical chain, replies and state are its own).
+    pub oracles: Vec<Oracle>,
     pub trace: Trace,
     pub history: Vec<HistoryRecord>,
     pub violation: Option<Violation>,
@@ -102,17 +120,18 @@ pub struct Simulation {
     paused_inbox: Vec<Vec<(usize, Message)>>,
     /// Per replica: cut from every other replica until this tick.
     isolated_until: Vec<Option<u64>>,
-    /// Per replica: writes submitted as of its last step (to see a new superblock write).
-    writes_seen: Vec<u64>,
-    /// Per replica: the highest view and log_view it has shown in a message; after a restart
-    /// its durable view state must not be below them (V1, V2).
-    view_shown: Vec<(u32, u32)>,
-    /// Per replica: the view and log_view last found in its durable superblock (a cache of
-    /// the durability oracle, forgotten on a crash).
-    durable_view: Vec<(u32, u32)>,
-    /// Liveness phase: the view the core settled in and since when (no view change may
-    /// follow once it has held for a while).
-    settled_view: Option<(u32, u64)>,
+    /// Per node and group: writes submitted as of its last step (to see a new superblock
+    /// write).
+    writes_seen: Vec<Vec<u64>>,
+    /// Per node and group: the highest view and log_view it has shown in a message; after a
+    /// restart its durable view state must not be below them (V1, V2).
+    view_shown: Vec<Vec<(u32, u32)>>,
+    /// Per node and group: the view and log_view last found in its durable superblock (a
+    /// cache of the durability oracle, forgotten on a crash).
+    durable_view: Vec<Vec<(u32, u32)>>,
+    /// Liveness phase, per group: the view the core settled in and since when (no view
+    /// change may follow once it has held for a while).
+    settled_view: Vec<Option<(u32, u64)>>,
     /// The last tick any replica sent a start_view_change (a vote).
     vote_sent_tick: u64,
     /// A replica entered normal status in a new view during the step being handled.
@@ -139,8 +158,20 @@ pub struct Simulation {
 
 impl Simulation {
     pub fn new(seed: u64, options: Options, trace: Trace) -> Simulation {
+        Simulation::with_kind(seed, options, trace, Box::new(crate::node::vsr::kv_kind()))
+    }
+
+    /// A world of nodes of `kind` (a user's own node implementation, or this crate's).
+    pub fn with_kind(
+        seed: u64,
+        options: Options,
+        trace: Trace,
+        kind: Box<dyn NodeKind>,
+    ) -> Simulation {
         options.validate().expect("options validated by the caller");
         let replica_count = options.replica_count;
+        let groups = options.group_count as usize;
+        let nodes = replica_count as usize;
         let mut network = Network::new(
             options.network.clone(),
             replica_count as usize,
@@ -148,27 +179,41 @@ impl Simulation {
             Prng::stream(seed, "network"),
         );
         network.keep_drops();
-        let cluster = Cluster::new(
+        let layout = Layout {
             replica_count,
-            options.clients_max as usize,
-            options.journal_slot_count,
-            options.sync_chunk_size as usize,
-            options.write_latency_max_ticks,
+            group_count: options.group_count,
+            clients_max: options.clients_max as usize,
+            journal_slot_count: options.journal_slot_count,
+            sync_chunk_size: options.sync_chunk_size as usize,
+            write_latency_max: options.write_latency_max_ticks,
             seed,
-            options.namespace,
-        );
+            namespace: options.namespace,
+        };
+        let cluster = Cluster::new(layout, kind);
         let root = consensus::replica::root_prepare(CLUSTER).header.checksum;
-        let clients_max = cluster.replica(0).expect("up").config().clients_max;
+        let clients_max = options.clients_max as usize;
+        let oracles = (0..groups)
+            .map(|_| {
+                let reference = cluster.kind().reference_machine();
+                Oracle::new(replica_count, root, clients_max, reference)
+            })
+            .collect();
+        let clients = (0..options.client_count)
+            .flat_map(|i| (0..groups).map(move |g| (i, g)))
+            .map(|(i, g)| {
+                let session = i as usize * groups + g;
+                Client::new(session as u8, i, replica_count)
+                    .in_namespace(options.namespace + g as u64, g)
+            })
+            .collect();
         Simulation {
             seed,
             tick: 0,
             phase: Phase::Safety,
             network,
             cluster,
-            clients: (0..options.client_count)
-                .map(|i| Client::new(i, replica_count).in_namespace(options.namespace))
-                .collect(),
-            oracle: Oracle::new(replica_count, root, clients_max),
+            clients,
+            oracles,
             trace,
             history: Vec::new(),
             violation: None,
@@ -179,13 +224,13 @@ impl Simulation {
             prng_faults: Prng::stream(seed, "faults"),
             prng_workload: Prng::stream(seed, "workload"),
             prng_aim: Prng::stream(seed, "aim"),
-            paused_until: vec![None; replica_count as usize],
-            paused_inbox: vec![Vec::new(); replica_count as usize],
-            isolated_until: vec![None; replica_count as usize],
-            writes_seen: vec![0; replica_count as usize],
-            view_shown: vec![(0, 0); replica_count as usize],
-            durable_view: vec![(0, 0); replica_count as usize],
-            settled_view: None,
+            paused_until: vec![None; nodes],
+            paused_inbox: vec![Vec::new(); nodes],
+            isolated_until: vec![None; nodes],
+            writes_seen: vec![vec![0; groups]; nodes],
+            view_shown: vec![vec![(0, 0); groups]; nodes],
+            durable_view: vec![vec![(0, 0); groups]; nodes],
+            settled_view: vec![None; groups],
             vote_sent_tick: 0,
             view_change_done: false,
             dropped_at_settle: 0,
@@ -246,12 +291,15 @@ impl Simulation {
         self.complete_writes();
         self.restart_due();
         for r in 0..self.options.replica_count {
-            if self.is_paused(r) {
-                continue;
-            }
-            if let Some(replica) = self.cluster.replica_mut(r) {
-                let result = cluster::catch(|| replica.on_tick());
-                self.after_replica_step(r, result);
+            for g in 0..self.options.group_count as usize {
+                if self.is_paused(r) {
+                    break;
+                }
+                // An aimed fault after the previous group's step may have crashed the node.
+                if let Some(node) = self.cluster.node_mut(r) {
+                    let result = cluster::catch(|| node.on_tick(g));
+                    self.after_replica_step(r, g, result);
+                }
             }
         }
         self.clients_tick();
@@ -280,21 +328,59 @@ impl Simulation {
     /// The disks complete the writes due before this tick; each replica learns which, and
     /// sends what waited for them.
     fn complete_writes(&mut self) {
+        let tick = self.tick;
         for r in 0..self.options.replica_count {
-            let tick = self.tick;
-            if self.is_paused(r) {
-                // A paused process learns of completed writes only when it resumes.
-                continue;
-            }
-            if let Some(replica) = self.cluster.replica_mut(r) {
-                let done = replica.storage_mut().advance(tick);
-                // Most ticks complete nothing new: skip the step (and its oracle pass) then.
-                if done > replica.writes_done() {
-                    let result = cluster::catch(|| replica.on_storage_done(done));
-                    self.after_replica_step(r, result);
+            for g in 0..self.options.group_count as usize {
+                if self.is_paused(r) {
+                    // A paused process learns of completed writes only when it resumes.
+                    break;
+                }
+                if let Some(node) = self.cluster.node_mut(r) {
+                    // Most ticks complete nothing new: no step (and no oracle pass) then.
+                    match cluster::catch(|| node.on_disk_advance(g, tick)) {
+                        Ok(false) => {}
+                        Ok(true) => self.after_replica_step(r, g, Ok(())),
+                        Err(message) => self.after_replica_step(r, g, Err(message)),
+                    }
                 }
             }
         }
+    }
+
+    /// Replica counters of group `g` (every group when None), over every replica and
+    /// incarnation.
+    pub fn replica_totals(&self, g: Option<usize>) -> ReplicaTotals {
+        let groups = match g {
+            Some(g) => g..g + 1,
+            None => 0..self.options.group_count as usize,
+        };
+        let mut totals = ReplicaTotals::default();
+        for g in groups {
+            totals.merge(&self.counters.crashed_stats[g]);
+            for (_, x) in self.cluster.up_in(g) {
+                totals.add(&x.stats());
+            }
+        }
+        totals
+    }
+
+    /// Messages for no hosted namespace that nodes dropped, crashed incarnations included.
+    pub fn messages_dropped_namespace(&self) -> u64 {
+        let up: u64 = (0..self.options.replica_count)
+            .filter_map(|r| self.cluster.node(r))
+            .map(|node| node.messages_dropped_namespace())
+            .sum();
+        up + self.counters.dropped_namespace_crashed
+    }
+
+    /// Requests committed in every group.
+    pub fn requests_committed(&self) -> u64 {
+        self.oracles.iter().map(|o| o.requests_committed).sum()
+    }
+
+    /// Ops committed in every group.
+    pub fn ops_committed(&self) -> u64 {
+        self.oracles.iter().map(|o| o.commit_max()).sum()
     }
 
     /// Restarts replica `r` from its storage now.
@@ -302,7 +388,9 @@ impl Simulation {
         self.incarnations += 1;
         let result = self.cluster.restart(r, self.tick, self.incarnations);
         self.counters.restarts += 1;
-        self.oracle.on_restart(r);
+        for oracle in &mut self.oracles {
+            oracle.on_restart(r);
+        }
         self.trace.record(Event::Restart {
             tick: self.tick,
             replica: r,
@@ -310,20 +398,24 @@ impl Simulation {
         tracing::info!(tick = self.tick, replica = r, "restart");
         match result {
             Ok(()) => {
-                // The state it opened in (a trace, or a timeline, then knows it at once).
-                let x = self.cluster.replica(r).expect("just opened");
-                let (view, status) = (x.view(), cluster::status_name(x.status()));
-                self.trace.record(Event::Status {
-                    tick: self.tick,
-                    replica: r,
-                    view,
-                    status,
-                });
-                self.check_view_durable(r);
-                self.writes_seen[r as usize] = 0;
-                self.after_replica_step(r, Ok(()))
+                for g in 0..self.options.group_count as usize {
+                    // The state it opened in (a trace, or a timeline, then knows it at once).
+                    if let Some(x) = self.cluster.group(r, g) {
+                        let (view, status) = (x.view(), cluster::status_name(x.status()));
+                        self.trace.record(Event::Status {
+                            tick: self.tick,
+                            replica: r,
+                            group: g as u8,
+                            view,
+                            status,
+                        });
+                    }
+                    self.check_view_durable(r, g);
+                    self.writes_seen[r as usize][g] = 0;
+                    self.after_replica_step(r, g, Ok(()));
+                }
             }
-            Err(cluster::RestartError::Panicked(message)) => self.fail_replica(r, message),
+            Err(cluster::RestartError::Panicked(message)) => self.fail_replica(r, 0, message),
             Err(cluster::RestartError::Unopenable) => {
                 self.counters.unopenable += 1;
                 self.refused.push(r);
@@ -335,13 +427,14 @@ impl Simulation {
     fn restart_due(&mut self) {
         for r in 0..self.options.replica_count {
             let slot = &self.cluster.slots[r as usize];
-            if slot.replica.is_none() && slot.restart_tick.is_some_and(|t| t <= self.tick) {
+            if slot.node.is_none() && slot.restart_tick.is_some_and(|t| t <= self.tick) {
                 self.restart(r);
             }
         }
     }
 
-    fn fail_replica(&mut self, r: u8, message: String) {
+    fn fail_replica(&mut self, r: u8, g: usize, message: String) {
+        let message = self.in_group(g, message);
         self.violation.get_or_insert(Violation {
             invariant: "replica_assertion",
             tick: self.tick,
@@ -350,34 +443,49 @@ impl Simulation {
         });
     }
 
+    /// A violation's message, naming the group when the nodes host several.
+    pub(crate) fn in_group(&self, g: usize, message: String) -> String {
+        if self.options.group_count > 1 {
+            format!("group {g}: {message}")
+        } else {
+            message
+        }
+    }
+
+    /// Records violation `v` of group `g` (the first one found stands).
+    fn fail_in_group(&mut self, g: usize, mut v: Violation) {
+        v.message = self.in_group(g, v.message);
+        self.violation.get_or_insert(v);
+    }
+
     // ----- Replicas -----
 
-    /// After a replica handled an input: report a panic, route its actions, run the oracles,
-    /// record view/status/commit transitions, and aim faults at what it just did. Each call
-    /// is one step of the tick (a point where aimed faults happen).
-    fn after_replica_step(&mut self, r: u8, result: Result<(), String>) {
+    /// After group `g` of node `r` handled an input: report a panic, route its actions, run
+    /// the group's oracles, record view/status/commit transitions, and aim faults at what it
+    /// just did. Each call is one step of the tick (a point where aimed faults happen).
+    fn after_replica_step(&mut self, r: u8, g: usize, result: Result<(), String>) {
         let outer = self.stepping.replace(self.steps_this_tick);
         self.steps_this_tick += 1;
-        self.handle_replica_step(r, result);
+        self.handle_replica_step(r, g, result);
         self.stepping = outer;
     }
 
-    fn handle_replica_step(&mut self, r: u8, result: Result<(), String>) {
+    fn handle_replica_step(&mut self, r: u8, g: usize, result: Result<(), String>) {
         if let Err(message) = result {
-            return self.fail_replica(r, message);
+            return self.fail_replica(r, g, message);
         }
-        let Some(replica) = self.cluster.replica_mut(r) else {
+        let Some(node) = self.cluster.node_mut(r) else {
             return;
         };
         // One buffer for every step's actions (no allocation per step on the hot path).
         let mut actions = std::mem::take(&mut self.actions);
-        actions.extend(replica.drain_outbox());
+        node.drain_actions(g, &mut actions);
         let mut sent = aimed::Sent::default();
         for action in actions.drain(..) {
             match action {
                 Action::Send { to, message } => {
-                    self.check_durable_before_send(r, &message);
-                    self.note_view_shown(r, &message);
+                    self.check_durable_before_send(r, g, &message);
+                    self.note_view_shown(r, g, &message);
                     sent.note(&message);
                     if self.drop_start_view(&message, to) {
                         continue;
@@ -397,43 +505,49 @@ impl Simulation {
             }
         }
         self.actions = actions;
-        let replica = self.cluster.replica(r).expect("still up");
-        if let Err(v) = self.oracle.check_replica(self.tick, r, replica) {
-            self.violation.get_or_insert(v);
+        let Some(replica) = self.cluster.group(r, g) else {
             return;
+        };
+        if let Err(v) = self.oracles[g].check_replica(self.tick, r, replica) {
+            return self.fail_in_group(g, v);
         }
-        self.observe(r);
-        self.aim_after_step(r, sent);
+        self.observe(r, g);
+        self.aim_after_step(r, g, sent);
     }
 
-    fn observe(&mut self, r: u8) {
-        let replica = self.cluster.replica(r).expect("up");
+    fn observe(&mut self, r: u8, g: usize) {
+        let replica = self.cluster.group(r, g).expect("up");
         let (view, status, commit) = (replica.view(), replica.status(), replica.commit_min());
         let leading = replica.is_primary() && status == consensus::Status::Normal;
         let slot = &mut self.cluster.slots[r as usize];
-        if (view, status) != slot.observed {
-            if status == consensus::Status::Normal && view > slot.observed.0 {
+        let group = g as u8;
+        if (view, status) != slot.observed[g] {
+            if status == consensus::Status::Normal && view > slot.observed[g].0 {
                 self.view_change_done = true;
             }
-            slot.observed = (view, status);
+            slot.observed[g] = (view, status);
             self.counters.view_max = self.counters.view_max.max(view);
+            let group_max = &mut self.counters.view_max_by_group[g];
+            *group_max = (*group_max).max(view);
             let status = cluster::status_name(status);
             self.trace.record(Event::Status {
                 tick: self.tick,
                 replica: r,
+                group,
                 view,
                 status,
             });
-            tracing::info!(tick = self.tick, replica = r, view, status, "status");
+            tracing::info!(tick = self.tick, replica = r, group, view, status, "status");
         }
-        if commit != slot.commit_observed {
-            slot.commit_observed = commit;
+        if commit != slot.commit_observed[g] {
+            slot.commit_observed[g] = commit;
             self.trace.record(Event::Commit {
                 tick: self.tick,
                 replica: r,
+                group,
                 commit,
             });
-            tracing::debug!(tick = self.tick, replica = r, commit, "commit");
+            tracing::debug!(tick = self.tick, replica = r, group, commit, "commit");
             if leading {
                 self.aim_after_primary_commit(r);
             }
@@ -488,15 +602,35 @@ impl Simulation {
             return self.hold_for_paused(from, to, message);
         }
         let replica_count = self.options.replica_count as usize;
+        // The group the header names, if the nodes host it (else the node drops it).
+        let group = self.group_of(&message);
         let peer = if from < replica_count {
             Peer::Replica(from as u8)
         } else {
-            Peer::Client(self.clients[from - replica_count].id)
+            let session = self.session(from - replica_count, group.unwrap_or(0));
+            Peer::Client(self.clients[session].id)
         };
-        if let Some(replica) = self.cluster.replica_mut(to) {
-            let result = cluster::catch(|| replica.on_message(peer, message));
-            self.after_replica_step(to, result);
+        if let Some(node) = self.cluster.node_mut(to) {
+            match cluster::catch(|| node.on_message(peer, message)) {
+                Ok(Some(g)) => self.after_replica_step(to, g, Ok(())),
+                Ok(None) => {}
+                Err(panic) => self.after_replica_step(to, group.unwrap_or(0), Err(panic)),
+            }
         }
+    }
+
+    /// The group whose namespace `message` carries, if the nodes host it.
+    fn group_of(&self, message: &Message) -> Option<usize> {
+        let g = message
+            .header
+            .namespace
+            .checked_sub(self.options.namespace)?;
+        (g < self.options.group_count as u64).then_some(g as usize)
+    }
+
+    /// Client process `i`'s session in group `g` (an index into `clients`).
+    pub fn session(&self, i: usize, g: usize) -> usize {
+        i * self.options.group_count as usize + g
     }
 
     // ----- Clients -----
@@ -515,6 +649,7 @@ impl Simulation {
                     self.options.key_count,
                     i as u8,
                     self.ops_issued,
+                    self.clients[i].group,
                 );
                 let client = &mut self.clients[i];
                 if client.draining && client.session != 0 {
@@ -536,8 +671,11 @@ impl Simulation {
         if client.session == 0 {
             return true;
         }
+        // With several groups, a few operations go to the metadata group (a quarter of a
+        // partition group's rate), as cluster metadata changes less often than partitions.
+        let metadata = o.group_count > 1 && client.group == 0;
         if o.closed_loop {
-            return true;
+            return !metadata || self.prng_workload.chance(0.25);
         }
         if client.idle {
             client.idle = !self.prng_workload.chance(o.idle_off_probability);
@@ -547,7 +685,12 @@ impl Simulation {
             client.idle = true;
             return false;
         }
-        self.prng_workload.chance(o.request_probability)
+        let p = if metadata {
+            o.request_probability / 4.0
+        } else {
+            o.request_probability
+        };
+        self.prng_workload.chance(p)
     }
 
     /// Sends a client's request into the network, traced.
@@ -563,12 +706,17 @@ impl Simulation {
             request,
             to,
         });
-        let node = self.options.replica_count as usize + i;
+        let node = self.options.replica_count as usize + self.clients[i].process as usize;
         self.network
             .submit(node, to as usize, message.encode(), self.tick);
     }
 
-    fn deliver_to_client(&mut self, i: usize, message: Message) {
+    /// A message reached client process `process`: its session in the message's group takes it.
+    fn deliver_to_client(&mut self, process: usize, message: Message) {
+        let Some(g) = self.group_of(&message) else {
+            return; // No session of ours is in that namespace.
+        };
+        let i = self.session(process, g);
         let tick = self.tick;
         let client = &mut self.clients[i];
         // An eviction starts a new incarnation: the oracle judges the session it ended.
@@ -580,7 +728,7 @@ impl Simulation {
         let result = match event {
             ClientEvent::Registered => {
                 let session = client.session;
-                self.oracle.check_register(tick, id, session)
+                self.oracles[g].check_register(tick, id, session)
             }
             ClientEvent::Completed {
                 request,
@@ -596,8 +744,7 @@ impl Simulation {
                     request,
                     op,
                 });
-                self.oracle
-                    .check_reply(tick, id, request, op, call_tick, &output)
+                self.oracles[g].check_reply(tick, id, request, op, call_tick, &output)
             }
             ClientEvent::Evicted => {
                 self.counters.evictions += 1;
@@ -605,11 +752,11 @@ impl Simulation {
                     tick,
                     client: i as u8,
                 });
-                self.oracle.check_eviction(tick, id_before, session_before)
+                self.oracles[g].check_eviction(tick, id_before, session_before)
             }
         };
         if let Err(v) = result {
-            self.violation.get_or_insert(v);
+            self.fail_in_group(g, v);
         }
     }
 
@@ -639,7 +786,7 @@ impl Simulation {
             // A core replica whose disk lost what no peer may hold reopens now: its recovery
             // must either repair or refuse, clearly, rather than stall while running.
             for &r in &self.core.clone() {
-                if self.cluster.is_up(r) && !self.cluster.storage(r).is_clean() {
+                if self.cluster.is_up(r) && !self.cluster.disks_clean(r) {
                     self.crash_now(r, None, &[], false, None);
                 }
             }
@@ -668,7 +815,7 @@ impl Simulation {
     /// copy); otherwise an op's only intact copy may be on any replica, so every replica.
     fn draw_core(&mut self) -> Vec<u8> {
         let mut replicas: Vec<u8> = (0..self.options.replica_count)
-            .filter(|&r| self.cluster.storage(r).is_clean())
+            .filter(|&r| self.cluster.disks_clean(r))
             .collect();
         self.prng_faults.shuffle(&mut replicas);
         let quorum = self.options.replica_count as usize / 2 + 1;
@@ -681,7 +828,8 @@ impl Simulation {
         core
     }
 
-    /// The core agrees and every client request completed, the liveness phase's new ones too.
+    /// In every group the core agrees, and every client request completed, the liveness
+    /// phase's new ones too.
     pub fn converged(&self) -> bool {
         if self
             .clients
@@ -690,26 +838,31 @@ impl Simulation {
         {
             return false;
         }
-        let core: Vec<_> = self
+        (0..self.options.group_count as usize).all(|g| self.group_converged(g))
+    }
+
+    fn group_converged(&self, g: usize) -> bool {
+        let core: Vec<&dyn GroupView> = self
             .core
             .iter()
-            .filter_map(|&r| self.cluster.replica(r))
+            .filter_map(|&r| self.cluster.group(r, g))
             .collect();
         if core.len() != self.core.len() {
             return false;
         }
         let first = core[0];
         let commit = first.commit_min();
+        let oracle = &self.oracles[g];
         core.iter().all(|r| {
             r.status() == consensus::Status::Normal
                 && r.view() == first.view()
                 && r.commit_min() == commit
                 && r.commit_max() == commit
                 && r.op() == first.op()
-        }) && commit >= self.oracle.commit_max()
+        }) && commit >= oracle.commit_max()
             && core
                 .iter()
-                .all(|r| r.header(commit).map(|h| h.checksum) == self.oracle.checksum(commit))
+                .all(|r| r.header(commit).map(|h| h.checksum) == oracle.checksum(commit))
     }
 
     /// Beyond the fault atlas, a core replica refused to open because its disk lost what no
@@ -718,19 +871,26 @@ impl Simulation {
     pub fn refusal_expected(&self) -> bool {
         self.options.storage_faults_beyond_atlas
             && self.core.iter().any(|&r| {
-                self.refused.contains(&r)
-                    && !self.cluster.is_up(r)
-                    && !self.cluster.storage(r).is_clean()
+                self.refused.contains(&r) && !self.cluster.is_up(r) && !self.cluster.disks_clean(r)
             })
     }
 
     /// Replicas of the core that have not converged, for the liveness report.
     pub fn liveness_report(&self) -> String {
         let mut parts = Vec::new();
-        for &r in &self.core {
-            match self.cluster.replica(r) {
-                Some(x) => parts.push(format!("r{r}: {}", x.describe())),
-                None => parts.push(format!("r{r}: down")),
+        for g in 0..self.options.group_count as usize {
+            if self.options.group_count > 1 && self.group_converged(g) {
+                continue;
+            }
+            for &r in &self.core {
+                let name = match self.options.group_count {
+                    1 => format!("r{r}"),
+                    _ => format!("group {g} r{r}"),
+                };
+                match self.cluster.group(r, g) {
+                    Some(x) => parts.push(format!("{name}: {}", x.describe())),
+                    None => parts.push(format!("{name}: down")),
+                }
             }
         }
         let waiting: Vec<String> = self
@@ -740,14 +900,24 @@ impl Simulation {
                 let f = c.in_flight.as_ref()?;
                 Some(format!(
                     "client {} session {} request {} since tick {} (attempts {}, target r{})",
-                    c.index, c.session, f.request, f.call_tick, f.attempts, c.target
+                    c.describe(),
+                    c.session,
+                    f.request,
+                    f.call_tick,
+                    f.attempts,
+                    c.target
                 ))
             })
+            .collect();
+        let commits: Vec<String> = self
+            .oracles
+            .iter()
+            .map(|o| o.commit_max().to_string())
             .collect();
         format!(
             "core {:?} did not converge (cluster commit {}): {}; waiting: [{}]",
             self.core,
-            self.oracle.commit_max(),
+            commits.join("/"),
             parts.join(", "),
             waiting.join(", ")
         )

@@ -54,16 +54,20 @@ pub enum Event {
         from: usize,
         to: usize,
     },
-    /// A replica executed ops up to `commit`.
+    /// A replica (of group `group`, left out when 0) executed ops up to `commit`.
     Commit {
         tick: u64,
         replica: u8,
+        #[serde(skip_serializing_if = "is_zero")]
+        group: u8,
         commit: u64,
     },
-    /// A replica entered a new view or status.
+    /// A replica (of group `group`, left out when 0) entered a new view or status.
     Status {
         tick: u64,
         replica: u8,
+        #[serde(skip_serializing_if = "is_zero")]
+        group: u8,
         view: u32,
         status: &'static str,
     },
@@ -112,17 +116,23 @@ impl Event {
                 ..
             } => [1, tick, from as u64, to as u64, checksum],
             Event::Corrupt { tick, from, to } => [2, tick, from as u64, to as u64, 0],
+            // Group 0 hashes as before groups existed: single-group runs keep their hashes.
             Event::Commit {
                 tick,
                 replica,
+                group,
                 commit,
-            } => [3, tick, replica as u64, commit, 0],
+            } => [3, tick, replica as u64 | (group as u64) << 8, commit, 0],
             Event::Status {
                 tick,
                 replica,
+                group,
                 view,
                 status,
-            } => [4, tick, replica as u64, view as u64, status.len() as u64],
+            } => {
+                let who = replica as u64 | (group as u64) << 8;
+                [4, tick, who, view as u64, status.len() as u64]
+            }
             Event::Crash { tick, replica } => [5, tick, replica as u64, 0, 0],
             Event::Restart { tick, replica } => [6, tick, replica as u64, 0, 0],
             Event::Request {
@@ -443,4 +453,8 @@ fn fault_replica(fault: &crate::schedule::Fault) -> Option<u8> {
         Fault::DropStartView { to } => Some(to),
         Fault::Liveness { .. } | Fault::Network(_) => None,
     }
+}
+
+fn is_zero(group: &u8) -> bool {
+    *group == 0
 }

@@ -49,8 +49,16 @@ pub enum ClientAction {
     Send { to: u8, message: Message },
 }
 
+/// One client session: client process `process`'s session in group `group`. A process holds
+/// one session per group (its requests to a group go through that group's session) and shares
+/// one network endpoint among them.
 pub struct Client {
+    /// The session's index among all sessions (the history's and the trace's client number).
     pub index: u8,
+    /// The client process (its network endpoint; its id on the wire).
+    pub process: u8,
+    /// The group this session belongs to (0: the metadata group).
+    pub group: usize,
     pub id: u128,
     pub session: u64,
     pub request_next: u32,
@@ -74,10 +82,13 @@ pub struct Client {
 }
 
 impl Client {
-    pub fn new(index: u8, replica_count: u8) -> Client {
+    /// Session `index` of client process `process` (equal in a single-group run).
+    pub fn new(index: u8, process: u8, replica_count: u8) -> Client {
         Client {
             index,
-            id: client_id(index, 0),
+            process,
+            group: 0,
+            id: client_id(process, 0),
             session: 0,
             request_next: 0,
             in_flight: None,
@@ -93,10 +104,22 @@ impl Client {
         }
     }
 
-    /// The same client, sending to consensus group `namespace`.
-    pub fn in_namespace(mut self, namespace: u64) -> Client {
+    /// The same client, a session of group `group`, which runs as `namespace`.
+    pub fn in_namespace(mut self, namespace: u64, group: usize) -> Client {
         self.namespace = namespace;
+        self.group = group;
         self
+    }
+
+    /// `3` in a single-group run; `3 (process 1, group 2)` otherwise.
+    pub fn describe(&self) -> String {
+        if self.index == self.process && self.group == 0 {
+            return self.index.to_string();
+        }
+        format!(
+            "{} (process {}, group {})",
+            self.index, self.process, self.group
+        )
     }
 
     fn request_message(&self, cluster: u128, request: u32, op: Option<&KvOp>) -> Message {
@@ -227,7 +250,7 @@ impl Client {
                 self.request_next = 0;
                 self.evictions += 1;
                 self.incarnation += 1;
-                self.id = client_id(self.index, self.incarnation);
+                self.id = client_id(self.process, self.incarnation);
                 Some(ClientEvent::Evicted)
             }
             _ => None,
@@ -249,9 +272,14 @@ pub enum ClientEvent {
     Evicted,
 }
 
-/// Draws the next operation on a small key space.
-pub fn random_op(prng: &mut Prng, key_count: u32, client: u8, counter: u64) -> KvOp {
-    let key = format!("k{}", prng.range_u64(0, key_count as u64 - 1));
+/// Draws the next operation on a small key space. A key belongs to one group: group 0's keys
+/// are `k0, k1, ...`, group g's `p<g>.k0, ...` (so per-key histories never mix groups).
+pub fn random_op(prng: &mut Prng, key_count: u32, client: u8, counter: u64, group: usize) -> KvOp {
+    let n = prng.range_u64(0, key_count as u64 - 1);
+    let key = match group {
+        0 => format!("k{n}"),
+        g => format!("p{g}.k{n}"),
+    };
     // Values are unique per client and request so a read pins down which write it saw;
     // an append's starts with a comma, so a read value splits into its base and appends.
     let value = format!("{client}.{counter}");

@@ -560,7 +560,7 @@ fn nack_older_view(seed: u64) {
     s.drop_messages(move |from, to, _| from == b1n || to == b1n);
     s.run_until(20_000, |s| s.commit_max() >= c + 3).unwrap();
     for op in c + 2..=c + 3 {
-        let committed = s.sim.oracle.checksum(op).unwrap();
+        let committed = s.sim.oracles[0].checksum(op).unwrap();
         assert!(!newer.contains(&committed), "op {op}: B1's was truncated");
     }
     assert_eq!(s.replica(b1).commit_min(), c);
@@ -739,7 +739,7 @@ fn c33_replica_unsure_of_its_head_ignores_an_outdated_start_view() {
     s.resume_clients();
     s.commit_more(3, 20_000).unwrap();
     quiesce(&mut s, 20_000);
-    let committed = s.sim.oracle.checksum(x);
+    let committed = s.sim.oracles[0].checksum(x);
     for r in 0..3 {
         assert_eq!(
             s.replica(r).header(x).map(|h| h.checksum),

@@ -219,9 +219,16 @@ fn a_liveness_failure_reports_the_core_and_the_waiting_requests() {
     assert!(!core.is_empty(), "{l}");
     assert_eq!(l["cluster_commit"], v["ops_committed"], "{l}");
     let replicas = l["replicas"].as_array().unwrap();
-    assert_eq!(replicas.len(), core.len());
-    for (r, &index) in replicas.iter().zip(&core) {
+    // Every group's core replicas, group by group.
+    let groups = v["groups"].as_u64().unwrap() as usize;
+    assert_eq!(replicas.len(), core.len() * groups);
+    for (i, (r, &index)) in replicas.iter().zip(core.iter().cycle()).enumerate() {
         assert_eq!(r["replica"], index);
+        assert_eq!(
+            r["group"].as_u64().unwrap_or(0),
+            (i / core.len()) as u64,
+            "{r}"
+        );
         assert_eq!(r["up"], true, "{r}");
         // The numbers are the replica's own, as its one-line account gives them.
         let detail = r["detail"].as_str().unwrap();
@@ -263,22 +270,24 @@ fn a_liveness_failure_reports_the_core_and_the_waiting_requests() {
     let headline = format!("did not converge (cluster commit {})", l["cluster_commit"]);
     assert!(report[0].ends_with(&headline), "{}", report[0]);
     assert!(!report[0].contains("r0:"), "{}", report[0]);
-    for (i, &index) in core.iter().enumerate() {
-        assert!(
-            report[1 + i].starts_with(&format!("  r{index}: ")),
-            "{}",
-            report[1 + i]
-        );
+    let groups = v["groups"].as_u64().unwrap() as usize;
+    for (i, &index) in core.iter().cycle().take(core.len() * groups).enumerate() {
+        let name = match i / core.len() {
+            0 => format!("  r{index}: "),
+            g => format!("  r{index} group {g}: "),
+        };
+        assert!(report[1 + i].starts_with(&name), "{}", report[1 + i]);
     }
+    let lines = core.len() * groups;
     let n = waiting.len();
     let heading = format!(
         "  waiting: {n} client request{}",
         if n == 1 { "" } else { "s" }
     );
-    assert_eq!(report[1 + core.len()], heading);
+    assert_eq!(report[1 + lines], heading);
     for i in 0..n {
         assert!(
-            report[2 + core.len() + i].starts_with("    client "),
+            report[2 + lines + i].starts_with("    client "),
             "{report:?}"
         );
     }

@@ -39,11 +39,27 @@ fn a_message_readdressed_to_another_group_is_dropped_and_counted() {
         x.op = s.replica(b).op() + 1;
     }
     let misrouted = Message::new(header, prepare.body.clone());
-    let before = s.replica(b).stats().messages_dropped_namespace;
+    let node_drops = |s: &Scenario| s.sim.cluster.node(b).unwrap().messages_dropped_namespace();
+    let before = node_drops(&s);
     let (op, commit) = (s.replica(b).op(), s.replica(b).commit_min());
+    // Through the network: B's node hosts no group 7, so its router drops it, counted.
     s.inject(p as usize, b as usize, &misrouted);
     s.run(50).unwrap();
-    assert_eq!(s.replica(b).stats().messages_dropped_namespace, before + 1);
+    assert_eq!(node_drops(&s), before + 1);
+    assert_eq!(s.sim.messages_dropped_namespace(), 1);
+    assert_eq!(s.replica(b).stats().messages_dropped_namespace, 0);
+    assert_eq!((s.replica(b).op(), s.replica(b).commit_min()), (op, commit));
+
+    // Past a router bug, straight into B's replica: the replica drops it too, counted.
+    let replica = s.sim.cluster.replica_mut(b).unwrap();
+    replica.on_message(consensus::Peer::Replica(p), misrouted);
+    assert_eq!(
+        replica.drain_outbox().count(),
+        0,
+        "a dropped message sends nothing"
+    );
+    s.run(50).unwrap();
+    assert_eq!(s.replica(b).stats().messages_dropped_namespace, 1);
     assert_eq!((s.replica(b).op(), s.replica(b).commit_min()), (op, commit));
     // A healthy group is never told another group's messages.
     for r in 0..3 {

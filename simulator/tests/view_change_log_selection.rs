@@ -152,7 +152,7 @@ fn reproduce(seed: u64) {
         "A re-proposed as it was"
     );
     assert_eq!(s.commit_max(), c + 1, "A committed");
-    assert_eq!(s.sim.oracle.checksum(c + 1), Some(a.checksum));
+    assert_eq!(s.sim.oracles[0].checksum(c + 1), Some(a.checksum));
     s.request(2, z, put("c", "C"));
     s.run_until(100, |s| s.replica(z).op() == c + 2).unwrap();
     s.request(3, z, put("d", "D"));

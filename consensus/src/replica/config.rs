@@ -49,6 +49,11 @@ pub struct Config {
     /// group and partition groups). Every message it sends carries it, and a message of
     /// another namespace is dropped and counted before anything reads it.
     pub namespace: u64,
+    /// Rotates the round-robin of primaries: the primary of view v is replica
+    /// (v + primary_offset) mod replica_count. A node hosting several groups gives each its
+    /// own offset, so the groups' primaries start on different nodes and one node's crash
+    /// does not depose every group at once. Every replica of a group must agree on it.
+    pub primary_offset: u8,
     /// Prepares in flight at once (uncommitted ops a primary may hold).
     pub pipeline_max: usize,
     /// Requests waiting behind a full pipeline.
@@ -78,6 +83,7 @@ impl Config {
             replica_count,
             replica,
             namespace: 0,
+            primary_offset: 0,
             pipeline_max: 8,
             request_queue_max: 16,
             clients_max: 32,
@@ -115,8 +121,9 @@ impl Config {
         self.replica_count as u32 / 2 + 1
     }
 
-    /// The primary of `view` (round robin).
+    /// The primary of `view` (round robin, rotated by `primary_offset`).
     pub fn primary_index(&self, view: u32) -> u8 {
-        (view % self.replica_count as u32) as u8
+        let n = self.replica_count as u64;
+        ((view as u64 + self.primary_offset as u64) % n) as u8
     }
 }

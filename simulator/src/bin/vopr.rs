@@ -43,6 +43,10 @@ struct Cli {
     /// Clients (1..=64).
     #[arg(long)]
     clients: Option<u8>,
+    /// Consensus groups on every node (1..=8): a metadata group and K-1 partition groups,
+    /// each its own VSR replica per node (also with --bench).
+    #[arg(long, value_parser = clap::value_parser!(u8).range(1..=8))]
+    groups: Option<u8>,
     /// No faults at all (performance mode).
     #[arg(long)]
     lite: bool,
@@ -312,6 +316,7 @@ fn refuse_run_flags(cli: &Cli, command: &Command) {
         ("--ticks", cli.ticks.is_some()),
         ("--replicas", cli.replicas.is_some()),
         ("--clients", cli.clients.is_some()),
+        ("--groups", cli.groups.is_some()),
         ("--lite", cli.lite),
         ("--bench", cli.bench),
         ("--set", !cli.overrides.is_empty()),
@@ -355,6 +360,7 @@ fn overrides(cli: &Cli) -> Vec<(String, String)> {
     push("ticks_safety", cli.ticks.map(|t| t.to_string()));
     push("replica_count", cli.replicas.map(|r| r.to_string()));
     push("client_count", cli.clients.map(|c| c.to_string()));
+    push("group_count", cli.groups.map(|g| g.to_string()));
     list
 }
 

@@ -3,12 +3,10 @@
 //! committed inside the request's call..return window).
 
 use super::Violation;
-use crate::storage::FaultyStorage;
+use crate::node::{GroupView, ReferenceMachine};
 use consensus::wire::Operation;
-use consensus::{KvMachine, KvOutput, Replica, StateMachine};
+use consensus::KvOutput;
 use std::collections::BTreeMap;
-
-type SimReplica = Replica<FaultyStorage, KvMachine>;
 
 /// What the reference model says op `op` must answer.
 #[derive(Debug, Clone)]
@@ -25,7 +23,8 @@ pub struct Oracle {
     /// Tick at which each op was first executed anywhere.
     committed_tick: Vec<u64>,
     expected: Vec<Expected>,
-    reference: KvMachine,
+    /// The groups' state machine, driven by the committed ops in commit order.
+    reference: Box<dyn ReferenceMachine>,
     /// The reference client table: client -> (session, last request).
     sessions: BTreeMap<u128, (u64, u32)>,
     clients_max: usize,
@@ -52,7 +51,12 @@ fn fail(invariant: &'static str, tick: u64, replica: Option<u8>, message: String
 }
 
 impl Oracle {
-    pub fn new(replica_count: u8, root_checksum: u128, clients_max: usize) -> Oracle {
+    pub fn new(
+        replica_count: u8,
+        root_checksum: u128,
+        clients_max: usize,
+        reference: Box<dyn ReferenceMachine>,
+    ) -> Oracle {
         Oracle {
             canonical: vec![root_checksum],
             committed_tick: vec![0],
@@ -61,7 +65,7 @@ impl Oracle {
                 request: 0,
                 output: None,
             }],
-            reference: KvMachine::new(),
+            reference,
             sessions: BTreeMap::new(),
             clients_max,
             commit_seen: vec![0; replica_count as usize],
@@ -92,7 +96,7 @@ impl Oracle {
         &mut self,
         tick: u64,
         r: u8,
-        replica: &SimReplica,
+        replica: &dyn GroupView,
     ) -> Result<(), Violation> {
         if replica.stats().forks_detected > 0 {
             let message = format!(
@@ -156,7 +160,7 @@ impl Oracle {
         &mut self,
         tick: u64,
         r: u8,
-        replica: &SimReplica,
+        replica: &dyn GroupView,
     ) -> Result<(), Violation> {
         let op = replica.checkpoint_op();
         if op == 0 || replica.status() == consensus::Status::Recovering {
@@ -188,11 +192,10 @@ impl Oracle {
         &mut self,
         tick: u64,
         r: u8,
-        replica: &SimReplica,
+        replica: &dyn GroupView,
         op: u64,
     ) -> Result<(), Violation> {
-        let digest =
-            replica.state_machine().digest() ^ replica.client_table().digest().rotate_left(1);
+        let digest = replica.state_digest();
         let expected = *self.state_digests.entry(op).or_insert(digest);
         if expected != digest {
             let message = format!(
@@ -209,7 +212,7 @@ impl Oracle {
         &mut self,
         tick: u64,
         r: u8,
-        replica: &SimReplica,
+        replica: &dyn GroupView,
         op: u64,
     ) -> Result<(), Violation> {
         let prepare = replica.prepare(op).ok_or_else(|| {

@@ -33,13 +33,10 @@ pub struct Depth {
 impl Depth {
     /// Reads the depth of a simulation that has finished its run.
     pub fn of(sim: &Simulation) -> Depth {
-        let mut totals = sim.counters.crashed_stats;
-        for (_, r) in sim.cluster.up() {
-            totals.add(&r.stats());
-        }
+        let totals = sim.replica_totals(None);
         Depth {
             view_max: sim.counters.view_max,
-            commit_max: sim.oracle.commit_max(),
+            commit_max: sim.ops_committed(),
             ticks: sim.tick,
             repairs: totals.repairs,
             checkpoints: totals.checkpoints,

@@ -47,17 +47,17 @@ impl Simulation {
         self.paused_until[r as usize].is_some()
     }
 
-    /// After replica `r` handled an input and sent `sent`: crash it right
+    /// After group `g` of node `r` handled an input and sent `sent`: crash the node right
     /// then if the moment is aimed at, or isolate a new primary that just sent start_view.
-    pub(super) fn aim_after_step(&mut self, r: u8, sent: Sent) {
-        let submitted = self.cluster.replica(r).map_or(0, |x| x.writes_submitted());
-        let wrote_superblock = submitted > self.writes_seen[r as usize]
+    pub(super) fn aim_after_step(&mut self, r: u8, g: usize, sent: Sent) {
+        let submitted = self.cluster.group(r, g).map_or(0, |x| x.writes_submitted());
+        let wrote_superblock = submitted > self.writes_seen[r as usize][g]
             && self
                 .cluster
-                .storage(r)
+                .storage_in(r, g)
                 .newest_pending()
                 .is_some_and(|(zone, _)| matches!(zone, Zone::Superblock | Zone::Checkpoint));
-        self.writes_seen[r as usize] = submitted;
+        self.writes_seen[r as usize][g] = submitted;
         if sent.start_view_change {
             self.vote_sent_tick = self.tick;
         }
@@ -97,7 +97,7 @@ impl Simulation {
                 return self.aimed_crash(r, kind);
             }
         }
-        let leads = self.cluster.replica(r).is_some_and(|x| x.is_primary());
+        let leads = self.cluster.group(r, g).is_some_and(|x| x.is_primary());
         if sent.start_view && leads && self.prng_aim.chance(isolate_p) {
             self.isolate(r, Aimed::IsolateAfterStartView);
         }
@@ -168,7 +168,8 @@ impl Simulation {
     /// A random crash is likelier while the replica has writes in flight (they may tear).
     pub(super) fn maybe_crash_with_writes_in_flight(&mut self, r: u8, p: f64) {
         let factor = self.options.aim.crash_pending_writes_factor;
-        let pending = self.cluster.storage(r).recent_writes() > 0;
+        let pending = (0..self.options.group_count as usize)
+            .any(|g| self.cluster.storage_in(r, g).recent_writes() > 0);
         if pending && factor > 1.0 && self.prng_aim.chance(p * (factor - 1.0)) {
             self.aimed_crash(r, Aimed::CrashWithWritesInFlight);
         }
@@ -308,7 +309,7 @@ impl Simulation {
     // ----- Oracles -----
 
     /// Remembers the view (and, for do_view_change, the log_view) a replica showed.
-    pub(super) fn note_view_shown(&mut self, r: u8, message: &Message) {
+    pub(super) fn note_view_shown(&mut self, r: u8, g: usize, message: &Message) {
         // A prepare keeps the view it was made in (it may be relayed in a later one); a
         // start_view_change is a vote for a view, and a request_start_view asks about one,
         // neither of which the sender is in.
@@ -318,7 +319,7 @@ impl Simulation {
         ) {
             return;
         }
-        let shown = &mut self.view_shown[r as usize];
+        let shown = &mut self.view_shown[r as usize][g];
         shown.0 = shown.0.max(message.header.view);
         if let Command::DoViewChange(d) = message.header.command {
             shown.1 = shown.1.max(d.log_view);
@@ -327,17 +328,18 @@ impl Simulation {
 
     /// After a restart, the durable view state is not below anything the replica showed
     /// before it crashed: a message may leave only once the view it shows is durable (V1).
-    pub(super) fn check_view_durable(&mut self, r: u8) {
-        let Some(replica) = self.cluster.replica(r) else {
+    pub(super) fn check_view_durable(&mut self, r: u8, g: usize) {
+        let Some(replica) = self.cluster.group(r, g) else {
             return;
         };
-        let (view, log_view) = self.view_shown[r as usize];
+        let (view, log_view) = self.view_shown[r as usize][g];
         if replica.view() < view || replica.log_view() < log_view {
             let message = format!(
                 "restarted with view {} log_view {}, but it had shown view {view} log_view {log_view}",
                 replica.view(),
                 replica.log_view()
             );
+            let message = self.in_group(g, message);
             self.violation.get_or_insert(Violation {
                 invariant: "view_durability",
                 tick: self.tick,
@@ -358,28 +360,35 @@ impl Simulation {
         // phase turns off) can starve heartbeats: a view change then is no churn, and the
         // cluster must settle again before the oracle holds it to its view.
         let dropped = self.network.stats().packets_dropped;
-        if self.settled_view.is_some() && dropped != self.dropped_at_settle {
-            self.settled_view = None;
+        if dropped != self.dropped_at_settle {
+            self.settled_view.fill(None);
         }
         self.dropped_at_settle = dropped;
+        for g in 0..self.options.group_count as usize {
+            self.check_group_churn(g);
+        }
+    }
+
+    fn check_group_churn(&mut self, g: usize) {
         let views: Vec<(u32, consensus::Status, bool)> = self
             .core
             .iter()
-            .filter_map(|&r| self.cluster.replica(r))
+            .filter_map(|&r| self.cluster.group(r, g))
             .map(|x| (x.view(), x.status(), x.is_primary()))
             .collect();
-        if let Some((settled, since)) = self
-            .settled_view
-            .filter(|&(_, t)| t + SETTLE_TICKS <= self.tick)
+        if let Some((settled, since)) =
+            self.settled_view[g].filter(|&(_, t)| t + SETTLE_TICKS <= self.tick)
         {
             if let Some(&(view, ..)) = views.iter().find(|(view, ..)| *view > settled) {
+                let message = format!(
+                    "the core settled in view {settled} at tick {since} with faults off, then moved to view {view}"
+                );
+                let message = self.in_group(g, message);
                 self.violation.get_or_insert(Violation {
                     invariant: "view_churn",
                     tick: self.tick,
                     replica: None,
-                    message: format!(
-                        "the core settled in view {settled} at tick {since} with faults off, then moved to view {view}"
-                    ),
+                    message,
                 });
             }
             return;
@@ -393,10 +402,10 @@ impl Simulation {
         // until the view changes) has not settled.
         let voting = self.vote_sent_tick + 1 >= self.tick;
         let settled_in = (all_up && one_view && led && !voting).then(|| views[0].0);
-        match (settled_in, self.settled_view) {
+        match (settled_in, self.settled_view[g]) {
             (Some(view), Some((v, _))) if v == view => {}
-            (Some(view), _) => self.settled_view = Some((view, self.tick)),
-            (None, _) => self.settled_view = None,
+            (Some(view), _) => self.settled_view[g] = Some((view, self.tick)),
+            (None, _) => self.settled_view[g] = None,
         }
     }
 }
@@ -412,7 +421,7 @@ mod tests {
         s.commit_more(5, 5_000).unwrap();
         s.sim.start_liveness_phase();
         s.run(SETTLE_TICKS + 50).unwrap();
-        assert!(s.sim.settled_view.is_some(), "{}", s.describe());
+        assert!(s.sim.settled_view[0].is_some(), "{}", s.describe());
         // Something deposes the settled primary (here a restart, after which it must not lead
         // again; in a real bug, a replica that counts a vote twice or times out on a healthy
         // primary).
@@ -433,7 +442,7 @@ mod tests {
         assert!(s.sim.violation.is_none());
         // As if it had sent a message of a view its superblock never recorded.
         let view = s.replica(b).view();
-        s.sim.view_shown[b as usize].0 = view + 1;
+        s.sim.view_shown[b as usize][0].0 = view + 1;
         s.crash(b);
         s.restart(b);
         let v = s.sim.violation.take().expect("caught");

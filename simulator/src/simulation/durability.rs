@@ -9,14 +9,13 @@
 
 use super::Simulation;
 use crate::checker::Violation;
-use consensus::storage::Zone;
-use consensus::superblock::SuperBlock;
-use consensus::wire::{self, Command, Message};
+use consensus::wire::{Command, Message};
 
 impl Simulation {
-    pub(super) fn check_durable_before_send(&mut self, r: u8, message: &Message) {
-        if let Err(message) = self.durable_before_send(r, message) {
-            self.durable_view[r as usize] = (0, 0);
+    pub(super) fn check_durable_before_send(&mut self, r: u8, g: usize, message: &Message) {
+        if let Err(message) = self.durable_before_send(r, g, message) {
+            self.durable_view[r as usize][g] = (0, 0);
+            let message = self.in_group(g, message);
             self.violation.get_or_insert(Violation {
                 invariant: "durability",
                 tick: self.tick,
@@ -26,8 +25,10 @@ impl Simulation {
         }
     }
 
-    fn durable_before_send(&mut self, r: u8, message: &Message) -> Result<(), String> {
-        let storage = self.cluster.storage(r);
+    fn durable_before_send(&mut self, r: u8, g: usize, message: &Message) -> Result<(), String> {
+        let Some(node) = self.cluster.node(r) else {
+            return Ok(());
+        };
         let name = message.header.command.name();
         let view = message.header.view;
         // What the message shows about its sender's view state (a prepare keeps the view it
@@ -38,58 +39,28 @@ impl Simulation {
             Command::DoViewChange(d) => (view, d.log_view),
             _ => (view, 0),
         };
-        let (known_view, known_log_view) = self.durable_view[r as usize];
+        let (known_view, known_log_view) = self.durable_view[r as usize][g];
         // The durable view state only grows until a crash: read the superblock only when the
         // message shows more than was last found durable.
         if view_shown > known_view || log_view_shown > known_log_view {
-            let durable = SuperBlock::read(&storage.durable());
-            let (v, lv) = durable.map_or((0, 0), |sb| (sb.view, sb.log_view));
-            if v < view_shown || lv < log_view_shown {
-                return Err(format!(
-                    "sent {name} showing view {view_shown} log_view {log_view_shown} while its durable superblock holds view {v} log_view {lv}"
-                ));
+            // A node that does not say what its disk holds is not checked here.
+            if let Some((v, lv)) = node.durable_view(g) {
+                if v < view_shown || lv < log_view_shown {
+                    return Err(format!(
+                        "sent {name} showing view {view_shown} log_view {log_view_shown} while its durable superblock holds view {v} log_view {lv}"
+                    ));
+                }
+                self.durable_view[r as usize][g] = (v, lv);
             }
-            self.durable_view[r as usize] = (v, lv);
         }
         if let Command::PrepareOk(ok) = message.header.command {
-            self.check_prepare_durable(r, ok.op, ok.prepare_checksum)?;
-        }
-        Ok(())
-    }
-
-    /// The prepare of `op` with `checksum` is durable in replica `r`'s journal slot.
-    fn check_prepare_durable(&self, r: u8, op: u64, checksum: u128) -> Result<(), String> {
-        let Some(replica) = self.cluster.replica(r) else {
-            return Ok(());
-        };
-        let slots = self.options.journal_slot_count;
-        let slot = op % slots;
-        let storage = self.cluster.storage(r);
-        // At or below the checkpoint the slot may hold a later op of the ring; a slot the
-        // world tampered with proves nothing either way. An ack released late, after the
-        // replica replaced that prepare (a later view's log), was true when its write
-        // completed: only an ack of what the replica still holds is checked.
-        let still_held = replica.header(op).map(|h| h.checksum) == Some(checksum);
-        if op <= replica.checkpoint_op()
-            || storage.is_tampered(Zone::WalPrepares, slot)
-            || !still_held
-        {
-            return Ok(());
-        }
-        let durable = storage.durable_read(Zone::WalPrepares, slot);
-        // The header's checksum leads the encoded prepare: comparing it is enough on a slot
-        // the world did not tamper with (what is there, the replica wrote), and far cheaper
-        // than decoding every acked prepare.
-        let leads = |bytes: &bytes::Bytes| bytes.get(..16) == Some(&checksum.to_le_bytes()[..]);
-        if !durable.as_ref().is_some_and(leads) {
-            let held = durable
-                .and_then(|bytes| wire::decode(&bytes, &self.ctx).ok())
-                .map_or("nothing".to_string(), |m| {
-                    format!("op {} ({:032x})", m.header.prepare().op, m.header.checksum)
-                });
-            return Err(format!(
-                "acked op {op} ({checksum:032x}) while its journal slot durably holds {held}"
-            ));
+            // The prepare of the acked op must be durable in its journal slot (N3).
+            if let Some(Err(held)) = node.durable_prepare(g, ok.op, ok.prepare_checksum) {
+                let (op, checksum) = (ok.op, ok.prepare_checksum);
+                return Err(format!(
+                    "acked op {op} ({checksum:032x}) while its journal slot durably holds {held}"
+                ));
+            }
         }
         Ok(())
     }
@@ -129,14 +100,14 @@ mod tests {
             prepare_view: s.replica(b).view(),
         };
         let message = from(&s, b, Command::PrepareOk(ok));
-        s.sim.check_durable_before_send(b, &message);
+        s.sim.check_durable_before_send(b, 0, &message);
         assert!(s.sim.violation.is_none(), "held durably: no violation");
         // The disk loses the prepare (durably) while the replica still believes it holds it.
         let slot = op % s.sim.options.journal_slot_count;
         let storage = s.sim.cluster.storage_mut(b);
         storage.erase(Zone::WalPrepares, slot);
         storage.advance(u64::MAX);
-        s.sim.check_durable_before_send(b, &message);
+        s.sim.check_durable_before_send(b, 0, &message);
         let v = s.sim.violation.take().expect("caught");
         assert_eq!(v.invariant, "durability");
         assert!(
@@ -154,10 +125,10 @@ mod tests {
             checkpoint_op: 0,
         };
         let mut message = from(&s, b, Command::Ping(ping));
-        s.sim.check_durable_before_send(b, &message);
+        s.sim.check_durable_before_send(b, 0, &message);
         assert!(s.sim.violation.is_none());
         message.header.view += 1;
-        s.sim.check_durable_before_send(b, &message);
+        s.sim.check_durable_before_send(b, 0, &message);
         let v = s.sim.violation.take().expect("caught");
         assert!(v.message.contains("durable superblock"), "{}", v.message);
     }

@@ -65,7 +65,11 @@ impl Simulation {
             } => self.isolate_for(replica, ticks, aimed),
             // Dropped in the send loop (`drop_start_view`), which records it.
             Fault::DropStartView { .. } => false,
-            Fault::Storage { replica, fault } => self.disk_fault(*replica, fault),
+            Fault::Storage {
+                replica,
+                group,
+                fault,
+            } => self.disk_fault(*replica, *group as usize, fault),
             Fault::Network(net) => {
                 self.network.apply(net);
                 true
@@ -120,12 +124,29 @@ impl Simulation {
         }
     }
 
-    /// Which of replica `r`'s writes in flight a crash now loses (positions, 0 = the oldest),
-    /// and whether the newest lost one leaves garbage: the newest few (a disk that persists
-    /// in submission order, as the replica's storage contract says), or with
-    /// `torn_writes_unordered` half the time any of them.
+    /// Which of node `r`'s writes in flight a crash now loses (positions, 0 = the oldest of
+    /// group 0's region, then group 1's, ...), and whether the newest lost one of each region
+    /// leaves garbage.
     pub(super) fn draw_torn(&mut self, r: u8) -> (Vec<u32>, bool) {
-        let recent = self.cluster.storage(r).recent_writes() as u32;
+        if self.options.group_count == 1 {
+            let recent = self.cluster.storage(r).recent_writes() as u32;
+            return self.draw_torn_in(recent);
+        }
+        let (mut torn, mut garbage, mut offset) = (Vec::new(), false, 0);
+        for g in 0..self.options.group_count as usize {
+            let recent = self.cluster.storage_in(r, g).recent_writes() as u32;
+            let (lost, dirty) = self.draw_torn_in(recent);
+            torn.extend(lost.into_iter().map(|p| p + offset));
+            garbage |= dirty;
+            offset += recent;
+        }
+        (torn, garbage)
+    }
+
+    /// Which of a region's `recent` writes in flight a crash loses: the newest few (a disk
+    /// that persists in submission order, as the replica's storage contract says), or with
+    /// `torn_writes_unordered` half the time any of them.
+    fn draw_torn_in(&mut self, recent: u32) -> (Vec<u32>, bool) {
         if recent == 0 || !self.prng_faults.chance(self.options.torn_write_probability) {
             return (Vec::new(), false);
         }
@@ -175,13 +196,22 @@ impl Simulation {
     /// misdirected or lost write (the newest in flight, any zone), within the fault atlas
     /// unless told otherwise. Drawn from the seed.
     pub fn inject_storage_fault(&mut self, r: u8) -> bool {
-        match self.draw_disk_fault(r) {
-            Some(fault) => self.execute(Fault::Storage { replica: r, fault }),
+        // Which group's region (no draw with one group: single-group seeds keep their runs).
+        let g = match self.options.group_count {
+            1 => 0,
+            n => self.prng_faults.range_u64(0, n as u64 - 1) as usize,
+        };
+        match self.draw_disk_fault(r, g) {
+            Some(fault) => self.execute(Fault::Storage {
+                replica: r,
+                group: g as u8,
+                fault,
+            }),
             None => false,
         }
     }
 
-    fn draw_disk_fault(&mut self, r: u8) -> Option<DiskFault> {
+    fn draw_disk_fault(&mut self, r: u8, g: usize) -> Option<DiskFault> {
         let kind = self.prng_faults.range_u64(0, 11);
         let latent = |zone, index| Some(DiskFault::Latent { zone, index });
         match kind {
@@ -197,7 +227,7 @@ impl Simulation {
             }
             // The newest write in flight, in any zone (a superblock or checkpoint copy too).
             2 | 3 => {
-                let (zone, _) = self.cluster.storage(r).newest_pending()?;
+                let (zone, _) = self.cluster.storage_in(r, g).newest_pending()?;
                 if kind == 3 {
                     return Some(DiskFault::Lost);
                 }
@@ -208,8 +238,8 @@ impl Simulation {
             // A journal slot of an op from a ring's length below the cluster's commit up to
             // this replica's own head (committed or not).
             _ => {
-                let commit = self.oracle.commit_max();
-                let head = self.cluster.replica(r).map_or(0, |x| x.op()).max(commit);
+                let commit = self.oracles[g].commit_max();
+                let head = self.cluster.group(r, g).map_or(0, |x| x.op()).max(commit);
                 if head == 0 {
                     return None;
                 }
@@ -247,18 +277,23 @@ impl Simulation {
         if let Some(kind) = aimed {
             self.count_aimed(r, kind);
         }
-        if let Some(replica) = self.cluster.replica(r) {
-            self.counters.crashed_stats.add(&replica.stats());
+        for g in 0..self.options.group_count as usize {
+            if let Some(replica) = self.cluster.group(r, g) {
+                self.counters.crashed_stats[g].add(&replica.stats());
+            }
+        }
+        if let Some(node) = self.cluster.node(r) {
+            self.counters.dropped_namespace_crashed += node.messages_dropped_namespace();
         }
         self.cluster.crash(r, restart_tick);
         self.network.drop_packets_to(r as usize);
         self.paused_until[r as usize] = None;
         self.paused_inbox[r as usize].clear();
-        self.durable_view[r as usize] = (0, 0);
+        self.durable_view[r as usize].fill((0, 0));
         // Writes in flight may be lost (what waited for them in the replica's outbox is gone
         // with the replica). A solo replica too: it commits only once its write is durable
         // (seed 121 was found when its writes were synchronous and could not be torn).
-        let torn = self.cluster.storage_mut(r).lose_at_crash(torn, garbage) as u64;
+        let torn = self.lose_at_crash(r, torn, garbage);
         self.counters.writes_torn += torn;
         self.counters.storage_faults += torn;
         self.counters.crashes += 1;
@@ -269,37 +304,69 @@ impl Simulation {
         true
     }
 
+    /// Node `r`'s regions lose the writes in flight at positions `torn` (numbered across its
+    /// regions in group order, as `draw_torn` draws them). Returns how many were lost.
+    fn lose_at_crash(&mut self, r: u8, torn: &[u32], garbage: bool) -> u64 {
+        let mut offset = 0;
+        let mut lost = 0;
+        for g in 0..self.options.group_count as usize {
+            let storage = self.cluster.storage_in_mut(r, g);
+            let recent = storage.recent_writes() as u32;
+            let mine: Vec<u32> = torn
+                .iter()
+                .filter(|&&p| p >= offset && p < offset + recent)
+                .map(|&p| p - offset)
+                .collect();
+            // Positions past every region (an edited schedule) go to the last one, which
+            // ignores what it does not hold.
+            let mine = if g + 1 == self.options.group_count as usize {
+                let beyond = torn.iter().filter(|&&p| p >= offset + recent);
+                mine.into_iter()
+                    .chain(beyond.map(|&p| p - offset))
+                    .collect()
+            } else {
+                mine
+            };
+            lost += storage.lose_at_crash(&mine, garbage) as u64;
+            offset += recent;
+        }
+        lost
+    }
+
     /// A disk fault on replica `r`, if the fault atlas allows it (or faults beyond the atlas
     /// are on): at most quorum - 1 replicas faulty at any journal slot, one zone per replica
     /// and slot, never every superblock copy, never both copies of a checkpoint.
-    fn disk_fault(&mut self, r: u8, fault: &DiskFault) -> bool {
+    fn disk_fault(&mut self, r: u8, g: usize, fault: &DiskFault) -> bool {
         let done = match *fault {
             DiskFault::Latent { zone, index } => {
-                self.atlas_allows_at(r, zone, index)
-                    && self.cluster.storage_mut(r).corrupt(zone.into(), index)
+                self.atlas_allows_at(r, g, zone, index)
+                    && self
+                        .cluster
+                        .storage_in_mut(r, g)
+                        .corrupt(zone.into(), index)
             }
             DiskFault::Stale { zone, index } => {
-                self.atlas_allows_at(r, zone, index)
-                    && self.cluster.storage_mut(r).stale(zone.into(), index)
+                self.atlas_allows_at(r, g, zone, index)
+                    && self.cluster.storage_in_mut(r, g).stale(zone.into(), index)
             }
             DiskFault::Misdirect { to } => {
-                let Some((zone, from)) = self.cluster.storage(r).newest_pending() else {
+                let Some((zone, from)) = self.cluster.storage_in(r, g).newest_pending() else {
                     return false;
                 };
                 let zone = Zone::from(zone);
-                let done = self.atlas_allows_at(r, zone, from)
-                    && self.atlas_allows_at(r, zone, to)
+                let done = self.atlas_allows_at(r, g, zone, from)
+                    && self.atlas_allows_at(r, g, zone, to)
                     && to < zone_len(zone, self.options.journal_slot_count)
-                    && self.cluster.storage_mut(r).misdirect_newest(to);
+                    && self.cluster.storage_in_mut(r, g).misdirect_newest(to);
                 self.counters.writes_misdirected += done as u64;
                 done
             }
             DiskFault::Lost => {
-                let Some((zone, from)) = self.cluster.storage(r).newest_pending() else {
+                let Some((zone, from)) = self.cluster.storage_in(r, g).newest_pending() else {
                     return false;
                 };
-                let done = self.atlas_allows_at(r, zone.into(), from)
-                    && self.cluster.storage_mut(r).lose_newest();
+                let done = self.atlas_allows_at(r, g, zone.into(), from)
+                    && self.cluster.storage_in_mut(r, g).lose_newest();
                 self.counters.writes_lost += done as u64;
                 done
             }
@@ -309,36 +376,47 @@ impl Simulation {
     }
 
     /// Whether the atlas allows one more fault at `(zone, index)` of replica `r`.
-    fn atlas_allows_at(&self, r: u8, zone: Zone, index: u64) -> bool {
+    fn atlas_allows_at(&self, r: u8, g: usize, zone: Zone, index: u64) -> bool {
         if self.options.storage_faults_beyond_atlas {
             return true;
         }
         match zone {
             Zone::Superblock => {
                 let copies = consensus::superblock::SUPERBLOCK_COPIES;
-                self.faulty_copies(r, zone, 0, copies) < copies - 1
+                self.faulty_copies(r, g, zone, 0, copies) < copies - 1
             }
             Zone::Checkpoint => {
                 let copies = consensus::checkpoint::CHECKPOINT_COPIES;
                 let first = index - index % copies;
-                self.faulty_copies(r, zone, first, copies) < copies - 1
+                self.faulty_copies(r, g, zone, first, copies) < copies - 1
             }
-            Zone::WalHeaders | Zone::WalPrepares => self.atlas_allows(r, index),
+            Zone::WalHeaders | Zone::WalPrepares => self.atlas_allows(r, g, index),
         }
     }
 
-    fn faulty_copies(&self, r: u8, zone: Zone, first: u64, copies: u64) -> u64 {
-        let storage = self.cluster.storage(r);
+    fn faulty_copies(&self, r: u8, g: usize, zone: Zone, first: u64, copies: u64) -> u64 {
+        let storage = self.cluster.storage_in(r, g);
         (first..first + copies)
             .filter(|&c| storage.is_tampered(zone.into(), c))
             .count() as u64
     }
 
-    fn atlas_allows(&self, r: u8, slot: u64) -> bool {
+    fn atlas_allows(&self, r: u8, g: usize, slot: u64) -> bool {
         let quorum = self.options.replica_count as usize / 2 + 1;
-        let mine = self.cluster.storage(r).faulty_slots().any(|s| s == slot);
+        let mine = self
+            .cluster
+            .storage_in(r, g)
+            .faulty_slots()
+            .any(|s| s == slot);
         let others = (0..self.options.replica_count)
-            .filter(|&x| x != r && self.cluster.storage(x).faulty_slots().any(|s| s == slot))
+            .filter(|&x| {
+                x != r
+                    && self
+                        .cluster
+                        .storage_in(x, g)
+                        .faulty_slots()
+                        .any(|s| s == slot)
+            })
             .count();
         !mine && others + 1 < quorum
     }

@@ -74,11 +74,14 @@ fn lanes(replicas: u8, events: &[Event]) -> Vec<Vec<Value>> {
         .collect();
     for event in events {
         let (tick, replica, next) = match *event {
+            // The timeline draws the metadata group's lanes (group 0).
+            Event::Status { group, .. } | Event::Commit { group, .. } if group != 0 => continue,
             Event::Status {
                 tick,
                 replica,
                 view,
                 status,
+                ..
             } => {
                 let s = &state[replica as usize];
                 (tick, replica, (status_index(status), view, s.2))
@@ -87,6 +90,7 @@ fn lanes(replicas: u8, events: &[Event]) -> Vec<Vec<Value>> {
                 tick,
                 replica,
                 commit,
+                ..
             } => {
                 let s = &state[replica as usize];
                 (tick, replica, (s.0, s.1, commit))
@@ -191,11 +195,15 @@ fn faults(summary: &Summary, end: u64) -> (Vec<Value>, Vec<Value>) {
                 tick,
                 format!("a start_view to replica {to} dropped"),
             )),
-            Fault::Storage { replica, fault } => marks.push(mark(
+            Fault::Storage {
+                replica,
+                group,
+                fault,
+            } => marks.push(mark(
                 "storage",
                 Some(*replica),
                 tick,
-                format!("disk fault on replica {replica}: {fault:?}"),
+                format!("disk fault on replica {replica} (group {group}): {fault:?}"),
             )),
             Fault::Liveness { .. } => {}
             Fault::Network(net) => match net {
