@@ -7,6 +7,7 @@
 pub mod checkpoint;
 pub mod client_table;
 pub mod journal;
+pub mod kv;
 pub mod node;
 pub mod pipeline;
 pub mod prng;

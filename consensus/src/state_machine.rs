@@ -1,6 +1,7 @@
 //! The replicated state machine: a trait the replica executes committed ops through, and a
-//! key-value machine with get/put/append/cas (DESIGN §6 semantics).
+//! key-value machine with get/put/append/cas (the semantics of one key are `kv::apply`).
 
+use crate::kv;
 use bytes::Bytes;
 use std::collections::BTreeMap;
 
@@ -22,10 +23,10 @@ pub trait StateMachine {
 pub const KEY_SIZE_MAX: usize = 64;
 /// Longest value a request may carry.
 pub const VALUE_INPUT_SIZE_MAX: usize = 1024;
-/// Longest value a key may hold (append beyond it fails and changes nothing).
+/// Longest value a key may hold (an append beyond it fails: see `kv::apply`).
 pub const VALUE_SIZE_MAX: usize = 16 * 1024;
 
-/// One key-value operation.
+/// One key-value operation: a key and what to do to it (`kv::Op`, see `KvOp::split`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum KvOp {
     Get {
@@ -55,17 +56,27 @@ pub enum KvOutput {
     Ok,
     /// cas: whether it swapped.
     Swapped(bool),
-    /// Malformed input or a value over the limit; nothing changed.
+    /// Malformed input (nothing changed), or an append that would make the value longer
+    /// than `VALUE_SIZE_MAX` (nothing changed, but an absent key is created, empty).
     Error,
 }
 
 impl KvOp {
     pub fn key(&self) -> &str {
+        self.split().0
+    }
+
+    /// The key, and the operation on it.
+    pub fn split(&self) -> (&str, kv::Op<'_>) {
         match self {
-            KvOp::Get { key }
-            | KvOp::Put { key, .. }
-            | KvOp::Append { key, .. }
-            | KvOp::Cas { key, .. } => key,
+            KvOp::Get { key } => (key, kv::Op::Get),
+            KvOp::Put { key, value } => (key, kv::Op::Put { value }),
+            KvOp::Append { key, value } => (key, kv::Op::Append { value }),
+            KvOp::Cas {
+                key,
+                expected,
+                value,
+            } => (key, kv::Op::Cas { expected, value }),
         }
     }
 
@@ -189,40 +200,14 @@ impl KvMachine {
         KvMachine::default()
     }
 
-    /// Applies one operation.
+    /// Applies one operation: the semantics of `kv::apply` on the key it names.
     pub fn apply(&mut self, op: &KvOp) -> KvOutput {
-        match op {
-            KvOp::Get { key } => KvOutput::Value(self.map.get(key).cloned()),
-            KvOp::Put { key, value } => {
-                self.set(key, value.clone());
-                KvOutput::Ok
-            }
-            KvOp::Append { key, value } => {
-                let old = self.map.get(key).map_or("", String::as_str);
-                if old.len() + value.len() > VALUE_SIZE_MAX {
-                    // A failed append to an absent key still creates it, empty (the
-                    // reference model and every replica agree on this).
-                    if !self.map.contains_key(key) {
-                        self.set(key, String::new());
-                    }
-                    return KvOutput::Error;
-                }
-                let new = format!("{old}{value}");
-                self.set(key, new);
-                KvOutput::Ok
-            }
-            KvOp::Cas {
-                key,
-                expected,
-                value,
-            } => {
-                let swap = self.map.get(key) == Some(expected);
-                if swap {
-                    self.set(key, value.clone());
-                }
-                KvOutput::Swapped(swap)
-            }
+        let (key, op) = op.split();
+        let (written, output) = kv::apply(self.map.get(key).map(String::as_str), op);
+        if let Some(value) = written {
+            self.set(key, value);
         }
+        output
     }
 
     /// Sets `key` to `value`, keeping the digest's sum.
