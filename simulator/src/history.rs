@@ -4,11 +4,28 @@
 //! `{"client":1,"op":"put","key":"k1","value":"v7","call":120,"return":135}`.
 //! Times are ticks; `"return": null` means no reply came, so the operation may
 //! have taken effect at any time after its call, or never.
+//!
+//! Fields: `client`, `op` (`get`, `put`, `append` or `cas`), `key`, `value` (put,
+//! append, cas), `expected` (cas), `output`, `call`, `return`. The `output` is what
+//! the client was told: a get's value, a string or `null` (absent key); a cas's
+//! `true` or `false` (swapped or not); a put or append has none when it succeeded,
+//! and `"error"` when it failed: an append that would make the value longer than
+//! the limit (`consensus::state_machine::VALUE_SIZE_MAX`) fails, changing nothing
+//! but creating an absent key, empty. Only a completed operation records an error.
+//! A completed get or cas must record its output; a pending one may (its output
+//! then constrains it, should it have taken effect).
+//!
+//! The operations mean what `consensus::kv::apply` does on one key: [`Op::as_kv`]
+//! and [`Output::admits`] map them onto that vocabulary, which the checker's model
+//! applies.
 
 pub mod generate;
 mod parse;
 
 use std::fmt;
+
+use consensus::kv;
+use consensus::KvOutput;
 
 pub use parse::{parse_history, HistoryError};
 
@@ -34,6 +51,8 @@ pub enum Op {
 pub enum Output {
     /// put/append: an acknowledgement carries nothing more.
     Empty,
+    /// put/append: it failed (`"output":"error"`); see `consensus::kv::apply`.
+    Error,
     /// get: the value read; `None` when the key was absent.
     Value(Option<String>),
     /// cas: whether it swapped.
@@ -62,6 +81,42 @@ impl Op {
             Op::Put { .. } => "put",
             Op::Append { .. } => "append",
             Op::Cas { .. } => "cas",
+        }
+    }
+
+    /// The operation in the state machine's vocabulary.
+    pub fn as_kv(&self) -> kv::Op<'_> {
+        match self {
+            Op::Get => kv::Op::Get,
+            Op::Put { value } => kv::Op::Put { value },
+            Op::Append { value } => kv::Op::Append { value },
+            Op::Cas { expected, value } => kv::Op::Cas { expected, value },
+        }
+    }
+}
+
+impl Output {
+    /// True when a client told `told` could have recorded this output:
+    /// `Unknown` admits any.
+    pub fn admits(&self, told: &KvOutput) -> bool {
+        match (self, told) {
+            (Output::Unknown, _) | (Output::Empty, KvOutput::Ok) => true,
+            (Output::Error, KvOutput::Error) => true,
+            (Output::Value(recorded), KvOutput::Value(told)) => recorded == told,
+            (Output::Swapped(recorded), KvOutput::Swapped(told)) => recorded == told,
+            _ => false,
+        }
+    }
+}
+
+/// What a client was told, as recorded.
+impl From<KvOutput> for Output {
+    fn from(told: KvOutput) -> Output {
+        match told {
+            KvOutput::Value(value) => Output::Value(value),
+            KvOutput::Ok => Output::Empty,
+            KvOutput::Swapped(swapped) => Output::Swapped(swapped),
+            KvOutput::Error => Output::Error,
         }
     }
 }
@@ -111,6 +166,7 @@ impl Operation {
     fn output_json(&self) -> Option<String> {
         match &self.output {
             Output::Empty | Output::Unknown => None,
+            Output::Error => Some(json_string("error")),
             Output::Value(None) => Some("null".to_string()),
             Output::Value(Some(value)) => Some(json_string(value)),
             Output::Swapped(swapped) => Some(swapped.to_string()),
@@ -141,7 +197,7 @@ impl fmt::Display for Operation {
         match &self.output {
             Output::Empty => {}
             Output::Unknown => write!(f, " -> ?")?,
-            Output::Value(_) | Output::Swapped(_) => {
+            Output::Value(_) | Output::Swapped(_) | Output::Error => {
                 write!(f, " -> {}", self.output_json().unwrap_or_default())?
             }
         }

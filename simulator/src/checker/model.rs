@@ -12,6 +12,7 @@ use std::fmt::Debug;
 use std::hash::Hash;
 
 use crate::history::{Op, Operation, Output};
+use consensus::kv;
 
 /// One independent part of a history: a label for people and the indices of its
 /// operations in the history slice.
@@ -127,32 +128,13 @@ impl Model for KvModel {
         None
     }
 
+    /// `consensus::kv::apply`, the state machine's own semantics, on the key's value.
     fn step(&self, state: &Self::State, op: &Op, output: &Output) -> Option<Self::State> {
-        match (op, output) {
-            (Op::Get, Output::Unknown) => Some(state.clone()),
-            (Op::Get, Output::Value(read)) => (read == state).then(|| state.clone()),
-            (Op::Put { value }, Output::Empty | Output::Unknown) => Some(Some(value.clone())),
-            (Op::Append { value }, Output::Empty | Output::Unknown) => {
-                let current = state.as_deref().unwrap_or_default();
-                let mut appended = String::with_capacity(current.len() + value.len());
-                appended.push_str(current);
-                appended.push_str(value);
-                Some(Some(appended))
-            }
-            (Op::Cas { expected, value }, Output::Swapped(_) | Output::Unknown) => {
-                let swaps = state.as_deref() == Some(expected.as_str());
-                if matches!(output, Output::Swapped(told) if *told != swaps) {
-                    return None;
-                }
-                Some(if swaps {
-                    Some(value.clone())
-                } else {
-                    state.clone()
-                })
-            }
-            // An output of the wrong kind (the parser never makes one) fits no state.
-            _ => None,
+        let (written, told) = kv::apply(state.as_deref(), op.as_kv());
+        if !output.admits(&told) {
+            return None;
         }
+        Some(written.or_else(|| state.clone()))
     }
 
     fn state_bytes(&self, state: &Self::State) -> usize {

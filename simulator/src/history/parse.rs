@@ -105,7 +105,8 @@ fn parse_op(fields: &Map<String, Value>) -> Result<Op, String> {
 
 /// A completed get/cas must say what the client was told; for a pending operation
 /// an absent or null output means unknown, while a recorded one is kept (it then
-/// constrains the operation, should it have taken effect).
+/// constrains the operation, should it have taken effect). A put or append has no
+/// output, or `"error"` when it completed and failed.
 fn parse_output(fields: &Map<String, Value>, op: &Op, completed: bool) -> Result<Output, String> {
     let output = fields.get("output").unwrap_or(&Value::Null);
     let recorded = fields.contains_key("output");
@@ -113,7 +114,15 @@ fn parse_output(fields: &Map<String, Value>, op: &Op, completed: bool) -> Result
         Op::Put { .. } | Op::Append { .. } => match output {
             Value::Null if completed => Ok(Output::Empty),
             Value::Null => Ok(Output::Unknown),
-            _ => Err(format!("a {} has no output, found {output}", op.name())),
+            Value::String(told) if told == "error" && completed => Ok(Output::Error),
+            Value::String(told) if told == "error" => Err(format!(
+                "a pending {} cannot have failed (\"output\": \"error\" needs a \"return\")",
+                op.name()
+            )),
+            _ => Err(format!(
+                "a {} has no output but \"error\", found {output}",
+                op.name()
+            )),
         },
         _ if !completed && output.is_null() => Ok(Output::Unknown),
         _ if !recorded => Err(format!(

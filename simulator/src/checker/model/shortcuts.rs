@@ -5,8 +5,9 @@
 //! Both rest on one over-approximation of the values a key can hold. A key's
 //! value only ever comes from its history: it is absent, or some put or cas
 //! wrote it (its base), followed by zero or more appends, each appending its
-//! own value; an append to an absent key starts from "". So every value a
-//! linearization can produce is `b + a1 + ... + ak` with `b` the value of a
+//! own value (a failed one, told "error", appends ""); an append to an absent
+//! key starts from "". So every value a linearization can produce is
+//! `b + a1 + ... + ak` with `b` the value of a
 //! put or of a cas that may have swapped (or "" with k >= 1) and each `ai` the
 //! value of an append. Allowing any append any number of times, in any order,
 //! only makes the set larger: a value outside it is produced by no
@@ -47,6 +48,7 @@ impl<'a> Writes<'a> {
                 Op::Append { value } => (&mut writes.pieces, &mut writes.piece_lengths, value),
                 Op::Get | Op::Cas { .. } => continue,
             };
+            let value = appended(op).unwrap_or(value.as_str());
             let call = map.entry(value.as_bytes()).or_insert(op.call);
             *call = (*call).min(op.call);
             lengths.insert(value.len());
@@ -88,6 +90,12 @@ impl<'a> Writes<'a> {
         }
         reachable[value.len()]
     }
+}
+
+/// A failed append (told "error") appends nothing: it is an append of "" (it
+/// still creates an absent key, empty). `None` for any other operation.
+fn appended(op: &Operation) -> Option<&'static str> {
+    (matches!(op.op, Op::Append { .. }) && op.output == Output::Error).then_some("")
 }
 
 /// The first anomaly (by return time) among one key's operations that no
@@ -345,7 +353,7 @@ fn lost_appends(ops: &[&Operation]) -> Vec<Anomaly> {
             let Op::Append { value: piece } = &append.op else {
                 unreachable!("only appends are listed")
             };
-            let piece = piece.as_bytes();
+            let piece = appended(append).unwrap_or(piece.as_str()).as_bytes();
             if piece.is_empty() || value.windows(piece.len()).any(|window| window == piece) {
                 continue;
             }
