@@ -11,6 +11,7 @@
 //! ```
 
 use crate::cluster::{SimReplica, CLUSTER};
+use crate::node::GroupView;
 use crate::options::Options;
 use crate::simulation::Simulation;
 use crate::trace::Trace;
@@ -74,9 +75,34 @@ impl Scenario {
             .map(|(r, _)| r)
     }
 
-    /// Highest op committed anywhere (the oracle's canonical chain).
+    /// Highest op committed anywhere (the oracle's canonical chain) in the metadata group.
     pub fn commit_max(&self) -> u64 {
         self.sim.oracles[0].commit_max()
+    }
+
+    /// A fault-free cluster of `replicas` nodes, each hosting `groups` consensus groups.
+    pub fn groups(seed: u64, replicas: u8, clients: u8, groups: u8) -> Scenario {
+        Scenario::configured(seed, replicas, clients, |o| o.group_count = groups)
+    }
+
+    /// Group `g`'s replica on node `r` (up).
+    pub fn group(&self, r: u8, g: usize) -> &dyn GroupView {
+        self.sim.cluster.group(r, g).expect("node is up")
+    }
+
+    /// The primary of group `g` in the highest view in which one of its replicas is normal.
+    pub fn primary_in(&self, g: usize) -> Option<u8> {
+        self.sim
+            .cluster
+            .up_in(g)
+            .filter(|(_, x)| x.status() == Status::Normal && x.is_primary())
+            .max_by_key(|(_, x)| x.view())
+            .map(|(r, _)| r)
+    }
+
+    /// Highest op committed anywhere in group `g`.
+    pub fn commit_max_in(&self, g: usize) -> u64 {
+        self.sim.oracles[g].commit_max()
     }
 
     pub fn crash(&mut self, r: u8) {
@@ -241,18 +267,23 @@ impl Scenario {
     /// Whether the cluster is at rest: every replica up and normal in one view, with a log that
     /// ends at the cluster's commit, all of it executed; and no client request in flight.
     pub fn settled(&self) -> bool {
-        let commit = self.commit_max();
-        let view = self.sim.cluster.view_max();
         self.clients_idle()
-            && (0..self.sim.options.replica_count).all(|r| {
-                self.sim.cluster.replica(r).is_some_and(|x| {
-                    x.status() == Status::Normal
-                        && x.view() == view
-                        && x.commit_min() == commit
-                        && x.commit_max() == commit
-                        && x.op() == commit
-                })
+            && (0..self.sim.options.group_count as usize).all(|g| self.settled_in(g))
+    }
+
+    /// Whether group `g` is at rest (as in `settled`).
+    pub fn settled_in(&self, g: usize) -> bool {
+        let commit = self.commit_max_in(g);
+        let view = self.sim.cluster.up_in(g).map(|(_, x)| x.view()).max();
+        (0..self.sim.options.replica_count).all(|r| {
+            self.sim.cluster.group(r, g).is_some_and(|x| {
+                x.status() == Status::Normal
+                    && Some(x.view()) == view
+                    && x.commit_min() == commit
+                    && x.commit_max() == commit
+                    && x.op() == commit
             })
+        })
     }
 
     /// Runs until `ops` more ops are committed (within `max` ticks).
@@ -307,10 +338,18 @@ impl Scenario {
 
     /// Every replica's state, one per line.
     pub fn describe(&self) -> String {
+        let groups = self.sim.options.group_count as usize;
         (0..self.sim.options.replica_count)
-            .map(|r| match self.sim.cluster.replica(r) {
-                Some(x) => format!("r{r}: {}", x.describe()),
-                None => format!("r{r}: down"),
+            .flat_map(|r| (0..groups).map(move |g| (r, g)))
+            .map(|(r, g)| {
+                let name = match g {
+                    0 => format!("r{r}"),
+                    g => format!("r{r} group {g}"),
+                };
+                match self.sim.cluster.group(r, g) {
+                    Some(x) => format!("{name}: {}", x.describe()),
+                    None => format!("{name}: down"),
+                }
             })
             .collect::<Vec<_>>()
             .join("; ")
