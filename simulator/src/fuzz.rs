@@ -99,7 +99,11 @@ pub fn view_change_with(data: &[u8], budget: Budget) -> Depth {
     let mut u = Unstructured::new(data);
     let replicas = u.int_in_range(3..=5).unwrap_or(3);
     let seed = u.arbitrary::<u64>().unwrap_or(0);
+    // Half the inputs run two groups per node (from the seed's top bit: inputs kept from
+    // before groups existed mostly keep their runs).
+    let groups = 1 + (seed >> 63) as u8;
     let mut s = Scenario::configured(seed, replicas, 2, |o| {
+        o.group_count = groups;
         if short {
             o.journal_slot_count = o.journal_slot_count.min(budget::VIEW_CHANGE_RING_MAX);
         }
@@ -132,6 +136,7 @@ pub fn view_change_with(data: &[u8], budget: Budget) -> Depth {
             7 if s.sim.cluster.is_up(r) => {
                 s.crash_tearing(r);
             }
+            8 => misroute(&mut s, &mut u, r),
             _ => {}
         }
         if let Err(violation) = s.run(ticks) {
@@ -163,6 +168,39 @@ pub fn view_change_with(data: &[u8], budget: Budget) -> Depth {
         versions_max: depth.versions_max.max(versions_max),
         ..depth
     }
+}
+
+/// Messages of the wrong group at node `r`: a vote re-sealed for a namespace no node hosts
+/// (the node must drop it, counted), and, with two groups, a message of one group handed by a
+/// "router bug" straight to the other group's replica (it must drop it, counted, and send
+/// nothing).
+fn misroute(s: &mut Scenario, u: &mut Unstructured, r: u8) {
+    let replicas = s.sim.options.replica_count;
+    let groups = s.sim.options.group_count as u64;
+    let from = (r + 1) % replicas;
+    let namespace = groups + u.int_in_range(0u64..=5).unwrap_or(0);
+    let vote = |namespace: u64, view: u32| {
+        let header = Header::new(CLUSTER, view, from, Command::StartViewChange);
+        Message::new(header.in_namespace(namespace), Bytes::new())
+    };
+    let view = s.sim.cluster.view_max() + 1;
+    s.inject(from as usize, r as usize, &vote(namespace, view));
+    if groups < 2 {
+        return;
+    }
+    let Some(replica) = s.sim.cluster.replica_in_mut(r, 1) else {
+        return;
+    };
+    let before = replica.stats().messages_dropped_namespace;
+    let (view, op) = (replica.view(), replica.op());
+    replica.on_message(Peer::Replica(from), vote(0, view + 1));
+    assert_eq!(
+        replica.drain_outbox().count(),
+        0,
+        "a misrouted message sent something"
+    );
+    assert_eq!(replica.stats().messages_dropped_namespace, before + 1);
+    assert_eq!((replica.view(), replica.op()), (view, op));
 }
 
 fn pick_command(u: &mut Unstructured) -> &'static str {
@@ -215,6 +253,8 @@ pub fn scenario_with(data: &[u8], budget: Budget) -> Depth {
         storage_faults: summary.storage_faults,
         // Needs the simulation, which the run consumed.
         versions_max: 0,
+        groups: summary.groups,
+        misrouted: summary.messages_dropped_namespace,
         trace_hash: u64::from_str_radix(&summary.trace_hash, 16).unwrap_or(0),
     }
 }
@@ -279,6 +319,8 @@ fn fuzz_options(u: &mut Unstructured, seed: u64, budget: Budget) -> arbitrary::R
     // also wraps and checkpoints sooner.
     o.journal_slot_count = 32 << u.int_in_range(0..=if short { 2 } else { 5 })?;
     o.write_latency_max_ticks = u.int_in_range(0..=12)?;
+    // Groups per node, drawn last (an input that ends before it runs one group).
+    o.group_count = u.int_in_range(1..=3)?;
     Ok(o)
 }
 

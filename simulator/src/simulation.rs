@@ -364,7 +364,8 @@ impl Simulation {
         totals
     }
 
-    /// Messages for no hosted namespace that nodes dropped, crashed incarnations included.
+    /// Messages of a wrong namespace that nodes (their routers and their replicas) dropped,
+    /// crashed incarnations included.
     pub fn messages_dropped_namespace(&self) -> u64 {
         let up: u64 = (0..self.options.replica_count)
             .filter_map(|r| self.cluster.node(r))

@@ -95,14 +95,19 @@ fn view_change_corpus_and_random() {
             fuzz::view_change_with(&data, fuzz::Budget::Unbounded);
         }
     }
-    let mut view_max = 0;
+    let (mut view_max, mut two_groups, mut misrouted) = (0, 0, 0);
     for data in random_inputs(3, 40, 256) {
-        view_max = view_max.max(fuzz::view_change(&data).view_max);
+        let depth = fuzz::view_change(&data);
+        view_max = view_max.max(depth.view_max);
+        two_groups += (depth.groups == 2) as u32;
+        misrouted += depth.misrouted;
     }
     assert!(
         view_max > 0,
         "the fuzzer's schedules must cause view changes"
     );
+    // Half the inputs run two groups per node, and messages of wrong groups reach nodes.
+    assert!(two_groups > 0 && misrouted > 0, "{two_groups} {misrouted}");
 }
 
 #[test]

@@ -26,6 +26,10 @@ pub struct Depth {
     /// target looks before healing): logs a view change abandoned, still in some journal
     /// beside the one that won.
     pub versions_max: u64,
+    /// Consensus groups per node, and messages of a wrong group the nodes and replicas
+    /// dropped (not features: for tests that the targets reach them).
+    pub groups: u8,
+    pub misrouted: u64,
     /// The run's trace hash (not a feature: for tests that an input always runs the same).
     pub trace_hash: u64,
 }
@@ -45,6 +49,8 @@ impl Depth {
             restarts: sim.counters.restarts,
             storage_faults: sim.counters.storage_faults,
             versions_max: versions_max(sim),
+            groups: sim.options.group_count,
+            misrouted: sim.messages_dropped_namespace(),
             trace_hash: sim.trace.hash(),
         }
     }
