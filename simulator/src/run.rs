@@ -326,6 +326,9 @@ pub struct RunConfig {
     pub trace_filter: crate::trace::Filter,
     /// Collect what `--timeline` draws (`Summary::timeline`); off, a run keeps nothing more.
     pub timeline: bool,
+    /// The nodes to run: a user's own implementation of the node interface; None runs this
+    /// crate's (`node::vsr::kv_kind`).
+    pub node_kind: Option<Box<dyn crate::node::NodeKind + Send>>,
 }
 
 /// Runs `run` (a whole run of `seed`), turning a panic of the harness (outside a replica step,
@@ -419,9 +422,13 @@ pub fn run(seed: u64, options: Options, config: RunConfig) -> Summary {
     if config.timeline {
         trace.keep(crate::timeline::keeps);
     }
+    let kind: Box<dyn crate::node::NodeKind> = match config.node_kind {
+        Some(kind) => kind,
+        None => Box::new(crate::node::vsr::kv_kind()),
+    };
     let mut sim = match config.replay {
-        Some(events) => Simulation::replaying(seed, options.clone(), trace, events),
-        None => Simulation::new(seed, options.clone(), trace),
+        Some(events) => Simulation::replaying_kind(seed, options.clone(), trace, events, kind),
+        None => Simulation::with_kind(seed, options.clone(), trace, kind),
     };
     while sim.tick < options.ticks_safety && sim.violation.is_none() {
         sim.step();

@@ -327,6 +327,10 @@ impl Replay {
     }
 }
 
+fn is_zero(group: &u8) -> bool {
+    *group == 0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -469,8 +473,4 @@ mod tests {
         assert!(Schedule::parse("").is_err());
         assert!(!Schedule::looks_like("seed = 4\nexpect = pass\n"));
     }
-}
-
-fn is_zero(group: &u8) -> bool {
-    *group == 0
 }

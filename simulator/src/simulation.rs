@@ -260,7 +260,19 @@ impl Simulation {
         trace: Trace,
         events: Vec<schedule::Event>,
     ) -> Simulation {
-        let mut sim = Simulation::new(seed, options, trace);
+        let kind = Box::new(crate::node::vsr::kv_kind());
+        Simulation::replaying_kind(seed, options, trace, events, kind)
+    }
+
+    /// `replaying`, with nodes of `kind`.
+    pub fn replaying_kind(
+        seed: u64,
+        options: Options,
+        trace: Trace,
+        events: Vec<schedule::Event>,
+        kind: Box<dyn NodeKind>,
+    ) -> Simulation {
+        let mut sim = Simulation::with_kind(seed, options, trace, kind);
         sim.network.set_scripted();
         sim.replay = Some(Replay::new(events));
         sim

@@ -524,6 +524,7 @@ fn run_one(cli: &Cli) -> i32 {
         );
     }
     let config = RunConfig {
+        node_kind: None,
         trace,
         keep_history: cli.history.is_some(),
         skip_linearizability: cli.no_linearizability,

@@ -67,7 +67,8 @@ impl<M: StateMachine + 'static> NodeKind for VsrKind<M> {
                     node.disks.push(None);
                     errors.push(None);
                 }
-                Err((error, disk)) => {
+                Err(failed) => {
+                    let (error, disk) = *failed;
                     node.groups.push(None);
                     node.disks.push(Some(disk));
                     errors.push(Some(error));
@@ -85,7 +86,9 @@ impl<M: StateMachine + 'static> NodeKind for VsrKind<M> {
     }
 }
 
-type OpenResult<M> = Result<Replica<FaultyStorage, M>, (OpenError, FaultyStorage)>;
+/// A group's replica, or why it did not open and its disk region back (boxed: a region is
+/// large next to a replica handle).
+type OpenResult<M> = Result<Replica<FaultyStorage, M>, Box<(OpenError, FaultyStorage)>>;
 
 /// Opens one group from its region; on failure the region is handed back.
 fn open_group<M: StateMachine>(
@@ -96,24 +99,24 @@ fn open_group<M: StateMachine>(
     if SuperBlock::read(&disk).is_none() {
         // Every superblock copy is gone (only beyond the fault atlas): this group must not
         // rejoin as a fresh one (R8), so it stays down.
-        return Err((OpenError::Unopenable, disk));
+        return Err(Box::new((OpenError::Unopenable, disk)));
     }
     let reopen = disk.clone();
     let config = group.config;
     match catch(|| Replica::open(config, disk, new())) {
-        Err(message) => Err((OpenError::Panicked(message), reopen)),
+        Err(message) => Err(Box::new((OpenError::Panicked(message), reopen))),
         Ok(Ok(replica)) => Ok(replica),
         // A solo replica lost every copy of its checkpoint, or of a journal entry (beyond
         // the atlas only): no peer can give it back, so it stays down.
         Ok(Err(ReplicaOpenError::CheckpointLost | ReplicaOpenError::JournalCorrupt)) => {
-            Err((OpenError::Unopenable, reopen))
+            Err(Box::new((OpenError::Unopenable, reopen)))
         }
         Ok(Err(e)) => {
             let message = format!(
                 "replica {} of group {} could not open: {e:?}",
                 config.replica, group.group
             );
-            Err((OpenError::Panicked(message), reopen))
+            Err(Box::new((OpenError::Panicked(message), reopen)))
         }
     }
 }
