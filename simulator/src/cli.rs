@@ -114,6 +114,20 @@ pub fn report(summary: &Summary, replay: &str) -> String {
     if !aimed.is_empty() {
         let _ = writeln!(out, "  aimed faults: {}", aimed.join(" "));
     }
+    for g in &s.per_group {
+        let _ = writeln!(
+            out,
+            "  group {} (namespace {}): ops_committed={} requests_committed={} view_max={} view_changes={} repairs={} state_syncs={}",
+            g.group, g.namespace, g.ops_committed, g.requests_committed, g.view_max, g.view_changes, g.repairs, g.state_syncs
+        );
+    }
+    if s.messages_dropped_namespace > 0 {
+        let _ = writeln!(
+            out,
+            "  messages dropped for another group: {}",
+            s.messages_dropped_namespace
+        );
+    }
     let _ = writeln!(
         out,
         "  trace_hash={} ticks/s={:.0} requests/s={:.0}",

@@ -121,6 +121,22 @@ pub trait NodeKind {
     /// A fresh instance of the state machine the groups run: the oracle applies every
     /// committed op to it, in commit order, and compares the replies.
     fn reference_machine(&self) -> Box<dyn ReferenceMachine>;
+    /// The checksum of op 0, the root the first committed op chains to (the agreement
+    /// oracle's canonical chain starts there).
+    fn root_checksum(&self, cluster: u128) -> u128;
+    /// Where a group's region keeps its redundant copies (the fault atlas keeps one of each
+    /// intact, and the world aims faults at them).
+    fn layout(&self) -> DiskLayout;
+}
+
+/// The redundant copies of a group's disk region.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DiskLayout {
+    /// Copies of the superblock (`Zone::Superblock` locations 0..copies).
+    pub superblock_copies: u64,
+    /// Copies of each of the two checkpoint areas (`Zone::Checkpoint` locations
+    /// area * copies + copy).
+    pub checkpoint_copies: u64,
 }
 
 /// The result of opening a node.

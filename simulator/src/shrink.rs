@@ -127,10 +127,12 @@ pub fn shrink(
         best = fewer_events(&mut search, best);
         best = fewer_clients(&mut search, best);
         best = fewer_replicas(&mut search, best);
+        best = fewer_groups(&mut search, best);
         best = lower_rates(&mut search, best);
         best = smaller_world(&mut search, best);
         let after = size(&best);
-        let shrank = (after.0, after.1, after.2) < (before.0, before.1, before.2)
+        let shrank = (after.0, after.1, after.2, after.4)
+            < (before.0, before.1, before.2, before.4)
             || best.options.ticks_safety <= before.3;
         if !shrank || search.spent() {
             break;
@@ -144,15 +146,16 @@ pub fn shrink(
     }
 }
 
-/// What another round of passes must shrink to be worth it: events, replicas, clients, or
-/// ticks by a twentieth (bisection over a failure that does not fail at every later cut
-/// would otherwise nibble a few ticks a round).
-fn size(c: &Candidate) -> (usize, u8, u8, u64) {
+/// What another round of passes must shrink to be worth it: events, replicas, clients,
+/// groups, or ticks by a twentieth (bisection over a failure that does not fail at every later
+/// cut would otherwise nibble a few ticks a round).
+fn size(c: &Candidate) -> (usize, u8, u8, u64, u8) {
     (
         c.events.len(),
         c.options.replica_count,
         c.options.client_count,
         c.options.ticks_safety * 20 / 21,
+        c.options.group_count,
     )
 }
 
@@ -235,6 +238,25 @@ fn fewer_clients(s: &mut Search, c: Candidate) -> Candidate {
             Fault::Network(NetFault::Clog { from, to, .. }) => from != gone && to != gone,
             _ => true,
         });
+        if !s.reproduces(&candidate) {
+            break;
+        }
+        best = candidate;
+    }
+    best
+}
+
+/// Drops the highest-numbered group (and its disk faults) while the failure stays: the other
+/// groups keep their namespaces, so their runs only lose the traffic of the group gone.
+fn fewer_groups(s: &mut Search, c: Candidate) -> Candidate {
+    let mut best = c;
+    while best.options.group_count > 1 && !s.spent() {
+        let mut candidate = best.clone();
+        candidate.options.group_count -= 1;
+        let gone = candidate.options.group_count;
+        candidate
+            .events
+            .retain(|e| !matches!(e.fault, Fault::Storage { group, .. } if group == gone));
         if !s.reproduces(&candidate) {
             break;
         }
@@ -503,5 +525,51 @@ mod tests {
             Fault::Network(NetFault::Partition { cuts: vec![(0, 1)] })
         );
         assert_eq!(out.events.len(), 3);
+    }
+
+    #[test]
+    fn groups_the_failure_does_not_need_are_dropped_with_their_disk_faults() {
+        let in_group = |tick, group| Event {
+            tick,
+            step: None,
+            fault: Fault::Storage {
+                group,
+                replica: 1,
+                fault: DiskFault::Latent {
+                    zone: Zone::WalPrepares,
+                    index: 3,
+                },
+            },
+        };
+        // Fails while group 1 exists and its fault is there (group 0's noise is not needed).
+        let mut planted_in_group_1 = |c: &Candidate| {
+            let needed = c.events.iter().any(|e| *e == in_group(5, 1));
+            (c.options.group_count >= 2 && needed).then(|| Failure {
+                outcome: Outcome::Correctness,
+                invariant: Some("agreement".to_string()),
+            })
+        };
+        let mut options = Options::from_seed(3);
+        options.group_count = 6;
+        let events = (0..6).map(|g| in_group(5, g)).collect();
+        let start = Candidate {
+            seed: 3,
+            options,
+            events,
+        };
+        let target = planted_in_group_1(&start).unwrap();
+        let budget = Budget {
+            runs: 1_000,
+            deadline: None,
+        };
+        let shrunk = shrink(
+            start,
+            target,
+            &mut planted_in_group_1,
+            budget,
+            &mut |_, _| {},
+        );
+        assert_eq!(shrunk.best.options.group_count, 2);
+        assert_eq!(shrunk.best.events, vec![in_group(5, 1)]);
     }
 }

@@ -154,6 +154,8 @@ pub struct Simulation {
     steps_this_tick: u32,
     stepping: Option<u32>,
     ctx: DecodeContext,
+    /// The nodes' disk layout (where the fault atlas looks for redundant copies).
+    layout: crate::node::DiskLayout,
     incarnations: u64,
     deliveries: Vec<(usize, usize, Bytes)>,
     drops: Vec<crate::network::Drop>,
@@ -195,7 +197,8 @@ impl Simulation {
             namespace: options.namespace,
         };
         let cluster = Cluster::new(layout, kind);
-        let root = consensus::replica::root_prepare(CLUSTER).header.checksum;
+        let root = cluster.kind().root_checksum(CLUSTER);
+        let layout = cluster.kind().layout();
         let clients_max = options.clients_max as usize;
         let oracles = (0..groups)
             .map(|_| {
@@ -253,6 +256,7 @@ impl Simulation {
             drops: Vec::new(),
             actions: Vec::new(),
             ops_issued: 0,
+            layout,
             options,
         }
     }

@@ -16,7 +16,7 @@ use consensus::wire::Message;
 use consensus::{Action, KvOp, KvOutput, Peer, Replica, StateMachine};
 use simulator::cluster::catch;
 use simulator::node::{
-    GroupConfig, GroupView, Node, NodeKind, OpenError, Opened, ReferenceMachine,
+    DiskLayout, GroupConfig, GroupView, Node, NodeKind, OpenError, Opened, ReferenceMachine,
 };
 use simulator::options::Options;
 use simulator::run::{run, Outcome, RunConfig, Summary};
@@ -306,6 +306,17 @@ impl NodeKind for LogNodeKind {
 
     fn reference_machine(&self) -> Box<dyn ReferenceMachine> {
         Box::new(LogStore::new(self.bug, 0))
+    }
+
+    fn root_checksum(&self, cluster: u128) -> u128 {
+        consensus::replica::root_prepare(cluster).header.checksum
+    }
+
+    fn layout(&self) -> DiskLayout {
+        DiskLayout {
+            superblock_copies: consensus::superblock::SUPERBLOCK_COPIES,
+            checkpoint_copies: consensus::checkpoint::CHECKPOINT_COPIES,
+        }
     }
 }
 

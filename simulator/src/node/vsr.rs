@@ -1,7 +1,9 @@
 //! The reference node: this crate's VSR replica, one per group, behind a namespace router.
 //! Generic over the state machine its groups run (`KvNode` runs the key-value store).
 
-use super::{GroupConfig, GroupView, Node, NodeKind, OpenError, Opened, ReferenceMachine};
+use super::{
+    DiskLayout, GroupConfig, GroupView, Node, NodeKind, OpenError, Opened, ReferenceMachine,
+};
 use crate::cluster::catch;
 use crate::storage::FaultyStorage;
 use consensus::node::Router;
@@ -83,6 +85,17 @@ impl<M: StateMachine + 'static> NodeKind for VsrKind<M> {
 
     fn reference_machine(&self) -> Box<dyn ReferenceMachine> {
         Box::new((self.new_machine)())
+    }
+
+    fn root_checksum(&self, cluster: u128) -> u128 {
+        consensus::replica::root_prepare(cluster).header.checksum
+    }
+
+    fn layout(&self) -> DiskLayout {
+        DiskLayout {
+            superblock_copies: consensus::superblock::SUPERBLOCK_COPIES,
+            checkpoint_copies: consensus::checkpoint::CHECKPOINT_COPIES,
+        }
     }
 }
 

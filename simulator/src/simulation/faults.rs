@@ -4,6 +4,7 @@
 
 use super::Simulation;
 use crate::aim::Aimed;
+use crate::node::DiskLayout;
 use crate::schedule::{DiskFault, Event, Fault, Point, Zone};
 use crate::trace;
 
@@ -216,12 +217,12 @@ impl Simulation {
         let latent = |zone, index| Some(DiskFault::Latent { zone, index });
         match kind {
             0 => {
-                let copies = consensus::superblock::SUPERBLOCK_COPIES;
+                let copies = self.layout.superblock_copies;
                 latent(Zone::Superblock, self.prng_faults.range_u64(0, copies - 1))
             }
             1 => {
                 let area = self.prng_faults.range_u64(0, 1);
-                let copies = consensus::checkpoint::CHECKPOINT_COPIES;
+                let copies = self.layout.checkpoint_copies;
                 let copy = self.prng_faults.range_u64(0, copies - 1);
                 latent(Zone::Checkpoint, area * copies + copy)
             }
@@ -231,7 +232,7 @@ impl Simulation {
                 if kind == 3 {
                     return Some(DiskFault::Lost);
                 }
-                let len = zone_len(zone.into(), self.options.journal_slot_count);
+                let len = zone_len(zone.into(), self.options.journal_slot_count, &self.layout);
                 let to = self.prng_faults.range_u64(0, len - 1);
                 Some(DiskFault::Misdirect { to })
             }
@@ -356,7 +357,7 @@ impl Simulation {
                 let zone = Zone::from(zone);
                 let done = self.atlas_allows_at(r, g, zone, from)
                     && self.atlas_allows_at(r, g, zone, to)
-                    && to < zone_len(zone, self.options.journal_slot_count)
+                    && to < zone_len(zone, self.options.journal_slot_count, &self.layout)
                     && self.cluster.storage_in_mut(r, g).misdirect_newest(to);
                 self.counters.writes_misdirected += done as u64;
                 done
@@ -382,11 +383,11 @@ impl Simulation {
         }
         match zone {
             Zone::Superblock => {
-                let copies = consensus::superblock::SUPERBLOCK_COPIES;
+                let copies = self.layout.superblock_copies;
                 self.faulty_copies(r, g, zone, 0, copies) < copies - 1
             }
             Zone::Checkpoint => {
-                let copies = consensus::checkpoint::CHECKPOINT_COPIES;
+                let copies = self.layout.checkpoint_copies;
                 let first = index - index % copies;
                 self.faulty_copies(r, g, zone, first, copies) < copies - 1
             }
@@ -423,10 +424,10 @@ impl Simulation {
 }
 
 /// How many locations `zone` has.
-fn zone_len(zone: Zone, journal_slots: u64) -> u64 {
+fn zone_len(zone: Zone, journal_slots: u64, layout: &DiskLayout) -> u64 {
     match zone {
-        Zone::Superblock => consensus::superblock::SUPERBLOCK_COPIES,
-        Zone::Checkpoint => 2 * consensus::checkpoint::CHECKPOINT_COPIES,
+        Zone::Superblock => layout.superblock_copies,
+        Zone::Checkpoint => 2 * layout.checkpoint_copies,
         Zone::WalHeaders | Zone::WalPrepares => journal_slots,
     }
 }
