@@ -95,6 +95,7 @@ impl Journal {
         ctx: &DecodeContext,
         slot_count: u64,
         checkpoint: Header,
+        namespace: u64,
     ) -> Journal {
         let mut journal = Journal::new(slot_count, checkpoint);
         let mut slots = storage.indices(Zone::WalHeaders);
@@ -102,7 +103,7 @@ impl Journal {
         slots.sort_unstable();
         slots.dedup();
         for slot in slots.into_iter().filter(|&s| s < slot_count) {
-            let Some(entry) = recover_entry(storage, ctx, slot_count, slot) else {
+            let Some(entry) = recover_entry(storage, ctx, slot_count, slot, namespace) else {
                 // Neither zone is readable as this slot's. If both hold something, a prepare
                 // and its header record were written here and both are lost: had they been
                 // the window's op for this slot, this replica may have acked it. (With one zone
@@ -368,24 +369,28 @@ impl Journal {
 }
 
 /// Classifies one op from its header record and its prepare slot.
-/// A header record or prepare that names an op of another slot was misdirected (or is
-/// garbage that happens to decode): it is not this slot's.
+/// A header record or prepare that names an op of another slot, or another group (a write of
+/// another group's region misdirected here), was misdirected (or is garbage that happens to
+/// decode): it is not this slot's.
 fn recover_entry(
     storage: &dyn Storage,
     ctx: &DecodeContext,
     slot_count: u64,
     slot: u64,
+    namespace: u64,
 ) -> Option<Entry> {
+    let ours = |h: &Header| h.namespace == namespace;
     let in_slot = |op: u64| op % slot_count == slot;
     let record = storage.read(Zone::WalHeaders, slot);
     let record = record
         .as_deref()
         .and_then(|b| decode_record(b, ctx))
-        .filter(|(h, _)| in_slot(h.prepare().op));
+        .filter(|(h, _)| ours(h) && in_slot(h.prepare().op));
     let prepare_bytes = storage.read(Zone::WalPrepares, slot);
     let prepare = prepare_bytes
         .as_deref()
         .and_then(|b| wire::decode(b, ctx).ok())
+        .filter(|m| ours(&m.header))
         .filter(|m| matches!(m.header.command, wire::Command::Prepare(p) if in_slot(p.op)));
     let entry = |header, state| Some(Entry { header, state });
     match (record, prepare) {
@@ -483,7 +488,7 @@ mod tests {
     }
 
     fn recover(storage: &MemoryStorage) -> Journal {
-        Journal::recover(storage, &ctx(), SLOTS, root_prepare(CLUSTER).header)
+        Journal::recover(storage, &ctx(), SLOTS, root_prepare(CLUSTER).header, 0)
     }
 
     #[test]
@@ -519,6 +524,35 @@ mod tests {
     }
 
     #[test]
+    fn another_groups_entries_are_not_recovered_as_ours() {
+        let prepares = chain(5);
+        let mut storage = MemoryStorage::new();
+        journal_with(&mut storage, &prepares);
+        // Slot 2 now holds group 9's op 2 (a write misdirected from another region of the
+        // node's disk): valid checksums, right slot, wrong group.
+        let mut header = prepares[1].header;
+        header.namespace = 9;
+        let foreign = Message::new(header, prepares[1].body.clone());
+        storage.write(Zone::WalHeaders, 2, encode_record(&foreign.header, true));
+        storage.write(Zone::WalPrepares, 2, foreign.encode());
+        let journal = recover(&storage);
+        assert_eq!(journal.header(2), None, "not taken for this group's op 2");
+        assert!(
+            journal.may_have_acked(2),
+            "this group's op 2 may have been acked there"
+        );
+        assert_eq!(journal.faults_found(), 1);
+        assert_eq!(journal.state(3), Some(PrepareState::Present));
+        // Read as group 9's journal, only that slot is its own.
+        let other = Journal::recover(&storage, &ctx(), SLOTS, root_prepare(CLUSTER).header, 9);
+        assert_eq!(
+            other.header(2).map(|h| h.checksum),
+            Some(foreign.header.checksum)
+        );
+        assert_eq!(other.header(3), None);
+    }
+
+    #[test]
     fn a_lost_header_record_write_leaves_the_newer_prepare_in_charge() {
         // Op 9 reuses op 1's slot; its prepare landed but its header record write was lost,
         // so the slot's record still names op 1 (stale from the earlier wrap).
@@ -530,7 +564,7 @@ mod tests {
         journal.write_prepare(&mut storage, &prepares[7]);
         journal.write_prepare(&mut storage, &prepares[8]);
         storage.write(Zone::WalHeaders, 1, stale_record);
-        let recovered = Journal::recover(&storage, &ctx(), SLOTS, prepares[3].header);
+        let recovered = Journal::recover(&storage, &ctx(), SLOTS, prepares[3].header, 0);
         assert_eq!(recovered.state(9), Some(PrepareState::Present));
         assert_eq!(recovered.checksum(9), Some(prepares[8].header.checksum));
         assert_eq!(recovered.op_max(), 9);

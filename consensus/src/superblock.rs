@@ -10,7 +10,7 @@ use bytes::Bytes;
 
 /// Copies written on every update.
 pub const SUPERBLOCK_COPIES: u64 = 4;
-const SIZE: usize = 16 + 8 + 16 + 4 + 4 + 8 + 1 + 1 + 8 + 16 + 8 + 1 + 1 + HEADER_SIZE;
+const SIZE: usize = 16 + 8 + 16 + 4 + 4 + 8 + 1 + 1 + 8 + 16 + 8 + 1 + 1 + HEADER_SIZE + 8;
 const DOMAIN: u64 = 0x5355_5045_5242_4c4b; // "SUPERBLK"
 
 /// What a replica must remember across a crash to vote safely.
@@ -33,6 +33,29 @@ pub struct SuperBlock {
     /// primary's choice): recovery puts it back if its journal entry was lost, so entries
     /// below it that the view change did not replace are never taken for the view's log.
     pub view_head: Option<Header>,
+    /// The consensus group this copy belongs to. A node's groups keep their regions on one
+    /// disk, so a misdirected write can put another group's superblock (same cluster, same
+    /// replica index, valid checksum) in this group's copies: `read` skips it.
+    pub namespace: u64,
+}
+
+/// Whose superblock a copy must be to count (a copy of anyone else's is skipped like a
+/// corrupt one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Owner {
+    pub cluster: u128,
+    pub namespace: u64,
+    pub replica: u8,
+}
+
+impl SuperBlock {
+    fn owner(&self) -> Owner {
+        Owner {
+            cluster: self.cluster,
+            namespace: self.namespace,
+            replica: self.replica,
+        }
+    }
 }
 
 impl SuperBlock {
@@ -52,6 +75,7 @@ impl SuperBlock {
         b.push(self.checkpoint_area);
         b.push(self.view_head.is_some() as u8);
         b.extend_from_slice(&self.view_head.map_or([0; HEADER_SIZE], |h| h.encode()));
+        b.extend_from_slice(&self.namespace.to_le_bytes());
         let sum = checksum(&b[16..], DOMAIN);
         b[..16].copy_from_slice(&sum.to_le_bytes());
         Bytes::from(b)
@@ -92,6 +116,7 @@ impl SuperBlock {
                 }
                 _ => return None,
             },
+            namespace: u64_at(92 + HEADER_SIZE),
         };
         let valid = sb.log_view <= sb.view
             && sb.checkpoint_op <= sb.commit_max
@@ -100,11 +125,12 @@ impl SuperBlock {
         valid.then_some(sb)
     }
 
-    /// The newest valid copy, if any.
-    pub fn read(storage: &dyn Storage) -> Option<SuperBlock> {
+    /// The newest valid copy of `owner`'s, if any.
+    pub fn read(storage: &dyn Storage, owner: Owner) -> Option<SuperBlock> {
         (0..SUPERBLOCK_COPIES)
             .filter_map(|copy| storage.read(Zone::Superblock, copy))
             .filter_map(|bytes| SuperBlock::decode(&bytes))
+            .filter(|sb| sb.owner() == owner)
             .max_by_key(|sb| sb.sequence)
     }
 
@@ -134,5 +160,63 @@ impl SuperBlock {
             Some(*self),
             "superblock round trip"
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::MemoryStorage;
+
+    fn superblock(namespace: u64, sequence: u64, view: u32) -> SuperBlock {
+        SuperBlock {
+            sequence,
+            cluster: 7,
+            view,
+            log_view: view,
+            commit_max: 0,
+            replica: 1,
+            replica_count: 3,
+            checkpoint_op: 0,
+            checkpoint_checksum: 0,
+            checkpoint_size: 0,
+            checkpoint_area: 0,
+            view_head: None,
+            namespace,
+        }
+    }
+
+    fn owner(namespace: u64) -> Owner {
+        Owner {
+            cluster: 7,
+            namespace,
+            replica: 1,
+        }
+    }
+
+    #[test]
+    fn another_groups_copy_is_skipped_even_when_newer() {
+        let mut storage = MemoryStorage::default();
+        let mut mine = superblock(2, 0, 4);
+        mine.write(&mut storage);
+        // Group 5's superblock, misdirected into copy 3 of group 2's region: valid, newer.
+        let foreign = superblock(5, 9, 1).encode();
+        storage.write(Zone::Superblock, 3, foreign);
+        let read = SuperBlock::read(&storage, owner(2)).expect("group 2's copies remain");
+        assert_eq!((read.namespace, read.view, read.sequence), (2, 4, 1));
+        assert!(
+            !read.copies_agree(&storage),
+            "the foreign copy is rewritten at open"
+        );
+        assert_eq!(SuperBlock::read(&storage, owner(5)).unwrap().view, 1);
+        assert_eq!(SuperBlock::read(&storage, owner(6)), None);
+    }
+
+    #[test]
+    fn the_namespace_round_trips() {
+        let mut storage = MemoryStorage::default();
+        let mut sb = superblock(u64::MAX, 0, 3);
+        sb.write(&mut storage);
+        assert_eq!(SuperBlock::read(&storage, owner(u64::MAX)), Some(sb));
     }
 }

@@ -102,6 +102,9 @@ pub enum DiskFault {
     Misdirect { to: u64 },
     /// The newest write in flight silently never lands.
     Lost,
+    /// The newest write in flight lands in group `to_group`'s region of the node's disk, at
+    /// the same zone and location, instead of its own (a misdirected write across regions).
+    MisdirectToGroup { to_group: u8 },
 }
 
 /// The storage zones, as a schedule names them (`consensus::storage::Zone`).

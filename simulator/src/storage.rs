@@ -120,6 +120,39 @@ impl FaultyStorage {
         true
     }
 
+    /// The newest write in flight leaves this region for another region of the node's disk
+    /// (`receive_misdirected` there): its own location gets back what it held and reads as
+    /// tampered until rewritten. Returns where it was going and its data.
+    pub fn misdirect_newest_away(&mut self) -> Option<(Zone, u64, Bytes)> {
+        let write = self.pending.back()?;
+        let (zone, index) = (write.zone, write.index);
+        let data = self.inner.read(zone, index)?;
+        self.lose_newest();
+        Some((zone, index, data))
+    }
+
+    /// Whether a write to `(zone, index)` is in flight.
+    pub fn is_pending_at(&self, zone: Zone, index: u64) -> bool {
+        self.pending
+            .iter()
+            .any(|w| (w.zone, w.index) == (zone, index))
+    }
+
+    /// Another region's write lands here, at `(zone, index)`, durably: the location holds a
+    /// valid write of another group until rewritten. False (nothing done) when a write of this
+    /// region to that location is in flight.
+    pub fn receive_misdirected(&mut self, zone: Zone, index: u64, data: Bytes) -> bool {
+        if self.is_pending_at(zone, index) {
+            return false;
+        }
+        if let Some(old) = self.inner.read(zone, index) {
+            self.overwritten.insert((zone, index), old);
+        }
+        self.inner.write(zone, index, data);
+        self.misdirected.insert((zone, index));
+        true
+    }
+
     /// Misdirects the newest write in flight to `to` (same zone): its own location gets back
     /// what it held, `to` is clobbered with its data. A later crash may still lose it (then
     /// `to` is restored). False if there is no such write or nothing was written.

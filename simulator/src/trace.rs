@@ -22,11 +22,14 @@ fn as_string<S: serde::Serializer>(value: &u64, s: S) -> Result<S::Ok, S::Error>
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
-    /// A packet reached a node (`checksum` is its header checksum).
+    /// A packet reached a node (`checksum` is its header checksum; `group` the group its
+    /// namespace names, left out when 0, or 255 for a namespace no node hosts).
     Deliver {
         tick: u64,
         from: usize,
         to: usize,
+        #[serde(skip_serializing_if = "is_zero")]
+        group: u8,
         command: &'static str,
         #[serde(serialize_with = "as_string")]
         checksum: u64,
@@ -112,9 +115,16 @@ impl Event {
                 tick,
                 from,
                 to,
+                group,
                 checksum,
                 ..
-            } => [1, tick, from as u64, to as u64, checksum],
+            } => [
+                1,
+                tick,
+                from as u64 | (group as u64) << 32,
+                to as u64,
+                checksum,
+            ],
             Event::Corrupt { tick, from, to } => [2, tick, from as u64, to as u64, 0],
             // Group 0 hashes as before groups existed: single-group runs keep their hashes.
             Event::Commit {

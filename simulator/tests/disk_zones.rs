@@ -9,6 +9,7 @@ use simulator::schedule::{DiskFault, Fault, Zone};
 #[test]
 fn the_swarm_reaches_every_disk_zone_and_the_cluster_survives() {
     let mut stale = 0;
+    let mut across = 0;
     let mut copies_lost_or_misdirected = 0;
     let mut garbage = 0;
     let mut journal = 0;
@@ -34,6 +35,7 @@ fn the_swarm_reaches_every_disk_zone_and_the_cluster_survives() {
                         zone: Zone::WalHeaders | Zone::WalPrepares,
                         ..
                     } => journal += 1,
+                    DiskFault::MisdirectToGroup { .. } => across += 1,
                     DiskFault::Misdirect { .. } | DiskFault::Lost => {}
                     DiskFault::Latent { .. } => {}
                 },
@@ -50,6 +52,8 @@ fn the_swarm_reaches_every_disk_zone_and_the_cluster_survives() {
         }
     }
     assert!(stale > 0, "no stale sector");
+    // Seeds with several groups: a write lands in another group's region of the node's disk.
+    assert!(across > 0, "no write misdirected across groups");
     assert!(journal > 0, "no journal fault");
     assert!(garbage > 0, "no torn sector of garbage");
     assert!(

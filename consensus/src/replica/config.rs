@@ -121,6 +121,16 @@ impl Config {
         self.replica_count as u32 / 2 + 1
     }
 
+    /// Whose superblock copies this replica reads (another group's, misdirected onto its
+    /// disk, are skipped).
+    pub fn owner(&self) -> crate::superblock::Owner {
+        crate::superblock::Owner {
+            cluster: self.cluster,
+            namespace: self.namespace,
+            replica: self.replica,
+        }
+    }
+
     /// The primary of `view` (round robin, rotated by `primary_offset`).
     pub fn primary_index(&self, view: u32) -> u8 {
         let n = self.replica_count as u64;

@@ -58,6 +58,7 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
             checkpoint_size: 0,
             checkpoint_area: 0,
             view_head: None,
+            namespace: config.namespace,
         };
         superblock.write(storage);
     }
@@ -66,11 +67,9 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
     /// committed ops it can prove, then the status its durable view state allows.
     pub fn open(config: Config, storage: S, state_machine: M) -> Result<Self, OpenError> {
         config.validate();
-        let superblock = SuperBlock::read(&storage).ok_or(OpenError::NoSuperblock)?;
-        if superblock.cluster != config.cluster
-            || superblock.replica != config.replica
-            || superblock.replica_count != config.replica_count
-        {
+        let superblock =
+            SuperBlock::read(&storage, config.owner()).ok_or(OpenError::NoSuperblock)?;
+        if superblock.replica_count != config.replica_count {
             return Err(OpenError::WrongIdentity);
         }
         let mut replica = Replica::new_from_parts(config, storage, state_machine, superblock);
@@ -124,7 +123,13 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
             stand_in.seal(&[]);
             stand_in
         };
-        let journal = Journal::recover(&storage, &ctx, config.journal_slot_count, anchor);
+        let journal = Journal::recover(
+            &storage,
+            &ctx,
+            config.journal_slot_count,
+            anchor,
+            config.namespace,
+        );
         let storage = crate::storage::Disk {
             inner: storage,
             submitted: 0,

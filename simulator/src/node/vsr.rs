@@ -109,7 +109,7 @@ fn open_group<M: StateMachine>(
     disk: FaultyStorage,
     new: fn() -> M,
 ) -> OpenResult<M> {
-    if SuperBlock::read(&disk).is_none() {
+    if SuperBlock::read(&disk, group.config.owner()).is_none() {
         // Every superblock copy is gone (only beyond the fault atlas): this group must not
         // rejoin as a fresh one (R8), so it stays down.
         return Err(Box::new((OpenError::Unopenable, disk)));
@@ -231,7 +231,8 @@ impl<M: StateMachine + 'static> Node for VsrNode<M> {
     }
 
     fn durable_view(&self, group: usize) -> Option<(u32, u32)> {
-        let durable = SuperBlock::read(&self.disk(group).durable());
+        let owner = self.groups[group].as_ref()?.config().owner();
+        let durable = SuperBlock::read(&self.disk(group).durable(), owner);
         Some(durable.map_or((0, 0), |sb| (sb.view, sb.log_view)))
     }
 

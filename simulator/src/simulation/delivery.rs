@@ -32,6 +32,7 @@ impl Simulation {
                 tick: self.tick,
                 from,
                 to,
+                group: self.group_of(&message).map_or(u8::MAX, |g| g as u8),
                 command: message.header.command.name(),
                 checksum: message.header.checksum as u64,
             });

@@ -213,7 +213,12 @@ impl Simulation {
     }
 
     fn draw_disk_fault(&mut self, r: u8, g: usize) -> Option<DiskFault> {
-        let kind = self.prng_faults.range_u64(0, 11);
+        // Kind 12 (across regions) exists only with several groups: single-group seeds keep
+        // their draws.
+        let groups = self.options.group_count as u64;
+        let kind = self
+            .prng_faults
+            .range_u64(0, if groups > 1 { 12 } else { 11 });
         let latent = |zone, index| Some(DiskFault::Latent { zone, index });
         match kind {
             0 => {
@@ -225,6 +230,12 @@ impl Simulation {
                 let copies = self.layout.checkpoint_copies;
                 let copy = self.prng_faults.range_u64(0, copies - 1);
                 latent(Zone::Checkpoint, area * copies + copy)
+            }
+            // The newest write in flight lands in another group's region.
+            12 => {
+                self.cluster.storage_in(r, g).newest_pending()?;
+                let to = (g as u64 + self.prng_faults.range_u64(1, groups - 1)) % groups;
+                Some(DiskFault::MisdirectToGroup { to_group: to as u8 })
             }
             // The newest write in flight, in any zone (a superblock or checkpoint copy too).
             2 | 3 => {
@@ -362,6 +373,20 @@ impl Simulation {
                 self.counters.writes_misdirected += done as u64;
                 done
             }
+            DiskFault::MisdirectToGroup { to_group } => {
+                let h = to_group as usize;
+                let Some((zone, index)) = self.cluster.storage_in(r, g).newest_pending() else {
+                    return false;
+                };
+                let zone = Zone::from(zone);
+                let fits = h != g
+                    && h < self.options.group_count as usize
+                    && self.atlas_allows_at(r, g, zone, index)
+                    && self.atlas_allows_at(r, h, zone, index);
+                let done = fits && self.misdirect_across(r, g, h);
+                self.counters.writes_misdirected += done as u64;
+                done
+            }
             DiskFault::Lost => {
                 let Some((zone, from)) = self.cluster.storage_in(r, g).newest_pending() else {
                     return false;
@@ -374,6 +399,26 @@ impl Simulation {
         };
         self.counters.storage_faults += done as u64;
         done
+    }
+
+    /// Moves node `r`'s newest write in flight in group `g`'s region into group `h`'s region.
+    fn misdirect_across(&mut self, r: u8, g: usize, h: usize) -> bool {
+        let (zone, index) = self
+            .cluster
+            .storage_in(r, g)
+            .newest_pending()
+            .expect("checked");
+        if self.cluster.storage_in(r, h).is_pending_at(zone, index) {
+            return false;
+        }
+        let (zone, index, data) = self
+            .cluster
+            .storage_in_mut(r, g)
+            .misdirect_newest_away()
+            .expect("checked");
+        self.cluster
+            .storage_in_mut(r, h)
+            .receive_misdirected(zone, index, data)
     }
 
     /// Whether the atlas allows one more fault at `(zone, index)` of replica `r`.
