@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 /// A limit on search steps (one step = one event visited) and on the bytes the
-/// search holds (memo caches, interned states, stacks and event lists: see
+/// search holds (memo caches, stacks with their states, and event lists: see
 /// `Meter::charge`), shared by all the partitions of a check, and optionally a
 /// deadline. The checker reads the clock only when it is given a deadline, so
 /// a check without one is a pure function of its input: memory is counted, not

@@ -1,15 +1,15 @@
 //! The memo cache of Lowe's optimisation: a (linearized set, model state) pair
 //! already explored leads to the same dead end, so the search never enters it
-//! twice. States are interned to small ids first; a pair is then remembered by
-//! a 128-bit fingerprint alone, 16 bytes however long the segment is (a bitset
+//! twice. A pair is remembered by a 128-bit fingerprint alone, 16 bytes however long the segment is (a bitset
 //! of the set cost n/8 bytes, which on a key without quiescent points made the
 //! memo quadratic in the history).
 //!
 //! Why a fingerprint is enough. The fingerprint of a pair is the XOR of one
-//! 128-bit key per linearized operation and one for the state (Zobrist
-//! hashing, `Bitset` keeps it up to date in O(1) per change). The keys are
-//! fixed pseudo-random values that no history is built to defeat, so two
-//! different pairs share a fingerprint with probability 2^-128. A shared
+//! 128-bit key per linearized operation and a 128-bit hash of the state
+//! (Zobrist hashing, `Bitset` keeps it up to date in O(1) per change; see
+//! `state_key`). The keys and the hash are fixed pseudo-random functions that
+//! no history is built to defeat, so two different pairs share a fingerprint
+//! with probability 2^-128. A shared
 //! fingerprint can only make the search believe it explored a pair it did not,
 //! and prune a branch: the one possible error is a wrong `not linearizable`,
 //! never a wrong `linearizable`. Over a whole check that stores N pairs and
@@ -21,16 +21,10 @@
 //! slots on 32 GiB; the end of a run: 2^23 steps, 2^25 slots) it is below
 //! 2^-71.
 
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hash, Hasher};
+use std::hash::{Hash, Hasher};
 
 use super::bitset::{mix, Bitset};
 use super::budget::Meter;
-
-/// An interned model state.
-pub(super) type StateId = u32;
-
-const NONE: u32 = u32::MAX;
 
 /// The empty slot of the table. A pair whose fingerprint is 0 is stored as
 /// `ZERO_STANDS_IN`, which merges two fingerprints out of 2^128.
@@ -69,10 +63,10 @@ impl Cache {
     pub(super) fn insert(
         &mut self,
         linearized: &Bitset,
-        state: StateId,
+        state_key: u128,
         meter: &mut Meter,
     ) -> Result<bool, OutOfMemory> {
-        let fingerprint = match linearized.fingerprint() ^ state_key(state) {
+        let fingerprint = match linearized.fingerprint() ^ state_key {
             EMPTY => ZERO_STANDS_IN,
             other => other,
         };
@@ -126,130 +120,98 @@ impl Cache {
     }
 }
 
-/// A state's term of a pair's fingerprint. The inputs to `mix` have the top
-/// bit set, which no operation's (`bitset::op_key`, two per index) has, so
-/// state keys and operation keys never share a half.
-fn state_key(state: StateId) -> u128 {
-    let input = (1u64 << 63) | (u64::from(state) * 2);
-    (u128::from(mix(input)) << 64) | u128::from(mix(input + 1))
-}
-
-/// Model states numbered in order of first appearance. Each is stored once,
-/// found again through hash chains like the cache's.
-pub(super) struct Interner<S> {
-    states: Vec<S>,
-    /// Per state: the next state with the same hash.
-    next: Vec<StateId>,
-    heads: HashMap<u64, StateId, BuildHasherDefault<IdentityHasher>>,
-}
-
-impl<S: Eq + Hash> Interner<S> {
-    pub(super) fn new() -> Self {
-        Interner {
-            states: Vec::new(),
-            next: Vec::new(),
-            heads: HashMap::default(),
-        }
-    }
-
-    /// The id of `state` if it was interned before, or else its hash, for `add`.
-    pub(super) fn find(&self, state: &S) -> Result<StateId, StateHash> {
-        let hash = hash_of(state);
-        let mut id = self.heads.get(&hash).copied().unwrap_or(NONE);
-        while id != NONE {
-            if self.states[id as usize] == *state {
-                return Ok(id);
-            }
-            id = self.next[id as usize];
-        }
-        Err(StateHash(hash))
-    }
-
-    pub(super) fn intern(&mut self, state: S) -> StateId {
-        match self.find(&state) {
-            Ok(id) => id,
-            Err(hash) => self.add(state, hash),
-        }
-    }
-
-    /// Interns a state `find` did not find (with the hash it gave).
-    pub(super) fn add(&mut self, state: S, StateHash(hash): StateHash) -> StateId {
-        let head = self.heads.get(&hash).copied().unwrap_or(NONE);
-        let id = StateId::try_from(self.states.len()).expect("fewer than 2^32 states");
-        self.states.push(state);
-        self.next.push(head);
-        self.heads.insert(hash, id);
-        id
-    }
-
-    pub(super) fn get(&self, id: StateId) -> &S {
-        &self.states[id as usize]
-    }
-
-    /// What keeping one more state costs, given the bytes of the state itself
-    /// (`Model::state_bytes`): its slot, chain link and map entry, with room
-    /// for the vectors and the map to have doubled (so an estimate erring high).
-    pub(super) fn bytes_per_state(&self, state_bytes: usize) -> usize {
-        let slot = std::mem::size_of::<S>() + std::mem::size_of::<StateId>();
-        let map_entry = std::mem::size_of::<(u64, StateId)>() + 1;
-        state_bytes + 2 * (slot + map_entry)
-    }
-}
-
-/// A state's hash, from `Interner::find` to `Interner::add`.
-pub(super) struct StateHash(u64);
-
-fn hash_of<S: Hash>(state: &S) -> u64 {
-    let mut hasher = FxHasher::default();
+/// A state's term of a pair's fingerprint: a 128-bit hash of the bytes its
+/// `Hash` feeds a hasher. `Hash` promises unequal values feed unequal byte
+/// streams (prefix-free), and the hash is a function of the stream alone, so
+/// two unequal states share a key only by a collision of the hash, as likely
+/// as between any two fingerprints. Hashing, rather than numbering the states
+/// in a table, is what lets the search forget them: a key's states are mostly
+/// values no later point of its history holds again (values are unique, and
+/// appends make new ones), and a table of them all was most of the memory a
+/// long search held.
+pub(super) fn state_key<S: Hash>(state: &S) -> u128 {
+    let mut hasher = StateHasher::default();
     state.hash(&mut hasher);
-    hasher.finish()
+    hasher.finish128()
 }
 
-/// For keys that are already well-mixed hashes.
-#[derive(Default)]
-pub(super) struct IdentityHasher(u64);
+/// Two 64-bit lanes over the byte stream in 8-byte words (the last one padded
+/// with zeros), then its length: so the words and the length determine the
+/// stream. Each lane chains a different bijection of (lane, word), from its
+/// own seed, so the lanes collide independently, as two halves of one random
+/// 128-bit value would.
+struct StateHasher {
+    high: u64,
+    low: u64,
+    /// Bytes not yet absorbed (fewer than 8), low byte first.
+    pending: u64,
+    pending_len: u32,
+    len: u64,
+}
 
-impl Hasher for IdentityHasher {
-    fn finish(&self) -> u64 {
-        self.0
+impl Default for StateHasher {
+    fn default() -> Self {
+        StateHasher {
+            // Seeds no op key's inputs (`bitset::op_key`) start from.
+            high: mix(0xc3a5_c85c_97cb_3127),
+            low: mix(0xb492_b66f_be98_f273),
+            pending: 0,
+            pending_len: 0,
+            len: 0,
+        }
+    }
+}
+
+/// An odd multiplier: multiplying by it is a bijection of u64.
+const LOW_LANE_MULTIPLIER: u64 = 0x9fb2_1c65_1e98_df25;
+
+impl StateHasher {
+    fn absorb(&mut self, word: u64) {
+        self.high = mix(self.high ^ word);
+        self.low = mix((self.low ^ word).wrapping_mul(LOW_LANE_MULTIPLIER));
     }
 
-    fn write(&mut self, bytes: &[u8]) {
-        for &byte in bytes {
-            self.0 = (self.0 << 8) | u64::from(byte);
+    fn push_byte(&mut self, byte: u8) {
+        self.pending |= u64::from(byte) << (8 * self.pending_len);
+        self.pending_len += 1;
+        if self.pending_len == 8 {
+            self.absorb(self.pending);
+            self.pending = 0;
+            self.pending_len = 0;
         }
     }
 
-    fn write_u64(&mut self, value: u64) {
-        self.0 = value;
-    }
-}
-
-/// The Fx hash (rustc's): fast, and fixed (no per-process random seed).
-#[derive(Default)]
-struct FxHasher(u64);
-
-impl Hasher for FxHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(8) {
-            let mut word = [0u8; 8];
-            word[..chunk.len()].copy_from_slice(chunk);
-            self.add(u64::from_le_bytes(word));
+    fn finish128(mut self) -> u128 {
+        if self.pending_len > 0 {
+            self.absorb(self.pending);
         }
-    }
-
-    fn write_u64(&mut self, value: u64) {
-        self.add(value);
+        self.absorb(self.len);
+        (u128::from(self.high) << 64) | u128::from(self.low)
     }
 }
 
-impl FxHasher {
-    fn add(&mut self, word: u64) {
-        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+impl Hasher for StateHasher {
+    /// Not used: the search asks for all 128 bits (`finish128`).
+    fn finish(&self) -> u64 {
+        self.high ^ self.low
+    }
+
+    fn write(&mut self, mut bytes: &[u8]) {
+        self.len += bytes.len() as u64;
+        while self.pending_len != 0 {
+            let Some((&first, rest)) = bytes.split_first() else {
+                return;
+            };
+            self.push_byte(first);
+            bytes = rest;
+        }
+        let mut words = bytes.chunks_exact(8);
+        for word in &mut words {
+            self.absorb(u64::from_le_bytes(word.try_into().expect("8 bytes")));
+        }
+        for &byte in words.remainder() {
+            self.push_byte(byte);
+        }
     }
 }
 
@@ -262,7 +224,8 @@ mod tests {
         let mut meter = Meter::new(super::super::Budget::default());
         let mut cache = Cache::new();
         let mut set = Bitset::new(70);
-        let mut insert = |set: &Bitset, state| cache.insert(set, state, &mut meter).unwrap();
+        let mut insert =
+            |set: &Bitset, state: u32| cache.insert(set, state_key(&state), &mut meter).unwrap();
         assert!(insert(&set, 0));
         assert!(!insert(&set, 0));
         assert!(insert(&set, 1));
@@ -281,11 +244,11 @@ mod tests {
         // Every prefix of 0..5000 with two states: 10,000 pairs, all different.
         for i in 0..5000 {
             set.set(i);
-            assert!(cache.insert(&set, 0, &mut meter).unwrap());
-            assert!(cache.insert(&set, 7, &mut meter).unwrap());
+            assert!(cache.insert(&set, state_key(&0u32), &mut meter).unwrap());
+            assert!(cache.insert(&set, state_key(&7u32), &mut meter).unwrap());
         }
         for i in (0..5000).rev() {
-            assert!(!cache.insert(&set, 7, &mut meter).unwrap());
+            assert!(!cache.insert(&set, state_key(&7u32), &mut meter).unwrap());
             set.clear(i);
         }
         assert_eq!(cache.bytes(), 16384 * SLOT_BYTES);
@@ -300,20 +263,42 @@ mod tests {
         let mut set = Bitset::new(64);
         for i in 0..12 {
             set.set(i);
-            assert!(cache.insert(&set, 0, &mut meter).unwrap());
+            assert!(cache.insert(&set, state_key(&0u32), &mut meter).unwrap());
         }
         set.set(12);
-        assert!(cache.insert(&set, 0, &mut meter).is_err());
+        assert!(cache.insert(&set, state_key(&0u32), &mut meter).is_err());
         assert!(meter.memory() <= budget.memory_bytes);
     }
 
     #[test]
-    fn interns_equal_states_once() {
-        let mut states = Interner::new();
-        let a = states.intern(Some("a".to_string()));
-        let none = states.intern(None);
-        assert_eq!(states.intern(Some("a".to_string())), a);
-        assert_ne!(a, none);
-        assert_eq!(states.get(a).as_deref(), Some("a"));
+    fn state_keys_tell_states_apart_by_their_bytes() {
+        let key = |state: &Option<String>| state_key(state);
+        let values = [
+            "",
+            "a",
+            "ab",
+            "a\0",
+            "abcdefgh",
+            "abcdefgh\0",
+            "abcdefghi",
+            "ba",
+        ];
+        let mut keys: Vec<u128> = values.iter().map(|v| key(&Some(v.to_string()))).collect();
+        keys.push(key(&None));
+        // Equal states, equal keys, however the string was built.
+        let mut built = String::with_capacity(64);
+        built.push_str("abcd");
+        built.push_str("efgh");
+        assert_eq!(key(&Some(built)), keys[4]);
+        keys.sort_unstable();
+        keys.dedup();
+        assert_eq!(keys.len(), values.len() + 1);
+        // The stream, not how it was cut into writes, decides.
+        let mut split = StateHasher::default();
+        split.write(b"abc");
+        split.write(b"defghij");
+        let mut whole = StateHasher::default();
+        whole.write(b"abcdefghij");
+        assert_eq!(split.finish128(), whole.finish128());
     }
 }

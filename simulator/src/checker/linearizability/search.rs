@@ -14,7 +14,7 @@
 use std::mem;
 
 use super::budget::Meter;
-use super::cache::{Cache, Interner, OutOfMemory, StateId};
+use super::cache::{state_key, Cache, OutOfMemory};
 use super::entries::{EntryList, Event};
 use super::Bitset;
 use crate::checker::model::Model;
@@ -34,12 +34,15 @@ pub(super) enum Outcome {
 }
 
 /// One choice on the search stack: the call lifted, and the state before it.
-struct Frame {
+struct Frame<S> {
     call: usize,
     op: usize,
     /// A read placed as soon as it fit: no alternative to it needs trying.
     forced: bool,
-    state_before: StateId,
+    /// The state before it, with its key (`state_key`); `None` for a forced
+    /// read, which changed nothing. The stack holds the only copies of the
+    /// states it passed through: the memo keeps their keys alone.
+    before: Option<(S, u128)>,
 }
 
 enum Try {
@@ -65,9 +68,15 @@ pub(super) struct Search<'a, M: Model> {
     list: EntryList,
     linearized: Bitset,
     cache: Cache,
-    states: Interner<M::State>,
-    stack: Vec<Frame>,
-    state: StateId,
+    stack: Vec<Frame<M::State>>,
+    state: M::State,
+    /// `state_key(&state)`.
+    key: u128,
+    /// Heap bytes of the states on the stack (`Model::state_bytes` beyond the
+    /// inline part, which the fixed part counts), and the most of it charged
+    /// to the meter so far (charged as it grows, kept until the search ends).
+    stack_heap: u64,
+    stack_heap_charged: u64,
     /// For a pending operation, the pending one just before it (in call order)
     /// with the same input and output: the two are interchangeable, so only the
     /// earlier is ever tried first. Cuts the orders of k twins from k! to 1.
@@ -84,7 +93,7 @@ pub(super) struct Search<'a, M: Model> {
     /// linearized (an end) for the first time, and can go on from there through
     /// every point (the memo cache still prunes repeats), so that it finds every
     /// end state. Once all are found it answers `NotLinearizable`.
-    enumerate: Option<Ends>,
+    enumerate: Option<Ends<M::State>>,
     /// Bytes charged to the meter for everything but the cache (which charges
     /// its own); zero until the first `run` charges the fixed part.
     charged: u64,
@@ -100,10 +109,12 @@ pub(super) struct Search<'a, M: Model> {
 const LOOKAHEAD_EVENTS: usize = 32;
 
 /// The end states an enumerating search reached.
-struct Ends {
-    seen: Vec<StateId>,
+struct Ends<S> {
+    /// Their keys (`state_key`): two ends share one only by a collision of
+    /// 128-bit hashes, the memo's own risk (see `cache.rs`).
+    seen: Vec<u128>,
     /// The newest, not yet taken: with the linearization that reached it.
-    new: Option<(StateId, Vec<usize>)>,
+    new: Option<(S, Vec<usize>)>,
 }
 
 impl<'a, M: Model> Search<'a, M> {
@@ -122,8 +133,6 @@ impl<'a, M: Model> Search<'a, M> {
     ) -> Self {
         debug_assert_eq!(ops.len(), only_before.len());
         let list = EntryList::new(&ops);
-        let mut states = Interner::new();
-        let state = states.intern(start);
         Search {
             model,
             entry: list.first(),
@@ -131,9 +140,11 @@ impl<'a, M: Model> Search<'a, M> {
             list,
             linearized: Bitset::new(ops.len()),
             cache: Cache::new(),
-            states,
             stack: Vec::new(),
-            state,
+            key: state_key(&start),
+            state: start,
+            stack_heap: 0,
+            stack_heap_charged: 0,
             completed_left: ops.iter().filter(|op| op.is_completed()).count(),
             twin_before: pending_twins(&ops),
             resets: if lookahead {
@@ -164,9 +175,9 @@ impl<'a, M: Model> Search<'a, M> {
         let per_op = mem::size_of::<&Operation>()
             + mem::size_of::<bool>()
             + mem::size_of::<Option<usize>>()
-            + mem::size_of::<Frame>()
+            + mem::size_of::<Frame<M::State>>()
             + mem::size_of::<usize>();
-        let state = self.model.state_bytes(self.states.get(self.state));
+        let state = self.model.state_bytes(&self.state);
         let lists = |lists: &[Option<Vec<usize>>]| {
             let entries: usize = lists.iter().flatten().map(Vec::len).sum();
             mem::size_of_val(lists) + entries * mem::size_of::<usize>()
@@ -190,8 +201,7 @@ impl<'a, M: Model> Search<'a, M> {
     /// After `Outcome::Ended`: the end state and the linearization that
     /// reached it (indices into the searched slice).
     pub(super) fn take_end(&mut self) -> Option<(M::State, Vec<usize>)> {
-        let (state, path) = self.enumerate.as_mut()?.new.take()?;
-        Some((self.states.get(state).clone(), path))
+        self.enumerate.as_mut()?.new.take()
     }
 
     /// When enumerating and every completed operation is linearized: records
@@ -200,12 +210,12 @@ impl<'a, M: Model> Search<'a, M> {
         let Some(ends) = self.enumerate.as_mut() else {
             return false;
         };
-        if self.completed_left != 0 || ends.seen.contains(&self.state) {
+        if self.completed_left != 0 || ends.seen.contains(&self.key) {
             return false;
         }
-        ends.seen.push(self.state);
+        ends.seen.push(self.key);
         let path = self.stack.iter().map(|frame| frame.op).collect();
-        ends.new = Some((self.state, path));
+        ends.new = Some((self.state.clone(), path));
         true
     }
 
@@ -277,7 +287,7 @@ impl<'a, M: Model> Search<'a, M> {
                 return Try::Refused;
             }
         }
-        let state = self.states.get(self.state);
+        let state = &self.state;
         if let Some(before) = &self.only_before[op] {
             let needed = before.iter().any(|&other| {
                 let other_op = self.ops[other];
@@ -298,31 +308,24 @@ impl<'a, M: Model> Search<'a, M> {
         // (it changes nothing, and real time lets it: its call precedes every
         // return left), so once placed, nothing else needs trying at this point.
         let forced = self.read_only[op];
-        let next = if forced {
-            debug_assert_eq!(&next, state, "a read-only operation changed the state");
-            self.state
-        } else {
-            // A new state is charged before it is kept.
-            let bytes = self.states.bytes_per_state(self.model.state_bytes(&next)) as u64;
-            match self.states.find(&next) {
-                Ok(id) => id,
-                Err(hash) if meter.charge(bytes) => {
-                    self.charged += bytes;
-                    self.states.add(next, hash)
-                }
-                Err(_) => return Try::OutOfMemory,
-            }
-        };
+        debug_assert!(
+            !forced || &next == state,
+            "a read-only operation changed the state"
+        );
+        let key = if forced { self.key } else { state_key(&next) };
         // A pending operation that changes nothing here might as well never
         // happen: leaving it out keeps strictly more options open.
-        if !operation.is_completed() && next == self.state {
+        if !operation.is_completed() && key == self.key && next == self.state {
             return Try::Refused;
         }
-        if !forced && self.reads_ahead_refuse(op, next) {
+        if !forced && self.reads_ahead_refuse(op, &next) {
             return Try::Refused;
+        }
+        if !forced && !self.charge_stack(meter) {
+            return Try::OutOfMemory;
         }
         self.linearized.set(op);
-        let inserted = self.cache.insert(&self.linearized, next, meter);
+        let inserted = self.cache.insert(&self.linearized, key, meter);
         if !matches!(inserted, Ok(true)) {
             self.linearized.clear(op);
             if let Err(OutOfMemory) = inserted {
@@ -332,12 +335,16 @@ impl<'a, M: Model> Search<'a, M> {
             return if forced { Try::DeadEnd } else { Try::Refused };
         }
         self.list.lift(call);
-        let state_before = mem::replace(&mut self.state, next);
+        let before = (!forced).then(|| {
+            self.stack_heap += self.heap_bytes(&self.state);
+            let key = mem::replace(&mut self.key, key);
+            (mem::replace(&mut self.state, next), key)
+        });
         self.stack.push(Frame {
             call,
             op,
             forced,
-            state_before,
+            before,
         });
         if operation.is_completed() {
             self.completed_left -= 1;
@@ -352,8 +359,7 @@ impl<'a, M: Model> Search<'a, M> {
     /// comes after `op` in any linearization through here, so one that can no
     /// longer be satisfied dooms the branch. The refusal depends only on the
     /// linearized set and `next`, like the memo.
-    fn reads_ahead_refuse(&self, op: usize, next: StateId) -> bool {
-        let state = self.states.get(next);
+    fn reads_ahead_refuse(&self, op: usize, state: &M::State) -> bool {
         let mut node = self.list.first();
         for _ in 0..LOOKAHEAD_EVENTS {
             let Some(current) = node else { break };
@@ -373,6 +379,29 @@ impl<'a, M: Model> Search<'a, M> {
             node = self.list.next(current);
         }
         false
+    }
+
+    /// Heap bytes of `state`, as the stack holds them.
+    fn heap_bytes(&self, state: &M::State) -> u64 {
+        let inline = mem::size_of::<M::State>();
+        self.model.state_bytes(state).saturating_sub(inline) as u64
+    }
+
+    /// Charges the meter for pushing the current state on the stack, when
+    /// that takes the stack's heap bytes past the most charged before; false
+    /// when the budget forbids it.
+    fn charge_stack(&mut self, meter: &mut Meter) -> bool {
+        let heap = self.stack_heap + self.heap_bytes(&self.state);
+        if heap <= self.stack_heap_charged {
+            return true;
+        }
+        let more = heap - self.stack_heap_charged;
+        if !meter.charge(more) {
+            return false;
+        }
+        self.stack_heap_charged = heap;
+        self.charged += more;
+        true
     }
 
     /// Before a pop: keeps the stack as the longest prefix if it is longer.
@@ -404,7 +433,11 @@ impl<'a, M: Model> Search<'a, M> {
             if self.ops[frame.op].is_completed() {
                 self.completed_left += 1;
             }
-            self.state = frame.state_before;
+            if let Some((state, key)) = frame.before {
+                self.stack_heap -= self.heap_bytes(&state);
+                self.state = state;
+                self.key = key;
+            }
             self.list.unlift(frame.call);
             // Below a forced read is a point where that read had to go first.
             if !frame.forced {
