@@ -5,6 +5,8 @@
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(super) struct Bitset {
     words: Vec<u64>,
+    /// Members: the memo files a pair by its set's size (`cache.rs`).
+    len: usize,
     /// XOR of `op_key(i)` over the members (Zobrist hashing): toggling a bit
     /// toggles its term, O(1), and the order of insertion cannot matter.
     fingerprint: u128,
@@ -14,6 +16,7 @@ impl Bitset {
     pub(super) fn new(len: usize) -> Self {
         Bitset {
             words: vec![0; len.div_ceil(64)],
+            len: 0,
             fingerprint: 0,
         }
     }
@@ -21,15 +24,21 @@ impl Bitset {
     pub(super) fn set(&mut self, index: usize) {
         debug_assert!(!self.contains(index));
         self.toggle(index);
+        self.len += 1;
     }
 
     pub(super) fn clear(&mut self, index: usize) {
         debug_assert!(self.contains(index));
         self.toggle(index);
+        self.len -= 1;
     }
 
     pub(super) fn contains(&self, index: usize) -> bool {
         self.words[index / 64] & (1 << (index % 64)) != 0
+    }
+
+    pub(super) fn len(&self) -> usize {
+        self.len
     }
 
     pub(super) fn fingerprint(&self) -> u128 {

@@ -38,24 +38,25 @@ pub(super) const SLOT_BYTES: usize = std::mem::size_of::<u128>();
 #[derive(Debug)]
 pub(super) struct OutOfMemory;
 
-/// A set of fingerprints: open addressing with linear probing over a flat
-/// table whose size is a power of two, at most three quarters full. Only
-/// membership is ever asked, and the table holds nothing but the fingerprints,
-/// so no order of any kind reaches a result.
+/// The set of pairs explored: one table of fingerprints per block of
+/// `BLOCK_SETS` set sizes. A pair's set size is part of the pair, so it is
+/// always looked for in the table where it was put, and the cache holds
+/// exactly the pairs one table would. Why several: the search works at the
+/// frontier of what it has linearized, and backtracks a few operations at a
+/// time, so the pairs it asks about in a while have nearly the same size and
+/// land in one small table that stays in the processor's cache, where one
+/// table of them all (hundreds of MB on a long key) missed it at every look.
 pub(super) struct Cache {
-    slots: Vec<u128>,
-    len: usize,
+    tables: Vec<Table>,
 }
 
-/// The table's first size: most searches (short segments) stay this small.
-const FIRST_SLOTS: usize = 16;
+/// Set sizes per table: the search rarely backtracks more than a few dozen
+/// operations, so the pairs of a few hundred sizes keep one table busy.
+const BLOCK_SETS: usize = 256;
 
 impl Cache {
     pub(super) fn new() -> Self {
-        Cache {
-            slots: Vec::new(),
-            len: 0,
-        }
+        Cache { tables: Vec::new() }
     }
 
     /// Records the pair; `Ok(false)` when it was already there, `Err` when it
@@ -66,10 +67,44 @@ impl Cache {
         state_key: u128,
         meter: &mut Meter,
     ) -> Result<bool, OutOfMemory> {
+        let block = linearized.len() / BLOCK_SETS;
+        if block >= self.tables.len() {
+            self.tables.resize_with(block + 1, Table::default);
+        }
         let fingerprint = match linearized.fingerprint() ^ state_key {
             EMPTY => ZERO_STANDS_IN,
             other => other,
         };
+        self.tables[block].insert(fingerprint, meter)
+    }
+
+    /// Bytes the tables hold, for the memory budget (charged as they grow).
+    pub(super) fn bytes(&self) -> usize {
+        self.tables.iter().map(Table::bytes).sum()
+    }
+
+    /// Bytes of the tables' own headers for sets of up to `ops` operations:
+    /// charged up front with the rest of what grows with a search's length.
+    pub(super) fn headers_bytes(ops: usize) -> usize {
+        (ops / BLOCK_SETS + 1) * std::mem::size_of::<Table>()
+    }
+}
+
+/// A set of fingerprints: open addressing with linear probing over a flat
+/// table whose size is a power of two, at most three quarters full. Only
+/// membership is ever asked, and the table holds nothing but the fingerprints,
+/// so no order of any kind reaches a result.
+#[derive(Default)]
+struct Table {
+    slots: Vec<u128>,
+    len: usize,
+}
+
+/// A table's first size: most searches (short segments) stay this small.
+const FIRST_SLOTS: usize = 16;
+
+impl Table {
+    fn insert(&mut self, fingerprint: u128, meter: &mut Meter) -> Result<bool, OutOfMemory> {
         let mut slot = self.find(fingerprint);
         if slot.is_some_and(|slot| self.slots[slot] == fingerprint) {
             return Ok(false);
@@ -84,8 +119,7 @@ impl Cache {
         Ok(true)
     }
 
-    /// Bytes the table holds, for the memory budget.
-    pub(super) fn bytes(&self) -> usize {
+    fn bytes(&self) -> usize {
         self.slots.len() * SLOT_BYTES
     }
 
@@ -251,7 +285,20 @@ mod tests {
             assert!(!cache.insert(&set, state_key(&7u32), &mut meter).unwrap());
             set.clear(i);
         }
-        assert_eq!(cache.bytes(), 16384 * SLOT_BYTES);
+        // Per block of set sizes, two pairs a size in the smallest table
+        // (a power of two) at most three quarters full.
+        let slots: usize = (0..=5000 / BLOCK_SETS)
+            .map(|block| {
+                let sizes = (block * BLOCK_SETS..(block + 1) * BLOCK_SETS)
+                    .filter(|&n| (1..=5000).contains(&n));
+                let pairs = 2 * sizes.count();
+                (FIRST_SLOTS..)
+                    .find(|&n| n.is_power_of_two() && pairs * 4 <= n * 3)
+                    .unwrap()
+            })
+            .sum();
+        assert_eq!(cache.bytes(), slots * SLOT_BYTES);
+        assert!(slots < 16384 * 2);
         assert_eq!(meter.memory(), cache.bytes() as u64);
     }
 

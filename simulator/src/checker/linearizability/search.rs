@@ -183,8 +183,13 @@ impl<'a, M: Model> Search<'a, M> {
             mem::size_of_val(lists) + entries * mem::size_of::<usize>()
         };
         let resets = lists(&self.resets) + lists(&self.only_before);
-        (self.list.bytes() + self.linearized.bytes() + self.ops.len() * per_op + state + resets)
-            as u64
+        let headers = Cache::headers_bytes(self.ops.len());
+        (self.list.bytes()
+            + self.linearized.bytes()
+            + self.ops.len() * per_op
+            + state
+            + resets
+            + headers) as u64
     }
 
     /// Turns this (fresh) search into one that enumerates the end states (see
