@@ -323,9 +323,6 @@ impl<'a, M: Model> Search<'a, M> {
         if !operation.is_completed() && key == self.key && next == self.state {
             return Try::Refused;
         }
-        if !forced && self.reads_ahead_refuse(op, &next) {
-            return Try::Refused;
-        }
         if !forced && !self.charge_stack(meter) {
             return Try::OutOfMemory;
         }
@@ -338,6 +335,14 @@ impl<'a, M: Model> Search<'a, M> {
             }
             // Explored already and failed; for a forced read, so did this point.
             return if forced { Try::DeadEnd } else { Try::Refused };
+        }
+        // Looked ahead only from a pair not explored before (most are). A pair
+        // it refuses stays in the memo, rightly: the read it found doomed is
+        // one not linearized yet and the state is the pair's, so no
+        // linearization goes on from the pair, however it is reached.
+        if !forced && self.reads_ahead_refuse(op, &next) {
+            self.linearized.clear(op);
+            return Try::Refused;
         }
         self.list.lift(call);
         let before = (!forced).then(|| {
