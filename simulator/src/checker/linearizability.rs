@@ -83,6 +83,10 @@ pub struct CheckResult {
 /// The first slice of steps each partition gets; slices double every round.
 const FIRST_SLICE_STEPS: u64 = 1024;
 
+/// Steps a partition's search takes before `Model::refute_late` is tried on
+/// it (once): a fraction of a second of searching.
+pub const LATE_REFUTATION_STEPS: u64 = 1 << 20;
+
 /// Checks `ops` against `model`, partition by partition, within `budget`.
 ///
 /// The partitions take turns, each searching for a slice of steps per round,
@@ -348,7 +352,10 @@ fn settle<M: Model>(
     meter: &mut budget::Meter,
 ) -> Turn {
     match outcome {
-        None => Turn::Continue,
+        None => match late_refutation(model, search, key) {
+            Some(explanation) => Turn::Stop(Some(explanation)),
+            None => Turn::Continue,
+        },
         // Decided: what it held is free for the other keys.
         Some(Outcome::Linearizable) => {
             search.free(meter);
@@ -370,6 +377,23 @@ fn settle<M: Model>(
             Turn::Stop(Some(explanation))
         }
     }
+}
+
+/// Once a partition's search has taken `LATE_REFUTATION_STEPS` undecided:
+/// `Model::refute_late` on its searched operations (whose verdict is the
+/// partition's, see `searched_ops`), tried once; with an anomaly, the
+/// partition is not linearizable (recorded in `key`).
+fn late_refutation<M: Model>(
+    model: &M,
+    search: &mut KeySearch<M>,
+    key: &mut KeyResult,
+) -> Option<Explanation> {
+    if key.steps < LATE_REFUTATION_STEPS || !search.try_late_refutation() {
+        return None;
+    }
+    let anomaly = model.refute_late(search.ops())?;
+    key.verdict = Verdict::NotLinearizable;
+    Some(Explanation::anomaly(key.key.clone(), anomaly))
 }
 
 enum Confirmed {

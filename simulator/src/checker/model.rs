@@ -63,6 +63,16 @@ pub trait Model {
         None
     }
 
+    /// An anomaly that refutes one partition's searched operations for
+    /// certain, tried only once the search has taken many steps without
+    /// deciding (`linearizability::LATE_REFUTATION_STEPS`): where a search
+    /// decides soon, its verdict comes with the longest linearizable prefix,
+    /// which explains more than an anomaly. `None` when there is none or the
+    /// model cannot tell.
+    fn refute_late(&self, _ops: &[&Operation]) -> Option<Anomaly> {
+        None
+    }
+
     /// Per operation of one partition: true for a pending operation that can
     /// be left out of the search without changing the verdict. Pending
     /// read-only operations are left out anyway.
@@ -193,6 +203,10 @@ impl Model for KvModel {
 
     fn refute(&self, ops: &[&Operation]) -> Option<Anomaly> {
         shortcuts::refute(ops)
+    }
+
+    fn refute_late(&self, ops: &[&Operation]) -> Option<Anomaly> {
+        shortcuts::refute_late(ops)
     }
 
     fn needless_pending(&self, ops: &[&Operation]) -> Vec<bool> {

@@ -74,6 +74,8 @@ pub(super) struct KeySearch<'a, M: Model> {
     lookahead: bool,
     /// `Model::only_before` of `ops`.
     only_before: Vec<Option<Vec<usize>>>,
+    /// `Model::refute_late` was tried on `ops` (see `try_late_refutation`).
+    late_refutation_tried: bool,
 }
 
 impl<'a, M: Model> KeySearch<'a, M> {
@@ -92,6 +94,7 @@ impl<'a, M: Model> KeySearch<'a, M> {
             charged: 0,
             lookahead,
             only_before,
+            late_refutation_tried: false,
         };
         search.reset();
         search
@@ -127,6 +130,11 @@ impl<'a, M: Model> KeySearch<'a, M> {
         self.current = 0;
         self.links.clear();
         self.longest = None;
+    }
+
+    /// True the first time only: whether to try `Model::refute_late` now.
+    pub(super) fn try_late_refutation(&mut self) -> bool {
+        !mem::replace(&mut self.late_refutation_tried, true)
     }
 
     /// The operations searched; `Outcome::NotLinearizable` indexes into them.

@@ -164,11 +164,23 @@ pub(super) fn refute(ops: &[&Operation]) -> Option<Anomaly> {
     }
     found.extend(stale_reads(ops));
     found.extend(lost_appends(ops));
+    first_by_return(found)
+}
+
+/// The anomaly whose impossible operation returned first.
+fn first_by_return(found: Vec<Anomaly>) -> Option<Anomaly> {
     let last = |anomaly: &Anomaly| {
         let op = anomaly.ops.last().expect("an anomaly names its operation");
         (op.ret, op.call, op.client)
     };
     found.into_iter().min_by_key(last)
+}
+
+/// See `Model::refute_late`: the first (by return) completed get, or cas told
+/// it swapped, whose value could only start with writes that returned before
+/// an operation the value shows came before them (`early_bases`).
+pub(super) fn refute_late(ops: &[&Operation]) -> Option<Anomaly> {
+    first_by_return(early_bases(ops))
 }
 
 /// Completed reads (a get that read a value, a cas told it swapped: it read
@@ -379,6 +391,147 @@ fn lost_appends(ops: &[&Operation]) -> Vec<Anomaly> {
         }
     }
     found
+}
+
+/// How many operations (in call order) `early_bases` looks at, after a base
+/// returned, for one that must come before it: a bound on its cost per read.
+const EARLY_BASE_SCAN: usize = 256;
+
+/// Completed reads (a get that read a value `v`, a cas told it swapped: it
+/// read its expected value `v`) each of whose possible bases returned before
+/// an operation that must precede it.
+///
+/// Why this is sound. Take a linearization, and in it a completed setter
+/// (a put, or a cas told it swapped) that returned before the read `r` was
+/// called: it precedes `r`, so some operation that sets the whole value
+/// precedes `r`; let `b` be the last one. Then `b` is a put or a cas that may
+/// swap, not called after `r` returned, and its value starts `v`: from `b`
+/// to `r` only appends change the key, so every state there is a prefix of
+/// `v`. Now take an operation `x` that returned before `r` was called (so it
+/// precedes `r`) and that cannot lie between `b` and `r`: a get that read
+/// absent or a value that is not a prefix of `v`, a put or a cas told it
+/// swapped (it would be a later setter), or an append whose value does not
+/// occur in `v` (from `b` on, `v` keeps every append's value). So `x`
+/// precedes `b`, and `b` cannot have returned before `x` was called. A
+/// candidate `b` with such an `x` is excluded; when every candidate is, no
+/// linearization explains `r`. Which candidates and witnesses are tried
+/// only limits what is found: a witness is looked for among the first
+/// `EARLY_BASE_SCAN` operations called after the candidate returned.
+fn early_bases(ops: &[&Operation]) -> Vec<Anomaly> {
+    let mut bases: Map<&[u8], Vec<usize>> = Map::default();
+    let mut first_setter: Option<u64> = None;
+    for (index, op) in ops.iter().enumerate() {
+        match (&op.op, &op.output) {
+            (Op::Cas { .. }, Output::Swapped(false)) | (Op::Get | Op::Append { .. }, _) => continue,
+            (Op::Put { value } | Op::Cas { value, .. }, _) => {
+                bases.entry(value.as_bytes()).or_default().push(index)
+            }
+        }
+        if sets_whole_value(op) {
+            if let Some(ret) = op.ret {
+                first_setter = Some(first_setter.map_or(ret, |first| first.min(ret)));
+            }
+        }
+    }
+    let Some(first_setter) = first_setter else {
+        return Vec::new();
+    };
+    let lengths: BTreeSet<usize> = bases.keys().map(|value| value.len()).collect();
+    let mut by_call: Vec<usize> = (0..ops.len()).collect();
+    by_call.sort_by_key(|&index| (ops[index].call, index));
+    let mut found = Vec::new();
+    for op in ops {
+        let Some(ret) = op.ret else { continue };
+        let (read, what) = match (&op.op, &op.output) {
+            (Op::Get, Output::Value(Some(read))) => (read, "a get returned"),
+            (Op::Cas { expected, .. }, Output::Swapped(true)) => {
+                (expected, "a cas swapped expecting")
+            }
+            _ => continue,
+        };
+        if first_setter >= op.call {
+            continue;
+        }
+        let value = read.as_bytes();
+        let candidates: Vec<usize> = lengths
+            .range(..=value.len())
+            .filter_map(|&length| bases.get(&value[..length]))
+            .flatten()
+            .copied()
+            .filter(|&base| ops[base].call <= ret && !std::ptr::eq(ops[base], *op))
+            .collect();
+        if candidates.is_empty() {
+            continue;
+        }
+        let mut evidence = Vec::new();
+        for &base in &candidates {
+            let Some(witness) = precedes_base(ops, &by_call, ops[base], op.call, value) else {
+                break;
+            };
+            evidence.push(ops[base].clone());
+            evidence.push(ops[witness].clone());
+        }
+        if evidence.len() == 2 * candidates.len() {
+            evidence.push((*op).clone());
+            found.push(Anomaly {
+                message: format!(
+                    "{what} {}, a value that can only start with a write that returned \
+                     before an operation the value shows came before it (a read of another \
+                     value, a write of a whole value, or an append it lacks)",
+                    serde_json::Value::from(read.as_str()),
+                ),
+                ops: evidence,
+            });
+        }
+    }
+    found
+}
+
+/// A put, or a cas told it swapped: it certainly set the whole value.
+fn sets_whole_value(op: &Operation) -> bool {
+    matches!(
+        (&op.op, &op.output),
+        (Op::Put { .. }, _) | (Op::Cas { .. }, Output::Swapped(true))
+    )
+}
+
+/// For `early_bases`: an operation (index) called after `base` returned that
+/// returned before `deadline` (the read's call) and cannot lie between `base`
+/// and the read of `value`; `None` when `base` is pending or none is found
+/// among the first `EARLY_BASE_SCAN`.
+fn precedes_base(
+    ops: &[&Operation],
+    by_call: &[usize],
+    base: &Operation,
+    deadline: u64,
+    value: &[u8],
+) -> Option<usize> {
+    let after = base.ret?;
+    let from = by_call.partition_point(|&index| ops[index].call <= after);
+    by_call[from..]
+        .iter()
+        .take(EARLY_BASE_SCAN)
+        .copied()
+        .take_while(|&index| ops[index].call < deadline)
+        .find(|&index| {
+            let op = ops[index];
+            op.ret.is_some_and(|ret| ret < deadline) && !fits_between(op, value)
+        })
+}
+
+/// Could `op` lie between the last write of a whole value and a read of
+/// `value` (see `early_bases`)? False only when certainly not.
+fn fits_between(op: &Operation, value: &[u8]) -> bool {
+    match (&op.op, &op.output) {
+        (Op::Get, Output::Value(Some(read))) => value.starts_with(read.as_bytes()),
+        (Op::Get, Output::Value(None)) => false,
+        _ if sets_whole_value(op) => false,
+        (Op::Append { value: piece }, _) => {
+            let piece = piece.as_bytes();
+            piece.is_empty() || value.windows(piece.len()).any(|window| window == piece)
+        }
+        _ => true,
+    }
 }
 
 /// Marks the pending operations of one key that can be left out of the search
