@@ -11,7 +11,8 @@
 //! linearizable by construction (`simulator::history::generate`), but for those named `_stale`:
 //! the same with one stale read per key (`generate::with_stale_read`, refuted without a
 //! search), and `_lost`: one read per key that misses an append (`generate::with_lost_append`,
-//! which only a search refutes), to time refutations. `--write-generated DIR` writes them as files instead (to time another build of
+//! which a search refutes, or, once the search has gone on long, `Model::refute_late` when an
+//! operation between the lost append's base and the read gives it away), to time refutations. `--write-generated DIR` writes them as files instead (to time another build of
 //! the checker on the same input). `--jobs N` checks keys on N threads (`check_kv_jobs`). Performance
 //! is never timed in tests: this is the place.
 
