@@ -58,11 +58,6 @@ fn what_the_base_may_precede_is_no_witness() {
         check_kv(&ops, Budget::default()).verdict,
         Verdict::Linearizable
     );
-    // A get concurrent with the last one may come after it: no witness
-    // (the history is not linearizable, but this does not show it).
-    let mut lines = LOST_AFTER_A_READ;
-    lines[2] = r#"{"client":3,"op":"get","key":"k","output":"pa","call":13,"return":20}"#;
-    assert!(refute_late(&history(&lines)).is_none());
     // Nor an append called before the put returned.
     let mut lines = LOST_AFTER_A_READ;
     lines[2] = r#"{"client":3,"op":"append","key":"k","value":"b","call":9,"return":14}"#;
@@ -71,6 +66,35 @@ fn what_the_base_may_precede_is_no_witness() {
     let mut lines = LOST_AFTER_A_READ.to_vec();
     lines.push(r#"{"client":5,"op":"put","key":"k","value":"p","call":15,"return":null}"#);
     assert!(refute_late(&history(&lines)).is_none());
+}
+
+/// The get that shows the append came after the put may be concurrent with
+/// the last get: its value alone (only the put starts it, and only that
+/// append ends it) orders them.
+#[test]
+fn a_concurrent_read_showing_the_append_after_the_base_is_refuted() {
+    let mut lines = LOST_AFTER_A_READ.to_vec();
+    lines[2] = r#"{"client":3,"op":"get","key":"k","output":"pa","call":11,"return":30}"#;
+    let ops = history(&lines);
+    let anomaly = refute_late(&ops).expect("refuted");
+    assert_eq!(
+        anomaly.ops,
+        [&ops[0], &ops[1], &ops[2], &ops[3]].map(Clone::clone)
+    );
+    assert_eq!(
+        check_kv(&ops, Budget::default()).verdict,
+        Verdict::NotLinearizable
+    );
+    // Another append of "a" may have made that value instead: no refutation,
+    // and rightly (the first append, the put, the last get, the other
+    // append, the get of "pa").
+    lines.push(r#"{"client":5,"op":"append","key":"k","value":"a","call":25,"return":null}"#);
+    let ops = history(&lines);
+    assert!(refute_late(&ops).is_none());
+    assert_eq!(
+        check_kv(&ops, Budget::default()).verdict,
+        Verdict::Linearizable
+    );
 }
 
 /// Generated linearizable histories of many shapes, crowded (many clients on

@@ -398,8 +398,8 @@ fn lost_appends(ops: &[&Operation]) -> Vec<Anomaly> {
 const EARLY_BASE_SCAN: usize = 256;
 
 /// Completed reads (a get that read a value `v`, a cas told it swapped: it
-/// read its expected value `v`) each of whose possible bases returned before
-/// an operation that must precede it.
+/// read its expected value `v`) each of whose possible bases comes before an
+/// operation that must precede it.
 ///
 /// Why this is sound. Take a linearization, and in it a completed setter
 /// (a put, or a cas told it swapped) that returned before the read `r` was
@@ -412,73 +412,46 @@ const EARLY_BASE_SCAN: usize = 256;
 /// absent or a value that is not a prefix of `v`, a put or a cas told it
 /// swapped (it would be a later setter), or an append whose value does not
 /// occur in `v` (from `b` on, `v` keeps every append's value). So `x`
-/// precedes `b`, and `b` cannot have returned before `x` was called. A
-/// candidate `b` with such an `x` is excluded; when every candidate is, no
-/// linearization explains `r`. Which candidates and witnesses are tried
-/// only limits what is found: a witness is looked for among the first
-/// `EARLY_BASE_SCAN` operations called after the candidate returned.
+/// precedes `b`. A candidate `b` is excluded when it also follows `x`: it
+/// returned before `x` was called, or `x` is an append that another read
+/// `r2` shows came after `b` (`shows_after`). When every candidate is
+/// excluded, no linearization explains `r`. Which candidates and witnesses
+/// are tried only limits what is found: a witness is looked for among the
+/// first `EARLY_BASE_SCAN` operations called after the candidate returned,
+/// and among the last `LOST_APPENDS_TRIED` appends that returned before `r`
+/// was called.
 fn early_bases(ops: &[&Operation]) -> Vec<Anomaly> {
-    let mut bases: Map<&[u8], Vec<usize>> = Map::default();
-    let mut first_setter: Option<u64> = None;
-    for (index, op) in ops.iter().enumerate() {
-        match (&op.op, &op.output) {
-            (Op::Cas { .. }, Output::Swapped(false)) | (Op::Get | Op::Append { .. }, _) => continue,
-            (Op::Put { value } | Op::Cas { value, .. }, _) => {
-                bases.entry(value.as_bytes()).or_default().push(index)
-            }
-        }
-        if sets_whole_value(op) {
-            if let Some(ret) = op.ret {
-                first_setter = Some(first_setter.map_or(ret, |first| first.min(ret)));
-            }
-        }
-    }
-    let Some(first_setter) = first_setter else {
+    let Some(context) = EarlyBases::new(ops) else {
         return Vec::new();
     };
-    let lengths: BTreeSet<usize> = bases.keys().map(|value| value.len()).collect();
-    let mut by_call: Vec<usize> = (0..ops.len()).collect();
-    by_call.sort_by_key(|&index| (ops[index].call, index));
     let mut found = Vec::new();
-    for op in ops {
-        let Some(ret) = op.ret else { continue };
-        let (read, what) = match (&op.op, &op.output) {
-            (Op::Get, Output::Value(Some(read))) => (read, "a get returned"),
-            (Op::Cas { expected, .. }, Output::Swapped(true)) => {
-                (expected, "a cas swapped expecting")
-            }
-            _ => continue,
-        };
-        if first_setter >= op.call {
+    for (index, op) in ops.iter().enumerate() {
+        let Some((read, what)) = completed_read(op) else {
             continue;
-        }
-        let value = read.as_bytes();
-        let candidates: Vec<usize> = lengths
-            .range(..=value.len())
-            .filter_map(|&length| bases.get(&value[..length]))
-            .flatten()
-            .copied()
-            .filter(|&base| ops[base].call <= ret && !std::ptr::eq(ops[base], *op))
-            .collect();
+        };
+        let candidates = context.candidates(index);
         if candidates.is_empty() {
             continue;
         }
-        let mut evidence = Vec::new();
-        for &base in &candidates {
-            let Some(witness) = precedes_base(ops, &by_call, ops[base], op.call, value) else {
-                break;
+        // Per candidate: the candidate, then its witnesses.
+        let mut evidence: Vec<usize> = Vec::new();
+        let every_one_excluded = candidates.iter().all(|&base| {
+            let Some(witness) = context.witness(base, index) else {
+                return false;
             };
-            evidence.push(ops[base].clone());
-            evidence.push(ops[witness].clone());
-        }
-        if evidence.len() == 2 * candidates.len() {
+            evidence.push(base);
+            evidence.extend(witness);
+            true
+        });
+        if every_one_excluded {
+            let mut evidence: Vec<Operation> = evidence.iter().map(|&i| ops[i].clone()).collect();
             evidence.push((*op).clone());
             found.push(Anomaly {
                 message: format!(
-                    "{what} {}, a value that can only start with a write that returned \
-                     before an operation the value shows came before it (a read of another \
-                     value, a write of a whole value, or an append it lacks)",
-                    serde_json::Value::from(read.as_str()),
+                    "{what} {}, a value that can only start with a write that came before \
+                     an operation the value shows came before it (a read of another value, a \
+                     write of a whole value, or an append it lacks)",
+                    serde_json::Value::from(read),
                 ),
                 ops: evidence,
             });
@@ -487,36 +460,184 @@ fn early_bases(ops: &[&Operation]) -> Vec<Anomaly> {
     found
 }
 
+/// A completed get that read a value, or a completed cas told it swapped
+/// (it read its expected value): the value, and what the op is for a person.
+fn completed_read(op: &Operation) -> Option<(&str, &'static str)> {
+    op.ret?;
+    match (&op.op, &op.output) {
+        (Op::Get, Output::Value(Some(read))) => Some((read, "a get returned")),
+        (Op::Cas { expected, .. }, Output::Swapped(true)) => {
+            Some((expected, "a cas swapped expecting"))
+        }
+        _ => None,
+    }
+}
+
+/// What `early_bases` looks things up in, for one key.
+struct EarlyBases<'a, 'o> {
+    ops: &'a [&'o Operation],
+    /// Puts and cas ops that may swap, by value.
+    bases: Map<&'o [u8], Vec<usize>>,
+    base_lengths: BTreeSet<usize>,
+    /// Appends by value.
+    pieces: Map<&'o [u8], Vec<usize>>,
+    piece_lengths: BTreeSet<usize>,
+    /// The first return of a completed setter.
+    first_setter: u64,
+    /// All operations by call, and the completed appends by return.
+    by_call: Vec<usize>,
+    appends_by_ret: Vec<(u64, usize)>,
+    /// Per base, the completed reads it is the only candidate base of.
+    sole_reads: Map<usize, Vec<usize>>,
+}
+
+impl<'a, 'o> EarlyBases<'a, 'o> {
+    /// `None` when no setter completed (then nothing is refuted).
+    fn new(ops: &'a [&'o Operation]) -> Option<Self> {
+        let mut bases: Map<&[u8], Vec<usize>> = Map::default();
+        let mut pieces: Map<&[u8], Vec<usize>> = Map::default();
+        let mut appends_by_ret = Vec::new();
+        let mut first_setter: Option<u64> = None;
+        for (index, op) in ops.iter().enumerate() {
+            match (&op.op, &op.output) {
+                (Op::Cas { .. }, Output::Swapped(false)) | (Op::Get, _) => {}
+                (Op::Append { value }, _) => {
+                    pieces.entry(value.as_bytes()).or_default().push(index);
+                    if let Some(ret) = op.ret {
+                        appends_by_ret.push((ret, index));
+                    }
+                }
+                (Op::Put { value } | Op::Cas { value, .. }, _) => {
+                    bases.entry(value.as_bytes()).or_default().push(index)
+                }
+            }
+            if let (true, Some(ret)) = (sets_whole_value(op), op.ret) {
+                first_setter = Some(first_setter.map_or(ret, |first| first.min(ret)));
+            }
+        }
+        appends_by_ret.sort_unstable();
+        let mut by_call: Vec<usize> = (0..ops.len()).collect();
+        by_call.sort_by_key(|&index| (ops[index].call, index));
+        let mut context = EarlyBases {
+            ops,
+            base_lengths: bases.keys().map(|value| value.len()).collect(),
+            bases,
+            piece_lengths: pieces.keys().map(|value| value.len()).collect(),
+            pieces,
+            first_setter: first_setter?,
+            by_call,
+            appends_by_ret,
+            sole_reads: Map::default(),
+        };
+        for index in 0..ops.len() {
+            if let [base] = context.candidates(index)[..] {
+                context.sole_reads.entry(base).or_default().push(index);
+            }
+        }
+        Some(context)
+    }
+
+    /// For a completed read (index) preceded by a completed setter, the
+    /// operations that may be the last setter before it; empty otherwise.
+    fn candidates(&self, read: usize) -> Vec<usize> {
+        let op = self.ops[read];
+        let (Some((value, _)), Some(ret)) = (completed_read(op), op.ret) else {
+            return Vec::new();
+        };
+        if self.first_setter >= op.call {
+            return Vec::new();
+        }
+        let value = value.as_bytes();
+        self.base_lengths
+            .range(..=value.len())
+            .filter_map(|&length| self.bases.get(&value[..length]))
+            .flatten()
+            .copied()
+            .filter(|&base| base != read && self.ops[base].call <= ret)
+            .collect()
+    }
+
+    /// Operations showing that `base` cannot be the last setter before
+    /// `read`: one that must precede `base` yet follows it (see
+    /// `early_bases`), and the read that shows it follows, if one does.
+    fn witness(&self, base: usize, read: usize) -> Option<Vec<usize>> {
+        let (ops, op) = (self.ops, self.ops[read]);
+        let (value, _) = completed_read(op)?;
+        let value = value.as_bytes();
+        let must_precede = |index: usize| {
+            ops[index].ret.is_some_and(|ret| ret < op.call) && !fits_between(ops[index], value)
+        };
+        // Called after `base` returned.
+        if let Some(after) = ops[base].ret {
+            let from = self.by_call.partition_point(|&i| ops[i].call <= after);
+            let found = self.by_call[from..]
+                .iter()
+                .take(EARLY_BASE_SCAN)
+                .copied()
+                .take_while(|&i| ops[i].call < op.call)
+                .find(|&i| must_precede(i));
+            if let Some(found) = found {
+                return Some(vec![found]);
+            }
+        }
+        // An append a read shows came after `base`.
+        let before = self
+            .appends_by_ret
+            .partition_point(|&(ret, _)| ret < op.call);
+        let reads = self.sole_reads.get(&base)?;
+        self.appends_by_ret[..before]
+            .iter()
+            .rev()
+            .take(LOST_APPENDS_TRIED)
+            .map(|&(_, append)| append)
+            .filter(|&append| must_precede(append))
+            .find_map(|append| {
+                let shown = reads.iter().find(|&&r| self.shows_after(base, append, r))?;
+                Some(vec![append, *shown])
+            })
+    }
+
+    /// Does the completed read `read`, whose only candidate base is `base`,
+    /// show that `append` came after `base`? Its value is `base`'s followed by
+    /// the values of the appends between them (each at most once); when what
+    /// follows `base`'s value cannot be built from the values of appends other
+    /// than `append` (any of them, any number of times, which only makes more
+    /// values buildable), `append` is among them.
+    fn shows_after(&self, base: usize, append: usize, read: usize) -> bool {
+        let Some((value, _)) = completed_read(self.ops[read]) else {
+            return false;
+        };
+        let written = match &self.ops[base].op {
+            Op::Put { value } | Op::Cas { value, .. } => value.as_bytes(),
+            Op::Get | Op::Append { .. } => return false,
+        };
+        let Some(rest) = value.as_bytes().strip_prefix(written) else {
+            return false;
+        };
+        let mut reachable = vec![false; rest.len() + 1];
+        reachable[0] = true;
+        for start in 0..rest.len() {
+            if !reachable[start] {
+                continue;
+            }
+            let tail = &rest[start..];
+            for &length in self.piece_lengths.range(1..=tail.len()) {
+                let others = self.pieces.get(&tail[..length]);
+                if others.is_some_and(|others| others.iter().any(|&other| other != append)) {
+                    reachable[start + length] = true;
+                }
+            }
+        }
+        !reachable[rest.len()]
+    }
+}
+
 /// A put, or a cas told it swapped: it certainly set the whole value.
 fn sets_whole_value(op: &Operation) -> bool {
     matches!(
         (&op.op, &op.output),
         (Op::Put { .. }, _) | (Op::Cas { .. }, Output::Swapped(true))
     )
-}
-
-/// For `early_bases`: an operation (index) called after `base` returned that
-/// returned before `deadline` (the read's call) and cannot lie between `base`
-/// and the read of `value`; `None` when `base` is pending or none is found
-/// among the first `EARLY_BASE_SCAN`.
-fn precedes_base(
-    ops: &[&Operation],
-    by_call: &[usize],
-    base: &Operation,
-    deadline: u64,
-    value: &[u8],
-) -> Option<usize> {
-    let after = base.ret?;
-    let from = by_call.partition_point(|&index| ops[index].call <= after);
-    by_call[from..]
-        .iter()
-        .take(EARLY_BASE_SCAN)
-        .copied()
-        .take_while(|&index| ops[index].call < deadline)
-        .find(|&index| {
-            let op = ops[index];
-            op.ret.is_some_and(|ret| ret < deadline) && !fits_between(op, value)
-        })
 }
 
 /// Could `op` lie between the last write of a whole value and a read of
