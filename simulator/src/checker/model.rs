@@ -113,6 +113,15 @@ pub trait Model {
         vec![None; ops.len()]
     }
 
+    /// For the search's lookahead: per operation of one partition, `Some`
+    /// with operations (indices into `ops`) that precede it in every
+    /// linearization, though real time does not say so. The search places it
+    /// only after them. False precedences would turn a linearizable history
+    /// into a violation. The default gives none.
+    fn preceded_by(&self, ops: &[&Operation]) -> Vec<Option<Vec<usize>>> {
+        vec![None; ops.len()]
+    }
+
     /// Bytes `state` occupies, inline and on the heap, for the checker's
     /// memory budget. The default counts the inline part only.
     fn state_bytes(&self, _state: &Self::State) -> usize {
@@ -161,6 +170,12 @@ impl Model for KvModel {
 
     fn only_before(&self, ops: &[&Operation]) -> Vec<Option<Vec<usize>>> {
         shortcuts::only_before(ops)
+    }
+
+    /// An append a read shows came after the only put (or cas) its value
+    /// can start with: `shortcuts::preceded_by`.
+    fn preceded_by(&self, ops: &[&Operation]) -> Vec<Option<Vec<usize>>> {
+        shortcuts::preceded_by(ops)
     }
 
     /// From a value `s`, the key later holds `s` followed by appends, unless a

@@ -101,6 +101,17 @@ pub(super) struct Search<'a, M: Model> {
     resets: Vec<Option<Vec<usize>>>,
     /// Per pending operation: `Model::only_before`.
     only_before: Vec<Option<Vec<usize>>>,
+    /// Per operation: `Model::preceded_by` (all `None` without lookahead).
+    preceded_by: Vec<Option<Vec<usize>>>,
+}
+
+/// Lists per operation of a segment, in the segment's indices, that the
+/// search needs from the whole partition (see `Search::from_state`).
+pub(super) struct Lists {
+    /// `Model::only_before`.
+    pub(super) only_before: Vec<Option<Vec<usize>>>,
+    /// `Model::preceded_by`, with the lookahead; else all `None`.
+    pub(super) preceded_by: Vec<Option<Vec<usize>>>,
 }
 
 /// How many events from the front of the list the lookahead reads at most: a
@@ -121,17 +132,24 @@ impl<'a, M: Model> Search<'a, M> {
     /// A search whose linearizations start in `start` instead of the initial
     /// state; with `lookahead`, it prunes a placement after which a read due
     /// soon can no longer see what it saw (`Model::can_lead_to`).
-    /// `only_before` is `Model::only_before` of the whole partition, in the
-    /// indices of `ops` (it cannot be computed from a segment alone: which
-    /// values the key can hold depends on what came before).
+    /// `lists` are `Model::only_before` and `Model::preceded_by` of the whole
+    /// partition, in the indices of `ops` (they cannot be computed from a
+    /// segment alone: which values the key can hold depends on what came
+    /// before); with the lookahead, the search places nothing before what
+    /// precedes it.
     pub(super) fn from_state(
         model: &'a M,
         ops: Vec<&'a Operation>,
         start: M::State,
         lookahead: bool,
-        only_before: Vec<Option<Vec<usize>>>,
+        lists: Lists,
     ) -> Self {
+        let Lists {
+            only_before,
+            preceded_by,
+        } = lists;
         debug_assert_eq!(ops.len(), only_before.len());
+        debug_assert_eq!(ops.len(), preceded_by.len());
         let list = EntryList::new(&ops);
         Search {
             model,
@@ -153,6 +171,7 @@ impl<'a, M: Model> Search<'a, M> {
                 vec![None; ops.len()]
             },
             only_before,
+            preceded_by,
             longest: Vec::new(),
             longest_agrees: 0,
             ops,
@@ -182,7 +201,7 @@ impl<'a, M: Model> Search<'a, M> {
             let entries: usize = lists.iter().flatten().map(Vec::len).sum();
             mem::size_of_val(lists) + entries * mem::size_of::<usize>()
         };
-        let resets = lists(&self.resets) + lists(&self.only_before);
+        let resets = lists(&self.resets) + lists(&self.only_before) + lists(&self.preceded_by);
         let headers = Cache::headers_bytes(self.ops.len());
         (self.list.bytes()
             + self.linearized.bytes()
@@ -289,6 +308,11 @@ impl<'a, M: Model> Search<'a, M> {
         let operation = self.ops[op];
         if let Some(twin) = self.twin_before[op] {
             if !self.linearized.contains(twin) {
+                return Try::Refused;
+            }
+        }
+        if let Some(first) = &self.preceded_by[op] {
+            if first.iter().any(|&other| !self.linearized.contains(other)) {
                 return Try::Refused;
             }
         }

@@ -23,7 +23,7 @@ use std::collections::BTreeMap;
 use std::mem;
 
 use super::budget::Meter;
-use super::search::{Outcome, Search};
+use super::search::{Lists, Outcome, Search};
 use crate::checker::model::Model;
 use crate::history::Operation;
 
@@ -74,6 +74,8 @@ pub(super) struct KeySearch<'a, M: Model> {
     lookahead: bool,
     /// `Model::only_before` of `ops`.
     only_before: Vec<Option<Vec<usize>>>,
+    /// `Model::preceded_by` of `ops` with the lookahead, else none.
+    preceded_by: Vec<Option<Vec<usize>>>,
     /// `Model::refute_late` was tried on `ops` (see `try_late_refutation`).
     late_refutation_tried: bool,
 }
@@ -82,6 +84,11 @@ impl<'a, M: Model> KeySearch<'a, M> {
     pub(super) fn new(model: &'a M, ops: Vec<&'a Operation>, lookahead: bool) -> Self {
         let segments = segments(&ops);
         let only_before = model.only_before(&ops);
+        let preceded_by = if lookahead {
+            model.preceded_by(&ops)
+        } else {
+            vec![None; ops.len()]
+        };
         let mut search = KeySearch {
             model,
             starts: Vec::new(),
@@ -94,6 +101,7 @@ impl<'a, M: Model> KeySearch<'a, M> {
             charged: 0,
             lookahead,
             only_before,
+            preceded_by,
             late_refutation_tried: false,
         };
         search.reset();
@@ -160,9 +168,11 @@ impl<'a, M: Model> KeySearch<'a, M> {
                     let segment = &self.segments[self.level];
                     let ops = segment.iter().map(|&i| self.ops[i]).collect();
                     let state = start.state.clone();
-                    let only_before = local_lists(&self.only_before, segment);
-                    let search =
-                        Search::from_state(self.model, ops, state, self.lookahead, only_before);
+                    let lists = Lists {
+                        only_before: local_lists(&self.only_before, segment),
+                        preceded_by: local_lists(&self.preceded_by, segment),
+                    };
+                    let search = Search::from_state(self.model, ops, state, self.lookahead, lists);
                     start
                         .search
                         .insert(if last { search } else { search.enumerating() })

@@ -597,6 +597,34 @@ impl<'a, 'o> EarlyBases<'a, 'o> {
             })
     }
 
+    /// The appends whose value occurs in what follows `base`'s value in the
+    /// value `read` read and that `shows_after` `base`.
+    fn appends_shown_after(&self, base: usize, read: usize) -> Vec<usize> {
+        let (Some((value, _)), Op::Put { value: written } | Op::Cas { value: written, .. }) =
+            (completed_read(self.ops[read]), &self.ops[base].op)
+        else {
+            return Vec::new();
+        };
+        let Some(rest) = value.as_bytes().strip_prefix(written.as_bytes()) else {
+            return Vec::new();
+        };
+        let mut shown = Vec::new();
+        for start in 0..rest.len() {
+            let tail = &rest[start..];
+            for &length in self.piece_lengths.range(1..=tail.len()) {
+                let Some(appends) = self.pieces.get(&tail[..length]) else {
+                    continue;
+                };
+                for &append in appends {
+                    if !shown.contains(&append) && self.shows_after(base, append, read) {
+                        shown.push(append);
+                    }
+                }
+            }
+        }
+        shown
+    }
+
     /// Does the completed read `read`, whose only candidate base is `base`,
     /// show that `append` came after `base`? Its value is `base`'s followed by
     /// the values of the appends between them (each at most once); when what
@@ -630,6 +658,32 @@ impl<'a, 'o> EarlyBases<'a, 'o> {
         }
         !reachable[rest.len()]
     }
+}
+
+/// See `Model::preceded_by`: per append `x`, the base `b` that a completed
+/// read shows came before it. The read's only candidate base is `b` and what
+/// follows `b`'s value in the value read cannot be built without `x`'s
+/// (`EarlyBases::shows_after`, whose comment says why `x` then lies between
+/// `b` and the read).
+pub(super) fn preceded_by(ops: &[&Operation]) -> Vec<Option<Vec<usize>>> {
+    let mut preceded: Vec<Option<Vec<usize>>> = vec![None; ops.len()];
+    let Some(context) = EarlyBases::new(ops) else {
+        return preceded;
+    };
+    // Bases in index order, so the lists come out the same every time.
+    let mut bases: Vec<(&usize, &Vec<usize>)> = context.sole_reads.iter().collect();
+    bases.sort_unstable();
+    for (&base, reads) in bases {
+        for &read in reads {
+            for append in context.appends_shown_after(base, read) {
+                let list = preceded[append].get_or_insert_with(Vec::new);
+                if !list.contains(&base) {
+                    list.push(base);
+                }
+            }
+        }
+    }
+    preceded
 }
 
 /// A put, or a cas told it swapped: it certainly set the whole value.
