@@ -85,7 +85,7 @@ const FIRST_SLICE_STEPS: u64 = 1024;
 
 /// Steps a partition's search takes before `Model::refute_late` is tried on
 /// it (once): a fraction of a second of searching.
-pub const LATE_REFUTATION_STEPS: u64 = 1 << 20;
+pub const LATE_REFUTATION_STEPS: u64 = 1 << 18;
 
 /// Checks `ops` against `model`, partition by partition, within `budget`.
 ///
@@ -365,6 +365,12 @@ fn settle<M: Model>(
         Some(Outcome::Ended) => unreachable!("only segments enumerate ends"),
         Some(Outcome::NotLinearizable { prefix }) => {
             search.free(meter);
+            // After a long search, an anomaly explains (and proves) the
+            // violation at once, where the plain search confirming it would
+            // take longer still.
+            if let Some(explanation) = late_refutation(model, search, key) {
+                return Turn::Stop(Some(explanation));
+            }
             let ops = search.ops().to_vec();
             let prefix = match confirm(model, &ops, budget, meter) {
                 Confirmed::Violation(plain) => plain.unwrap_or(prefix),
@@ -379,10 +385,11 @@ fn settle<M: Model>(
     }
 }
 
-/// Once a partition's search has taken `LATE_REFUTATION_STEPS` undecided:
-/// `Model::refute_late` on its searched operations (whose verdict is the
-/// partition's, see `searched_ops`), tried once; with an anomaly, the
-/// partition is not linearizable (recorded in `key`).
+/// Once a partition's search has taken `LATE_REFUTATION_STEPS` (undecided,
+/// or having just found a violation): `Model::refute_late` on its searched
+/// operations (whose verdict is the partition's, see `searched_ops`), tried
+/// once; with an anomaly, the partition is not linearizable (recorded in
+/// `key`).
 fn late_refutation<M: Model>(
     model: &M,
     search: &mut KeySearch<M>,

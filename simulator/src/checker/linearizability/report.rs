@@ -22,7 +22,8 @@ pub struct Explanation {
     pub cannot_place: Vec<Operation>,
     /// Operations due next that fit the state after the prefix, yet each would
     /// leave a read due soon unable to see what it saw (the search's lookahead
-    /// refused them). Empty unless the plain search that confirms a violation
+    /// refused them; or a read shows that another operation, not placed yet,
+    /// comes before it, `Model::preceded_by`). Empty unless the plain search that confirms a violation
     /// ran out of budget, so that the lookahead's prefix is the one reported.
     pub would_strand: Vec<Operation>,
     /// The model state after the prefix.
