@@ -393,6 +393,10 @@ fn lost_appends(ops: &[&Operation]) -> Vec<Anomaly> {
     found
 }
 
+/// The longest value after a base that `EarlyBases::appends_shown_after`
+/// reads precedences from: its cost grows with the length.
+const SHOWN_REST_MAX: usize = 4096;
+
 /// How many operations (in call order) `early_bases` looks at, after a base
 /// returned, for one that must come before it: a bound on its cost per read.
 const EARLY_BASE_SCAN: usize = 256;
@@ -597,8 +601,16 @@ impl<'a, 'o> EarlyBases<'a, 'o> {
             })
     }
 
-    /// The appends whose value occurs in what follows `base`'s value in the
-    /// value `read` read and that `shows_after` `base`.
+    /// Appends that `read`'s value shows came after `base` (as `shows_after`
+    /// says, by a cheaper sufficient test). What follows `base`'s value in
+    /// it, `rest`, is built from append values laid end to end; take only the
+    /// placements of a value at a position that some whole building passes
+    /// through (the rest before it buildable, and the rest after it). Every
+    /// building covers each byte of `rest` with one placement, so when all
+    /// placements covering some byte are of one append's value, and no other
+    /// append has that value, every building uses that append. Reads whose
+    /// `rest` is longer than `SHOWN_REST_MAX` are skipped (the cost grows
+    /// with its length).
     fn appends_shown_after(&self, base: usize, read: usize) -> Vec<usize> {
         let (Some((value, _)), Op::Put { value: written } | Op::Cas { value: written, .. }) =
             (completed_read(self.ops[read]), &self.ops[base].op)
@@ -608,20 +620,71 @@ impl<'a, 'o> EarlyBases<'a, 'o> {
         let Some(rest) = value.as_bytes().strip_prefix(written.as_bytes()) else {
             return Vec::new();
         };
-        let mut shown = Vec::new();
+        if rest.is_empty() || rest.len() > SHOWN_REST_MAX {
+            return Vec::new();
+        }
+        // Placements: (start, length, the one append with that value or None).
+        let mut placements: Vec<(usize, usize, Option<usize>)> = Vec::new();
         for start in 0..rest.len() {
             let tail = &rest[start..];
             for &length in self.piece_lengths.range(1..=tail.len()) {
-                let Some(appends) = self.pieces.get(&tail[..length]) else {
-                    continue;
-                };
-                for &append in appends {
-                    if !shown.contains(&append) && self.shows_after(base, append, read) {
-                        shown.push(append);
-                    }
+                if let Some(appends) = self.pieces.get(&tail[..length]) {
+                    let only = match appends[..] {
+                        [append] => Some(append),
+                        _ => None,
+                    };
+                    placements.push((start, length, only));
                 }
             }
         }
+        let n = rest.len();
+        let mut from_start = vec![false; n + 1];
+        from_start[0] = true;
+        for &(start, length, _) in &placements {
+            // In order of start: every placement ending at `start` came before.
+            if from_start[start] {
+                from_start[start + length] = true;
+            }
+        }
+        let mut to_end = vec![false; n + 1];
+        to_end[n] = true;
+        for &(start, length, _) in placements.iter().rev() {
+            if to_end[start + length] {
+                to_end[start] = true;
+            }
+        }
+        if !from_start[n] {
+            return Vec::new();
+        }
+        /// Per byte: no useful placement covers it yet, only one append's, or
+        /// several (or one of a value several appends have).
+        #[derive(Clone, Copy, PartialEq)]
+        enum Cover {
+            Free,
+            One(usize),
+            Many,
+        }
+        let mut cover = vec![Cover::Free; n];
+        for &(start, length, only) in &placements {
+            if !(from_start[start] && to_end[start + length]) {
+                continue;
+            }
+            for byte in &mut cover[start..start + length] {
+                *byte = match (*byte, only) {
+                    (Cover::Free, Some(append)) => Cover::One(append),
+                    (Cover::One(held), Some(append)) if held == append => Cover::One(append),
+                    _ => Cover::Many,
+                };
+            }
+        }
+        let mut shown: Vec<usize> = cover
+            .iter()
+            .filter_map(|byte| match byte {
+                Cover::One(append) => Some(*append),
+                _ => None,
+            })
+            .collect();
+        shown.dedup();
         shown
     }
 
