@@ -158,3 +158,40 @@ fn refutes_only_what_the_search_refutes() {
     }
     assert!(fired > 100, "fired {fired} times");
 }
+
+#[test]
+fn a_failed_append_is_never_a_lost_one() {
+    // The put fills the key to the limit, so the append fails (told "error"): it appended
+    // nothing, and a later get of the put's value alone is no lost append.
+    let full = "p".repeat(consensus::state_machine::VALUE_SIZE_MAX);
+    let lines = [
+        format!(r#"{{"client":1,"op":"put","key":"k","value":"{full}","call":0,"return":10}}"#),
+        r#"{"client":2,"op":"append","key":"k","value":"a","output":"error","call":5,"return":12}"#
+            .to_string(),
+        format!(r#"{{"client":3,"op":"get","key":"k","output":"{full}","call":13,"return":14}}"#),
+        format!(r#"{{"client":4,"op":"get","key":"k","output":"{full}","call":20,"return":21}}"#),
+    ];
+    let ops = parse_history(&lines.join("\n")).expect("a well-formed history");
+    assert!(refute_late(&ops).is_none());
+    let refs: Vec<&Operation> = ops.iter().collect();
+    assert!(KvModel.preceded_by(&refs).iter().all(Option::is_none));
+    assert_eq!(
+        check_kv(&ops, Budget::default()).verdict,
+        Verdict::Linearizable
+    );
+    // Told "ok" instead, and called after the put returned: it cannot have succeeded.
+    let told_ok = lines[1]
+        .replace(r#""output":"error","#, "")
+        .replace(r#""call":5"#, r#""call":11"#);
+    let lines = [
+        lines[0].clone(),
+        told_ok,
+        lines[2].clone(),
+        lines[3].clone(),
+    ];
+    let ops = parse_history(&lines.join("\n")).expect("a well-formed history");
+    assert_eq!(
+        check_kv(&ops, Budget::default()).verdict,
+        Verdict::NotLinearizable
+    );
+}

@@ -504,7 +504,10 @@ impl<'a, 'o> EarlyBases<'a, 'o> {
         let mut first_setter: Option<u64> = None;
         for (index, op) in ops.iter().enumerate() {
             match (&op.op, &op.output) {
+                // A failed append appends "": no piece of any value, and never one a read
+                // must show.
                 (Op::Cas { .. }, Output::Swapped(false)) | (Op::Get, _) => {}
+                (Op::Append { .. }, _) if appended(op) == Some("") => {}
                 (Op::Append { value }, _) => {
                     pieces.entry(value.as_bytes()).or_default().push(index);
                     if let Some(ret) = op.ret {
@@ -765,7 +768,7 @@ fn fits_between(op: &Operation, value: &[u8]) -> bool {
         (Op::Get, Output::Value(None)) => false,
         _ if sets_whole_value(op) => false,
         (Op::Append { value: piece }, _) => {
-            let piece = piece.as_bytes();
+            let piece = appended(op).unwrap_or(piece).as_bytes();
             piece.is_empty() || value.windows(piece.len()).any(|window| window == piece)
         }
         _ => true,
