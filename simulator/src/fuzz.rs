@@ -319,8 +319,9 @@ fn fuzz_options(u: &mut Unstructured, seed: u64, budget: Budget) -> arbitrary::R
     // also wraps and checkpoints sooner.
     o.journal_slot_count = 32 << u.int_in_range(0..=if short { 2 } else { 5 })?;
     o.write_latency_max_ticks = u.int_in_range(0..=12)?;
-    // Groups per node, drawn last (an input that ends before it runs one group).
-    o.group_count = u.int_in_range(1..=3)?;
+    // Groups per node, drawn last (an input that ends before it runs one group); two at most,
+    // since every group multiplies the cost of an execution.
+    o.group_count = u.int_in_range(1..=2)?;
     Ok(o)
 }
 

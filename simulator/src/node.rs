@@ -68,9 +68,12 @@ pub trait Node {
     /// Routes a message by its namespace. Returns the group that took it, or None when no
     /// hosted group (or no group that is up) has that namespace: then it is dropped.
     fn on_message(&mut self, from: Peer, message: Message) -> Option<usize>;
-    /// Group `group`'s disk completes the writes due by `tick`; the group is told if any new
-    /// one completed. Returns whether it was told (then it took a step).
-    fn on_disk_advance(&mut self, group: usize, tick: u64) -> bool;
+    /// Group `group`'s disk completes the writes due by `tick` (the disk only: no replica code
+    /// runs). Returns whether any completed that the group has not been told of.
+    fn advance_disk(&mut self, group: usize, tick: u64) -> bool;
+    /// Group `group` is told of the writes its disk completed (a step of the group; called
+    /// after `advance_disk` returned true).
+    fn on_storage_done(&mut self, group: usize);
     /// Moves group `group`'s pending actions into `out`.
     fn drain_actions(&mut self, group: usize, out: &mut Vec<Action>);
     fn disk(&self, group: usize) -> &FaultyStorage;

@@ -181,6 +181,11 @@ impl FaultyStorage {
         true
     }
 
+    /// Writes durable so far (since the replica opened this storage), as `advance` last said.
+    pub fn writes_completed(&self) -> u64 {
+        self.completed
+    }
+
     /// A new tick starts: the writes due before it are durable. Returns how many writes
     /// (since the replica opened this storage) are durable, for `on_storage_done`.
     pub fn advance(&mut self, now: u64) -> u64 {

@@ -201,14 +201,15 @@ impl Node for LogNode {
         Some(group)
     }
 
-    fn on_disk_advance(&mut self, group: usize, tick: u64) -> bool {
+    fn advance_disk(&mut self, group: usize, tick: u64) -> bool {
         let replica = &mut self.groups[group];
-        let done = replica.storage_mut().advance(tick);
-        if done > replica.writes_done() {
-            replica.on_storage_done(done);
-            return true;
-        }
-        false
+        replica.storage_mut().advance(tick) > replica.writes_done()
+    }
+
+    fn on_storage_done(&mut self, group: usize) {
+        let replica = &mut self.groups[group];
+        let done = replica.storage().writes_completed();
+        replica.on_storage_done(done);
     }
 
     fn drain_actions(&mut self, group: usize, out: &mut Vec<Action>) {
@@ -336,9 +337,10 @@ impl Node for DownNode {
     fn on_message(&mut self, _: Peer, _: Message) -> Option<usize> {
         None
     }
-    fn on_disk_advance(&mut self, _: usize, _: u64) -> bool {
+    fn advance_disk(&mut self, _: usize, _: u64) -> bool {
         false
     }
+    fn on_storage_done(&mut self, _: usize) {}
     fn drain_actions(&mut self, _: usize, _: &mut Vec<Action>) {}
     fn disk(&self, group: usize) -> &FaultyStorage {
         &self.disks[group]

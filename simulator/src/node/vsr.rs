@@ -171,17 +171,19 @@ impl<M: StateMachine + 'static> Node for VsrNode<M> {
         Some(group)
     }
 
-    fn on_disk_advance(&mut self, group: usize, tick: u64) -> bool {
+    fn advance_disk(&mut self, group: usize, tick: u64) -> bool {
         let Some(replica) = self.groups[group].as_mut() else {
             return false;
         };
         let done = replica.storage_mut().advance(tick);
-        // Most ticks complete nothing new: no step (and no oracle pass) then.
-        if done > replica.writes_done() {
+        done > replica.writes_done()
+    }
+
+    fn on_storage_done(&mut self, group: usize) {
+        if let Some(replica) = self.groups[group].as_mut() {
+            let done = replica.storage().writes_completed();
             replica.on_storage_done(done);
-            return true;
         }
-        false
     }
 
     fn drain_actions(&mut self, group: usize, out: &mut Vec<Action>) {

@@ -14,13 +14,14 @@ impl Simulation {
                     // A paused process learns of completed writes only when it resumes.
                     break;
                 }
-                if let Some(node) = self.cluster.node_mut(r) {
-                    // Most ticks complete nothing new: no step (and no oracle pass) then.
-                    match cluster::catch(|| node.on_disk_advance(g, tick)) {
-                        Ok(false) => {}
-                        Ok(true) => self.after_replica_step(r, g, Ok(())),
-                        Err(message) => self.after_replica_step(r, g, Err(message)),
-                    }
+                let Some(node) = self.cluster.node_mut(r) else {
+                    break;
+                };
+                // Most ticks complete nothing new: no step (no replica code, no panic guard,
+                // no oracle pass) then.
+                if node.advance_disk(g, tick) {
+                    let result = cluster::catch(|| node.on_storage_done(g));
+                    self.after_replica_step(r, g, result);
                 }
             }
         }
