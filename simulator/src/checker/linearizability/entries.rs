@@ -75,6 +75,31 @@ impl EntryList {
     }
 
     /// The first event still in the list, if any.
+    /// Per operation (of `ops` given to `new`), the node of its call. Nodes
+    /// are numbered in time order (the order `new` sorts events in).
+    pub(super) fn call_nodes(&self, ops: usize) -> Vec<usize> {
+        let mut calls = vec![NIL; ops];
+        for (index, node) in self.nodes.iter().enumerate().skip(1) {
+            if let Event::Call(op) = node.event {
+                calls[op] = index;
+            }
+        }
+        calls
+    }
+
+    /// The first return event left in the list from `node` on (by node
+    /// number, which is time order), or `usize::MAX` when none is left.
+    pub(super) fn first_return_from(&self, node: usize) -> usize {
+        let mut current = Some(node);
+        while let Some(at) = current {
+            if let Event::Return(_) = self.nodes[at].event {
+                return at;
+            }
+            current = self.next(at);
+        }
+        NIL
+    }
+
     pub(super) fn first(&self) -> Option<usize> {
         self.link(self.nodes[HEAD].next)
     }

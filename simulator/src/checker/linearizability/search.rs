@@ -99,8 +99,14 @@ pub(super) struct Search<'a, M: Model> {
     charged: u64,
     /// Per completed read: `Model::read_resets`; all `None` without lookahead.
     resets: Vec<Option<Vec<usize>>>,
-    /// Per pending operation: `Model::only_before`.
+    /// Per pending operation: `Model::only_before`, each list in call
+    /// order (by `call_node`).
     only_before: Vec<Option<Vec<usize>>>,
+    /// Per operation: the node of its call event in `list`.
+    call_node: Vec<usize>,
+    /// The first return event left in `list` (`EntryList::first_return_from`
+    /// the front), `None` when not known since the list last changed.
+    first_return: Option<usize>,
     /// Per operation: `Model::preceded_by` (all `None` without lookahead).
     preceded_by: Vec<Option<Vec<usize>>>,
 }
@@ -151,7 +157,14 @@ impl<'a, M: Model> Search<'a, M> {
         debug_assert_eq!(ops.len(), only_before.len());
         debug_assert_eq!(ops.len(), preceded_by.len());
         let list = EntryList::new(&ops);
+        let call_node = list.call_nodes(ops.len());
+        let mut only_before = only_before;
+        for before in only_before.iter_mut().flatten() {
+            before.sort_unstable_by_key(|&other| call_node[other]);
+        }
         Search {
+            call_node,
+            first_return: None,
             model,
             entry: list.first(),
             read_only: ops.iter().map(|op| model.is_read_only(&op.op)).collect(),
@@ -316,16 +329,31 @@ impl<'a, M: Model> Search<'a, M> {
                 return Try::Refused;
             }
         }
+        if self.only_before[op].is_some() && self.first_return.is_none() {
+            self.first_return = Some(self.list.first_return_from(call));
+        }
         let state = &self.state;
         if let Some(before) = &self.only_before[op] {
-            let needed = before.iter().any(|&other| {
-                let other_op = self.ops[other];
-                !self.linearized.contains(other)
-                    && self
-                        .model
-                        .step(state, &other_op.op, &other_op.output)
-                        .is_none()
-            });
+            let end = self.first_return.unwrap_or(usize::MAX);
+            // `op` need only go right before one of `before` refused here
+            // (`Model::only_before`), so that one must be placeable right
+            // after it: its call must come before the first return left in
+            // the list (every operation that returned before it was called
+            // precedes it). `op` is pending, so placing it lifts no return:
+            // the first return is the same after it. The calls are walked in
+            // time order, and the first return left lies after `call` (the
+            // walk that reached `call` passed no return).
+            let needed = before
+                .iter()
+                .take_while(|&&other| self.call_node[other] < end)
+                .any(|&other| {
+                    let other_op = self.ops[other];
+                    !self.linearized.contains(other)
+                        && self
+                            .model
+                            .step(state, &other_op.op, &other_op.output)
+                            .is_none()
+                });
             if !needed {
                 return Try::Refused;
             }
@@ -369,6 +397,7 @@ impl<'a, M: Model> Search<'a, M> {
             return Try::Refused;
         }
         self.list.lift(call);
+        self.first_return = None;
         let before = (!forced).then(|| {
             self.stack_heap += self.heap_bytes(&self.state);
             let key = mem::replace(&mut self.key, key);
@@ -473,6 +502,7 @@ impl<'a, M: Model> Search<'a, M> {
                 self.key = key;
             }
             self.list.unlift(frame.call);
+            self.first_return = None;
             // Below a forced read is a point where that read had to go first.
             if !frame.forced {
                 return Some(self.list.next(frame.call));
