@@ -280,3 +280,41 @@ fn same_verdict_as_brute_force_on_larger_histories() {
     let [bad, good] = check_many(2, 20_000, 11);
     assert!(bad > 4_000 && good > 4_000, "{bad} bad, {good} good");
 }
+
+/// `only_before` with the placeability condition (`search.rs`): an unseen pending write is
+/// placed only right before a failed cas that needs it, and only once that cas can come
+/// next. Here the cas is called after a get returns, so the pending put must wait for the
+/// get; a later get decides whether the put can have happened at all.
+#[test]
+fn a_pending_write_a_failed_cas_needs_waits_until_the_cas_can_come_next() {
+    let line = |client, op: &str, rest: &str, call, ret: Option<u64>| {
+        let ret = ret.map_or("null".to_string(), |r| r.to_string());
+        format!(
+            r#"{{"client":{client},"op":"{op}","key":"k",{rest},"call":{call},"return":{ret}}}"#
+        )
+    };
+    let base = [
+        line(1, "put", r#""value":"a""#, 0, Some(2)),
+        line(2, "put", r#""value":"b""#, 1, None),
+        line(3, "get", r#""output":"a""#, 3, Some(4)),
+        line(
+            4,
+            "cas",
+            r#""expected":"a","value":"c","output":false"#,
+            5,
+            Some(6),
+        ),
+    ];
+    let check = |lines: &[String]| {
+        let ops = simulator::history::parse_history(&lines.join("\n")).unwrap();
+        let verdict = check_kv(&ops, Budget::default()).verdict;
+        (verdict, brute_force(&ops))
+    };
+    // put a, get a, put b, cas fails: linearizable.
+    assert_eq!(check(&base), (Verdict::Linearizable, true));
+    // A get of "a" after the cas: the put of "b" must precede the cas, and nothing brings
+    // "a" back.
+    let mut later = base.to_vec();
+    later.push(line(5, "get", r#""output":"a""#, 7, Some(8)));
+    assert_eq!(check(&later), (Verdict::NotLinearizable, false));
+}
