@@ -56,6 +56,28 @@ pub trait GroupView {
     fn writes_submitted(&self) -> u64;
     /// One line for reports.
     fn describe(&self) -> String;
+    /// What the world reads after every step, in one call.
+    fn glance(&self) -> Glance {
+        Glance {
+            view: self.view(),
+            status: self.status(),
+            commit_min: self.commit_min(),
+            primary: self.is_primary(),
+            writes_submitted: self.writes_submitted(),
+            forks_detected: self.stats().forks_detected,
+        }
+    }
+}
+
+/// A group's state as the world reads it after every step (`GroupView::glance`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Glance {
+    pub view: u32,
+    pub status: Status,
+    pub commit_min: u64,
+    pub primary: bool,
+    pub writes_submitted: u64,
+    pub forks_detected: u64,
 }
 
 /// A node: several groups behind one endpoint. Every method that names `group` takes an index

@@ -106,7 +106,8 @@ fn view_change_corpus_and_random() {
         view_max > 0,
         "the fuzzer's schedules must cause view changes"
     );
-    // Half the inputs run two groups per node, and messages of wrong groups reach nodes.
+    // A quarter of the inputs run two groups per node, and messages of wrong groups reach
+    // nodes.
     assert!(two_groups > 0 && misrouted > 0, "{two_groups} {misrouted}");
 }
 

@@ -3,7 +3,7 @@
 //! committed inside the request's call..return window).
 
 use super::Violation;
-use crate::node::{GroupView, ReferenceMachine};
+use crate::node::{Glance, GroupView, ReferenceMachine};
 use consensus::wire::Operation;
 use consensus::KvOutput;
 use std::collections::BTreeMap;
@@ -97,21 +97,22 @@ impl Oracle {
         tick: u64,
         r: u8,
         replica: &dyn GroupView,
+        glance: &Glance,
     ) -> Result<(), Violation> {
-        if replica.stats().forks_detected > 0 {
+        if glance.forks_detected > 0 {
             let message = format!(
                 "replica {r} was sent a log that contradicts an op it executed: {}",
                 replica.describe()
             );
             return Err(fail("fork_detected", tick, Some(r), message));
         }
-        if replica.status() == consensus::Status::Recovering {
+        if glance.status == consensus::Status::Recovering {
             // Nothing executed yet in this incarnation (or its checkpoint was lost and it
             // waits for a state transfer): nothing to check.
             return Ok(());
         }
         let seen = self.commit_seen[r as usize];
-        let commit = replica.commit_min();
+        let commit = glance.commit_min;
         if commit < seen {
             let message = format!("commit_min went from {seen} back to {commit}");
             return Err(fail("commit_monotonicity", tick, Some(r), message));

@@ -4,6 +4,7 @@
 use super::{Phase, Simulation};
 use crate::aim::Aimed;
 use crate::checker::Violation;
+use crate::node::Glance;
 use crate::schedule::{Fault, Point};
 use consensus::storage::Zone;
 use consensus::wire::{Command, Message};
@@ -49,8 +50,8 @@ impl Simulation {
 
     /// After group `g` of node `r` handled an input and sent `sent`: crash the node right
     /// then if the moment is aimed at, or isolate a new primary that just sent start_view.
-    pub(super) fn aim_after_step(&mut self, r: u8, g: usize, sent: Sent) {
-        let submitted = self.cluster.group(r, g).map_or(0, |x| x.writes_submitted());
+    pub(super) fn aim_after_step(&mut self, r: u8, g: usize, sent: Sent, glance: Glance) {
+        let submitted = glance.writes_submitted;
         let wrote_superblock = submitted > self.writes_seen[r as usize][g]
             && self
                 .cluster
@@ -97,7 +98,7 @@ impl Simulation {
                 return self.aimed_crash(r, kind);
             }
         }
-        let leads = self.cluster.group(r, g).is_some_and(|x| x.is_primary());
+        let leads = glance.primary;
         if sent.start_view && leads && self.prng_aim.chance(isolate_p) {
             self.isolate(r, Aimed::IsolateAfterStartView);
         }

@@ -2,6 +2,7 @@
 //! (its actions routed, its oracles run, its transitions traced, faults aimed at it).
 
 use super::*;
+use crate::node::Glance;
 
 impl Simulation {
     /// The disks complete the writes due before this tick; each replica learns which, and
@@ -150,17 +151,17 @@ impl Simulation {
         let Some(replica) = self.cluster.group(r, g) else {
             return;
         };
-        if let Err(v) = self.oracles[g].check_replica(self.tick, r, replica) {
+        let glance = replica.glance();
+        if let Err(v) = self.oracles[g].check_replica(self.tick, r, replica, &glance) {
             return self.fail_in_group(g, v);
         }
-        self.observe(r, g);
-        self.aim_after_step(r, g, sent);
+        self.observe(r, g, glance);
+        self.aim_after_step(r, g, sent, glance);
     }
 
-    pub(super) fn observe(&mut self, r: u8, g: usize) {
-        let replica = self.cluster.group(r, g).expect("up");
-        let (view, status, commit) = (replica.view(), replica.status(), replica.commit_min());
-        let leading = replica.is_primary() && status == consensus::Status::Normal;
+    pub(super) fn observe(&mut self, r: u8, g: usize, glance: Glance) {
+        let (view, status, commit) = (glance.view, glance.status, glance.commit_min);
+        let leading = glance.primary && status == consensus::Status::Normal;
         let slot = &mut self.cluster.slots[r as usize];
         let group = g as u8;
         if (view, status) != slot.observed[g] {
