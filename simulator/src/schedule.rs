@@ -11,9 +11,15 @@
 //! {"tick":5000,"kind":"crash","replica":2,"restart_tick":5300,"torn":[0,2],"garbage":true}
 //! {"tick":5012,"step":3,"kind":"crash","replica":0,"restart_tick":5100,"aimed":"crash_after_prepare_ok"}
 //! {"tick":6100,"kind":"storage","replica":1,"disk":"stale","zone":"wal_prepares","index":17}
+//! {"tick":6150,"kind":"storage","replica":0,"group":2,"disk":"misdirect_to_group","to_group":0}
 //! {"tick":7200,"kind":"partition","cuts":[[0,2],[2,0]]}
 //! {"tick":7900,"kind":"heal"}
 //! ```
+//!
+//! `replica` names a node (every group on it crashes, pauses or is cut off together); a storage
+//! fault names the `group` whose region of the node's disk it hits (left out for group 0). A
+//! crash's `torn` positions count the writes in flight across the node's regions, group 0's
+//! first.
 //!
 //! Where in a tick an event happens is its `Point`: the network's timeline, faults drawn at
 //! the start of the tick (crashes, pauses, storage faults), right after the `step`-th
