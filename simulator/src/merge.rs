@@ -9,7 +9,7 @@
 use crate::run::{LivenessState, Outcome, SweepInfo};
 use crate::summary::{run_seconds, SeedResult, SweepSummary};
 use serde::Deserialize;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::BufRead;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -93,7 +93,7 @@ pub fn merge(files: &[PathBuf], seeds: Option<Range<u64>>) -> Result<Merged, Str
     }
     let name = |i: usize| files[i].display().to_string();
     // The same file twice would only show up as every one of its seeds duplicated.
-    let mut paths = HashMap::new();
+    let mut paths = BTreeMap::new();
     for (i, path) in files.iter().enumerate() {
         let key = std::fs::canonicalize(path).unwrap_or_else(|_| path.clone());
         if let Some(j) = paths.insert(key, i) {
@@ -107,7 +107,7 @@ pub fn merge(files: &[PathBuf], seeds: Option<Range<u64>>) -> Result<Merged, Str
     }
     let mut summary = SweepSummary::default();
     let mut failing = Vec::new();
-    let mut seen: HashMap<u64, Seen> = HashMap::new();
+    let mut seen: BTreeMap<u64, Seen> = BTreeMap::new();
     let mut duplicates: Vec<(u64, Seen, Seen)> = Vec::new();
     let mut first: Option<(String, Option<SweepInfo>, Seen)> = None;
     let mut shards_present = BTreeSet::new();
@@ -293,7 +293,7 @@ fn describe(s: &SweepInfo) -> String {
 /// Every seed of `range` was read (the caller has refused duplicates), and none outside it.
 fn check_complete(
     range: &Range<u64>,
-    seen: &HashMap<u64, Seen>,
+    seen: &BTreeMap<u64, Seen>,
     sweep: Option<&SweepInfo>,
     shards_present: &BTreeSet<u64>,
     name: &dyn Fn(usize) -> String,

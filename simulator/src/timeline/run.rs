@@ -4,6 +4,7 @@
 
 use super::{label, n, Collected};
 use crate::checker::linearizability::{check_kv, Budget, Explanation};
+use crate::checker::LookupMap;
 use crate::end_of_run::{LINEARIZABILITY_MEMORY_MAX, LINEARIZABILITY_STEPS_MAX};
 use crate::history::Operation;
 use crate::network::NetFault;
@@ -11,7 +12,7 @@ use crate::run::{Outcome, Summary};
 use crate::schedule::Fault;
 use crate::trace::Event;
 use serde_json::{json, Value};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 
 /// The statuses a lane shows, by index: what the replica last reported, `down` between a
 /// crash and its restart, and `opened` from a restart until it reports again.
@@ -319,7 +320,8 @@ pub(super) fn evidence(explanation: &Explanation) -> Vec<Operation> {
 
 /// Where each of `wanted` is in `ops` (equal operations are matched in order, once each).
 pub(super) fn indices_of(ops: &[Operation], wanted: &[Operation]) -> Vec<usize> {
-    let mut at: HashMap<&Operation, Vec<usize>> = HashMap::new();
+    // Looked up only, never iterated (and fixed-hashed): no order reaches the result.
+    let mut at: LookupMap<&Operation, Vec<usize>> = LookupMap::default();
     for (i, op) in ops.iter().enumerate().rev() {
         at.entry(op).or_default().push(i);
     }

@@ -243,13 +243,8 @@ fn stale_reads(ops: &[&Operation]) -> Vec<Anomaly> {
     let piece_lengths: BTreeSet<usize> = pieces.keys().map(|value| value.len()).collect();
     let mut found = Vec::new();
     for op in ops {
-        let Some(ret) = op.ret else { continue };
-        let (read, what) = match (&op.op, &op.output) {
-            (Op::Get, Output::Value(Some(read))) => (read, "a get returned"),
-            (Op::Cas { expected, .. }, Output::Swapped(true)) => {
-                (expected, "a cas swapped expecting")
-            }
-            _ => continue,
+        let (Some((read, what)), Some(ret)) = (completed_read(op), op.ret) else {
+            continue;
         };
         let before = setters.partition_point(|setter| setter.0 < op.call);
         let Some(&best) = before.checked_sub(1).map(|last| &latest[last]) else {
@@ -293,7 +288,7 @@ fn stale_reads(ops: &[&Operation]) -> Vec<Anomaly> {
                     "{what} {}, a value the key could not hold by then: a write of {} \
                      completed before it was called, and no put, cas or appends that may \
                      come between them could make the key hold it",
-                    serde_json::Value::from(read.as_str()),
+                    serde_json::Value::from(read),
                     serde_json::Value::from(String::from_utf8_lossy(written).as_ref()),
                 ),
                 ops: vec![writer.clone(), (*op).clone()],
@@ -349,13 +344,8 @@ fn lost_appends(ops: &[&Operation]) -> Vec<Anomaly> {
     let lengths: BTreeSet<usize> = bases.keys().map(|value| value.len()).collect();
     let mut found = Vec::new();
     for op in ops {
-        let Some(ret) = op.ret else { continue };
-        let (read, what) = match (&op.op, &op.output) {
-            (Op::Get, Output::Value(Some(read))) => (read, "a get returned"),
-            (Op::Cas { expected, .. }, Output::Swapped(true)) => {
-                (expected, "a cas swapped expecting")
-            }
-            _ => continue,
+        let (Some((read, what)), Some(ret)) = (completed_read(op), op.ret) else {
+            continue;
         };
         let value = read.as_bytes();
         let before = appends.partition_point(|&(end, _)| end < op.call);
@@ -381,7 +371,7 @@ fn lost_appends(ops: &[&Operation]) -> Vec<Anomaly> {
                 found.push(Anomaly {
                     message: format!(
                         "{what} {}, without the value {} an append had added before it was                          called, and no put or cas that may come between them could have                          removed it",
-                        serde_json::Value::from(read.as_str()),
+                        serde_json::Value::from(read),
                         serde_json::Value::from(String::from_utf8_lossy(piece).as_ref()),
                     ),
                     ops: vec![append.clone(), (*op).clone()],
