@@ -94,7 +94,19 @@ pub const LATE_REFUTATION_STEPS: u64 = 1 << 18;
 /// find while proving another key linearizable can take long, and the turns
 /// keep the order of the result fixed (unlike racing threads).
 pub fn check_operations<M: Model>(model: &M, ops: &[Operation], budget: Budget) -> CheckResult {
-    let (mut searches, mut keys) = match prepare(model, ops) {
+    let searched = with_deadlines(model, ops);
+    let result = check_searched(model, ops, searched.as_deref().unwrap_or(ops), budget);
+    restore_pending(result, ops, searched.as_deref())
+}
+
+/// `check_operations` searching `searched`: `ops` with deadlines as returns.
+fn check_searched<M: Model>(
+    model: &M,
+    ops: &[Operation],
+    searched: &[Operation],
+    budget: Budget,
+) -> CheckResult {
+    let (mut searches, mut keys) = match prepare(model, ops, searched) {
         Ok(prepared) => prepared,
         Err(refuted) => {
             let (keys, explanation) = *refuted;
@@ -145,7 +157,25 @@ where
     if jobs <= 1 {
         return check_operations(model, ops, budget);
     }
-    let (searches, mut keys) = match prepare_on(model, ops, jobs) {
+    let searched = with_deadlines(model, ops);
+    let result = check_searched_on(model, ops, searched.as_deref().unwrap_or(ops), budget, jobs);
+    restore_pending(result, ops, searched.as_deref())
+}
+
+/// `check_operations_jobs` searching `searched`: `ops` with deadlines as
+/// returns.
+fn check_searched_on<M>(
+    model: &M,
+    ops: &[Operation],
+    searched: &[Operation],
+    budget: Budget,
+    jobs: usize,
+) -> CheckResult
+where
+    M: Model + Sync,
+    M::State: Send,
+{
+    let (searches, mut keys) = match prepare_on(model, ops, searched, jobs) {
         Ok(prepared) => prepared,
         Err(refuted) => {
             let (keys, explanation) = *refuted;
@@ -256,11 +286,82 @@ impl<M: Model> Slot<'_, M> {
 type Prepared<'a, M> =
     Result<(Vec<KeySearch<'a, M>>, Vec<KeyResult>), Box<(Vec<KeyResult>, Explanation)>>;
 
-fn prepare<'a, M: Model>(model: &'a M, ops: &'a [Operation]) -> Prepared<'a, M> {
+/// The history with each pending operation that `Model::deadlines` gives a
+/// deadline returning then (see there): it has the same linearizations, and
+/// searches faster. `None` when no operation has one.
+fn with_deadlines<M: Model>(model: &M, ops: &[Operation]) -> Option<Vec<Operation>> {
+    let mut returns: Vec<(usize, u64)> = Vec::new();
+    for partition in model.partition(ops) {
+        let part: Vec<&Operation> = partition.ops.iter().map(|&i| &ops[i]).collect();
+        for (&index, deadline) in partition.ops.iter().zip(model.deadlines(&part)) {
+            if let Some(deadline) = deadline {
+                assert!(
+                    ops[index].ret.is_none() && deadline >= ops[index].call,
+                    "a deadline is for a pending operation, after its call"
+                );
+                returns.push((index, deadline));
+            }
+        }
+    }
+    if returns.is_empty() {
+        return None;
+    }
+    let mut searched = ops.to_vec();
+    for (index, deadline) in returns {
+        searched[index].ret = Some(deadline);
+    }
+    Some(searched)
+}
+
+/// The result's evidence shows the operations given a deadline
+/// (`with_deadlines`) as they are in the history: pending.
+fn restore_pending(
+    mut result: CheckResult,
+    ops: &[Operation],
+    searched: Option<&[Operation]>,
+) -> CheckResult {
+    let (Some(searched), Some(explanation)) = (searched, result.explanation.as_mut()) else {
+        return result;
+    };
+    let given: Vec<&Operation> = ops
+        .iter()
+        .zip(searched)
+        .filter(|(op, searched)| op.ret != searched.ret)
+        .map(|(_, searched)| searched)
+        .collect();
+    let anomaly = explanation
+        .anomaly
+        .iter_mut()
+        .flat_map(|a| a.ops.iter_mut());
+    let evidence = explanation
+        .longest_prefix
+        .iter_mut()
+        .chain(explanation.cannot_place.iter_mut())
+        .chain(explanation.would_strand.iter_mut())
+        .chain(anomaly);
+    for op in evidence {
+        if given.contains(&&*op) {
+            op.ret = None;
+        }
+    }
+    // What could not go next are the completed operations among those due
+    // (the one returning first is, or the read that gave its deadline).
+    explanation.cannot_place.retain(Operation::is_completed);
+    result
+}
+
+/// The partitions' searches over `searched` (the history, with deadlines as
+/// returns) and, first, the refutations that need no search, on `ops` (the
+/// history as recorded, so that what they say of returns is true of it).
+fn prepare<'a, M: Model>(
+    model: &'a M,
+    ops: &[Operation],
+    searched: &'a [Operation],
+) -> Prepared<'a, M> {
     let partitions = model.partition(ops);
     let searches: Vec<KeySearch<M>> = partitions
         .iter()
-        .map(|partition| KeySearch::new(model, searched_ops(model, ops, &partition.ops), true))
+        .map(|partition| KeySearch::new(model, searched_ops(model, searched, &partition.ops), true))
         .collect();
     // Anomalies that need no search decide at once, in the partitions' order.
     let anomalies = partitions
@@ -271,14 +372,19 @@ fn prepare<'a, M: Model>(model: &'a M, ops: &'a [Operation]) -> Prepared<'a, M> 
 
 /// `prepare` with the partitions' searches made and refutations tried on up
 /// to `jobs` threads (the same result).
-fn prepare_on<'a, M>(model: &'a M, ops: &'a [Operation], jobs: usize) -> Prepared<'a, M>
+fn prepare_on<'a, M>(
+    model: &'a M,
+    ops: &[Operation],
+    searched: &'a [Operation],
+    jobs: usize,
+) -> Prepared<'a, M>
 where
     M: Model + Sync,
     M::State: Send,
 {
     let partitions = model.partition(ops);
     let done = parallel_map(jobs, &partitions, |partition| {
-        let search = KeySearch::new(model, searched_ops(model, ops, &partition.ops), true);
+        let search = KeySearch::new(model, searched_ops(model, searched, &partition.ops), true);
         (search, refute(model, ops, partition))
     });
     let (searches, anomalies): (Vec<_>, Vec<_>) = done.into_iter().unzip();

@@ -80,6 +80,29 @@ pub trait Model {
         vec![false; ops.len()]
     }
 
+    /// Per operation of one partition: `Some(t)` for a pending operation that
+    /// every linearization must place, and place before time `t` (say a
+    /// completed read returning at `t` shows its effect, which nothing else
+    /// could have made). The checker then searches the operation as if it had
+    /// returned at `t`: the history with that return has exactly the
+    /// linearizations of the one without (each of those has the operation
+    /// before `t` already), and a completed operation no longer keeps the
+    /// history from being cut in time, nor waits behind the pending ones. A
+    /// wrong `Some` could turn a linearizable history into a violation. The
+    /// default gives none.
+    fn deadlines(&self, ops: &[&Operation]) -> Vec<Option<u64>> {
+        vec![None; ops.len()]
+    }
+
+    /// Per operation of one partition: true for a pending operation the
+    /// search should try only after the completed operations that may go next
+    /// at each point, because it is rarely needed (say it writes what nobody
+    /// saw). Only the order of the search changes, never its verdict. The
+    /// default marks none: every call is tried in time order.
+    fn tried_last(&self, ops: &[&Operation]) -> Vec<bool> {
+        vec![false; ops.len()]
+    }
+
     /// Per operation of one partition: true for a completed operation that
     /// fits every state a linearization can reach there and changes none. It
     /// can be left out: any linearization of the rest takes it back at any
@@ -222,6 +245,14 @@ impl Model for KvModel {
 
     fn refute_late(&self, ops: &[&Operation]) -> Option<Anomaly> {
         shortcuts::refute_late(ops)
+    }
+
+    fn deadlines(&self, ops: &[&Operation]) -> Vec<Option<u64>> {
+        shortcuts::deadlines(ops)
+    }
+
+    fn tried_last(&self, ops: &[&Operation]) -> Vec<bool> {
+        shortcuts::unseen_pending(ops)
     }
 
     fn needless_pending(&self, ops: &[&Operation]) -> Vec<bool> {

@@ -104,9 +104,18 @@ pub(super) struct Search<'a, M: Model> {
     only_before: Vec<Option<Vec<usize>>>,
     /// Per operation: the node of its call event in `list`.
     call_node: Vec<usize>,
-    /// The first return event left in `list` (`EntryList::first_return_from`
-    /// the front), `None` when not known since the list last changed.
-    first_return: Option<usize>,
+    /// Per operation: it is in some `only_before` list.
+    needed_before: Vec<bool>,
+    /// The operations of `needed_before` whose calls are left in the list
+    /// ahead of its first return and that the current state refuses: the
+    /// only ones a pending `only_before` operation may be placed for here.
+    /// `None` when not known since the list or the state last changed (it is
+    /// the same for every call one walk from the front visits, so it is found
+    /// once per walk, not once per pending call).
+    refusing: Option<Vec<usize>>,
+    /// The first return event left in `list` (`EntryList::first_return`), or
+    /// `None` when not known since the list last changed.
+    front_return: Option<usize>,
     /// Per operation: `Model::preceded_by` (all `None` without lookahead).
     preceded_by: Vec<Option<Vec<usize>>>,
 }
@@ -156,17 +165,24 @@ impl<'a, M: Model> Search<'a, M> {
         } = lists;
         debug_assert_eq!(ops.len(), only_before.len());
         debug_assert_eq!(ops.len(), preceded_by.len());
-        let list = EntryList::new(&ops);
+        let tried_last = model.tried_last(&ops);
+        let list = EntryList::new(&ops, &tried_last);
         let call_node = list.call_nodes(ops.len());
         let mut only_before = only_before;
+        let mut needed_before = vec![false; ops.len()];
         for before in only_before.iter_mut().flatten() {
             before.sort_unstable_by_key(|&other| call_node[other]);
+            for &other in before.iter() {
+                needed_before[other] = true;
+            }
         }
         Search {
             call_node,
-            first_return: None,
+            needed_before,
+            refusing: None,
+            front_return: None,
             model,
-            entry: list.first(),
+            entry: list.start(),
             read_only: ops.iter().map(|op| model.is_read_only(&op.op)).collect(),
             list,
             linearized: Bitset::new(ops.len()),
@@ -268,7 +284,7 @@ impl<'a, M: Model> Search<'a, M> {
         let enumerating = self.enumerate.is_some();
         if enumerating
             && self.stack.is_empty()
-            && self.entry == self.list.first()
+            && self.entry == self.list.start()
             && self.record_end()
         {
             // Nothing to linearize: the start is an end.
@@ -290,21 +306,32 @@ impl<'a, M: Model> Search<'a, M> {
 
     /// Visits one event; `Some` when that decides the search.
     fn step(&mut self, meter: &mut Meter) -> Option<Outcome> {
-        let next = match self.entry.map(|node| (node, self.list.event(node))) {
-            Some((node, Event::Call(op))) => match self.try_linearize(node, op, meter) {
-                Try::OutOfMemory => return Some(Outcome::OutOfBudget),
-                Try::Placed => {
-                    if self.record_end() {
-                        self.entry = self.list.first();
-                        return Some(Outcome::Ended);
+        let mut entry = self.entry;
+        if let Some(node) = entry {
+            if let Event::Return(_) = self.list.event(node) {
+                // The completed calls ahead of the first return are all
+                // tried: now the pending ones ahead of it.
+                self.front_return = Some(node);
+                entry = self.list.first_last();
+            }
+        }
+        let next = match entry.map(|node| (node, self.list.event(node))) {
+            Some((node, Event::Call(op))) if self.may_go_next(node) => {
+                match self.try_linearize(node, op, meter) {
+                    Try::OutOfMemory => return Some(Outcome::OutOfBudget),
+                    Try::Placed => {
+                        if self.record_end() {
+                            self.entry = self.list.start();
+                            return Some(Outcome::Ended);
+                        }
+                        Some(self.list.start())
                     }
-                    Some(self.list.first())
+                    Try::Refused => Some(self.list.after(node)),
+                    Try::DeadEnd => self.backtrack(),
                 }
-                Try::Refused => Some(self.list.next(node)),
-                Try::DeadEnd => self.backtrack(),
-            },
-            // A return (or the end, past pending calls only) cannot be passed.
-            Some((_, Event::Return(_))) | None => self.backtrack(),
+            }
+            // Every call that may go next was tried.
+            _ => self.backtrack(),
         };
         match next {
             Some(entry) => self.entry = entry,
@@ -314,6 +341,18 @@ impl<'a, M: Model> Search<'a, M> {
             }
         }
         None
+    }
+
+    /// Whether the call at `node`, reached walking from the front, may be
+    /// linearized next: a call on the main list, reached before any return,
+    /// may; a call tried last only if it comes before the first return left
+    /// (nodes are numbered in time order).
+    fn may_go_next(&mut self, node: usize) -> bool {
+        if !self.list.is_last(node) {
+            return true;
+        }
+        let list = &self.list;
+        node < *self.front_return.get_or_insert_with(|| list.first_return())
     }
 
     /// Linearizes `op` next if the model accepts it and the pair is unexplored.
@@ -329,31 +368,29 @@ impl<'a, M: Model> Search<'a, M> {
                 return Try::Refused;
             }
         }
-        if self.only_before[op].is_some() && self.first_return.is_none() {
-            self.first_return = Some(self.list.first_return_from(call));
-        }
         let state = &self.state;
         if let Some(before) = &self.only_before[op] {
-            let end = self.first_return.unwrap_or(usize::MAX);
             // `op` need only go right before one of `before` refused here
             // (`Model::only_before`), so that one must be placeable right
             // after it: its call must come before the first return left in
             // the list (every operation that returned before it was called
             // precedes it). `op` is pending, so placing it lifts no return:
-            // the first return is the same after it. The calls are walked in
-            // time order, and the first return left lies after `call` (the
-            // walk that reached `call` passed no return).
-            let needed = before
-                .iter()
-                .take_while(|&&other| self.call_node[other] < end)
-                .any(|&other| {
-                    let other_op = self.ops[other];
-                    !self.linearized.contains(other)
-                        && self
-                            .model
-                            .step(state, &other_op.op, &other_op.output)
-                            .is_none()
-                });
+            // what is placeable after it is what is placeable now.
+            let refusing = self.refusing.get_or_insert_with(|| {
+                refusing_ahead(
+                    &self.list,
+                    self.model,
+                    &self.ops,
+                    &self.needed_before,
+                    state,
+                )
+            });
+            let call_node = &self.call_node;
+            let needed = refusing.iter().any(|&other| {
+                before
+                    .binary_search_by_key(&call_node[other], |&b| call_node[b])
+                    .is_ok()
+            });
             if !needed {
                 return Try::Refused;
             }
@@ -369,12 +406,12 @@ impl<'a, M: Model> Search<'a, M> {
             !forced || &next == state,
             "a read-only operation changed the state"
         );
-        let key = if forced { self.key } else { state_key(&next) };
         // A pending operation that changes nothing here might as well never
         // happen: leaving it out keeps strictly more options open.
-        if !operation.is_completed() && key == self.key && next == self.state {
+        if !operation.is_completed() && next == self.state {
             return Try::Refused;
         }
+        let key = if forced { self.key } else { state_key(&next) };
         if !forced && !self.charge_stack(meter) {
             return Try::OutOfMemory;
         }
@@ -397,7 +434,8 @@ impl<'a, M: Model> Search<'a, M> {
             return Try::Refused;
         }
         self.list.lift(call);
-        self.first_return = None;
+        self.refusing = None;
+        self.front_return = None;
         let before = (!forced).then(|| {
             self.stack_heap += self.heap_bytes(&self.state);
             let key = mem::replace(&mut self.key, key);
@@ -502,13 +540,41 @@ impl<'a, M: Model> Search<'a, M> {
                 self.key = key;
             }
             self.list.unlift(frame.call);
-            self.first_return = None;
+            self.refusing = None;
+            self.front_return = None;
+            self.front_return = None;
             // Below a forced read is a point where that read had to go first.
             if !frame.forced {
-                return Some(self.list.next(frame.call));
+                return Some(self.list.after(frame.call));
             }
         }
     }
+}
+
+/// See `Search::refusing`: walks the calls from the front of `list` to its
+/// first return.
+fn refusing_ahead<M: Model>(
+    list: &EntryList,
+    model: &M,
+    ops: &[&Operation],
+    needed_before: &[bool],
+    state: &M::State,
+) -> Vec<usize> {
+    let mut refusing = Vec::new();
+    let mut node = list.first();
+    while let Some(at) = node {
+        match list.event(at) {
+            Event::Return(_) => break,
+            Event::Call(other) => {
+                let op = ops[other];
+                if needed_before[other] && model.step(state, &op.op, &op.output).is_none() {
+                    refusing.push(other);
+                }
+            }
+        }
+        node = list.next(at);
+    }
+    refusing
 }
 
 /// See `Search::twin_before`.

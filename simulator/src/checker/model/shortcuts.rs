@@ -21,14 +21,29 @@ use crate::history::{Op, Operation, Output};
 /// Looked up only; its keys reach results only through ordered sets (`BTreeSet`).
 type Map<K, V> = crate::checker::LookupMap<K, V>;
 
-/// The values written on one key, each with the earliest call that writes it.
+/// The values written on one key, each with the earliest call that writes it
+/// and how many operations write it.
 struct Writes<'a> {
     /// put values and the values of cas ops that may have swapped.
-    bases: Map<&'a [u8], u64>,
+    bases: Map<&'a [u8], Written>,
     base_lengths: BTreeSet<usize>,
     /// append values.
-    pieces: Map<&'a [u8], u64>,
+    pieces: Map<&'a [u8], Written>,
     piece_lengths: BTreeSet<usize>,
+}
+
+#[derive(Clone, Copy)]
+struct Written {
+    call: u64,
+    writers: u32,
+}
+
+/// A value one operation alone writes, as a base (put, cas) or as a piece
+/// (append): `Writes::can_produce_without` leaves it out.
+#[derive(Clone, Copy, PartialEq)]
+struct Sole<'a> {
+    base: bool,
+    value: &'a [u8],
 }
 
 impl<'a> Writes<'a> {
@@ -49,8 +64,12 @@ impl<'a> Writes<'a> {
                 Op::Get | Op::Cas { .. } => continue,
             };
             let value = appended(op).unwrap_or(value.as_str());
-            let call = map.entry(value.as_bytes()).or_insert(op.call);
-            *call = (*call).min(op.call);
+            let written = map.entry(value.as_bytes()).or_insert(Written {
+                call: op.call,
+                writers: 0,
+            });
+            written.call = written.call.min(op.call);
+            written.writers += 1;
             lengths.insert(value.len());
         }
         writes
@@ -60,20 +79,46 @@ impl<'a> Writes<'a> {
     /// operations called by then can have contributed (an operation called
     /// after another returned is linearized after it). False means certainly not.
     fn can_produce(&self, value: &str, deadline: u64) -> bool {
+        self.can_produce_without(value, deadline, None)
+    }
+
+    /// `op`'s value as a `Sole` write, if no other operation writes it the
+    /// same way (base or piece) and it is not empty.
+    fn sole(&self, op: &'a Operation) -> Option<Sole<'a>> {
+        let (base, value) = match &op.op {
+            Op::Put { value } => (true, value),
+            Op::Cas { value, .. } if op.output != Output::Swapped(false) => (true, value),
+            Op::Append { value } if appended(op).is_none() => (false, value),
+            Op::Get | Op::Cas { .. } | Op::Append { .. } => return None,
+        };
         let value = value.as_bytes();
-        let written = |map: &Map<&[u8], u64>, bytes: &[u8]| {
-            map.get(bytes).is_some_and(|&call| call <= deadline)
+        let map = if base { &self.bases } else { &self.pieces };
+        let alone = map.get(value).is_some_and(|written| written.writers == 1);
+        (alone && !value.is_empty()).then_some(Sole { base, value })
+    }
+
+    /// `can_produce`, but for the writes of every operation other than the one
+    /// that alone writes `without`.
+    fn can_produce_without(&self, value: &str, deadline: u64, without: Option<Sole>) -> bool {
+        let value = value.as_bytes();
+        let written = |base: bool, bytes: &[u8]| {
+            let map = if base { &self.bases } else { &self.pieces };
+            let left_out = without == Some(Sole { base, value: bytes });
+            !left_out
+                && map
+                    .get(bytes)
+                    .is_some_and(|written| written.call <= deadline)
         };
         // reachable[i]: value[..i] is a base followed by appends (i > 0 or a
         // base ""), or appends alone with at least one of them.
         let mut reachable = vec![false; value.len() + 1];
         for &length in self.base_lengths.range(..=value.len()) {
-            if written(&self.bases, &value[..length]) {
+            if written(true, &value[..length]) {
                 reachable[length] = true;
             }
         }
         for &length in self.piece_lengths.range(..=value.len()) {
-            if written(&self.pieces, &value[..length]) {
+            if written(false, &value[..length]) {
                 reachable[length] = true;
             }
         }
@@ -83,7 +128,7 @@ impl<'a> Writes<'a> {
             }
             let rest = &value[start..];
             for &length in self.piece_lengths.range(1..=rest.len()) {
-                if written(&self.pieces, &rest[..length]) {
+                if written(false, &rest[..length]) {
                     reachable[start + length] = true;
                 }
             }
@@ -844,6 +889,99 @@ pub(super) fn needless_pending(ops: &[&Operation]) -> Vec<bool> {
         .collect()
 }
 
+/// How many reads, earliest return first, `deadlines` tries per pending
+/// write: a bound on its cost. The first read showing a unique value is
+/// nearly always one nothing else explains.
+const DEADLINE_TRIES_MAX: usize = 4;
+
+/// See `Model::deadlines`. A pending put, append or cas `w` whose value `x`
+/// no other operation writes the same way (as a whole value, or as an
+/// appended piece), and a completed read `r` (a get that read a value, or a
+/// cas told it swapped, which read its expected value) returning at `t` and
+/// showing a value `v` that the writes of every other operation cannot produce
+/// (`Writes::can_produce_without`, an over-approximation: a value outside it
+/// is produced by no linearization without `w`). Every linearization then
+/// has `w` in it (a pending cas in it swapped, as nothing else writes `x`),
+/// before `r`, hence before `t`: `w`'s deadline is the earliest such `t`.
+/// A read is a candidate only if `x` occurs in `v` (else `v` never needs
+/// `w`), found as in `needless_pending`, within the same bound on work.
+pub(super) fn deadlines<'a>(ops: &[&'a Operation]) -> Vec<Option<u64>> {
+    let writes = Writes::new(ops);
+    let sole = |op: &'a Operation| -> Option<Sole<'a>> {
+        if op.is_completed() {
+            None
+        } else {
+            writes.sole(op)
+        }
+    };
+    let candidates: BTreeSet<&[u8]> = ops
+        .iter()
+        .filter_map(|op| sole(op))
+        .map(|w| w.value)
+        .collect();
+    if candidates.is_empty() {
+        return vec![None; ops.len()];
+    }
+    let mut readers: Vec<(u64, &str)> = ops
+        .iter()
+        .filter_map(|op| Some((op.ret?, completed_read(op)?.0)))
+        .collect();
+    readers.sort_unstable();
+    let values: Vec<&[u8]> = readers.iter().map(|(_, value)| value.as_bytes()).collect();
+    let Some(shown) = occurrences(&candidates, &values) else {
+        return vec![None; ops.len()];
+    };
+    ops.iter()
+        .map(|op| {
+            let write = sole(*op)?;
+            shown
+                .get(write.value)?
+                .iter()
+                .map(|&reader| readers[reader])
+                .filter(|&(ret, _)| ret >= op.call)
+                .take(DEADLINE_TRIES_MAX)
+                .find(|&(ret, value)| !writes.can_produce_without(value, ret, Some(write)))
+                .map(|(ret, _)| ret)
+        })
+        .collect()
+}
+
+/// For `Model::tried_last`: the pending puts, appends and cas ops writing a
+/// non-empty value that occurs in no completed read and no cas expectation
+/// (as in `needless_pending`). Such a write is needed, if at all, only to make
+/// a cas fail (see `only_before`). None when finding out costs too much.
+pub(super) fn unseen_pending(ops: &[&Operation]) -> Vec<bool> {
+    fn written(op: &Operation) -> Option<&[u8]> {
+        match &op.op {
+            Op::Put { value } | Op::Append { value } | Op::Cas { value, .. }
+                if !op.is_completed() && !value.is_empty() =>
+            {
+                Some(value.as_bytes())
+            }
+            _ => None,
+        }
+    }
+    let candidates: BTreeSet<&[u8]> = ops.iter().filter_map(|op| written(op)).collect();
+    let Some(observed) = substrings_among(&candidates, &values_seen(ops)) else {
+        return vec![false; ops.len()];
+    };
+    ops.iter()
+        .map(|op| written(op).is_some_and(|value| !observed.contains(value)))
+        .collect()
+}
+
+/// Values that may show what a key held: what completed gets read, and every
+/// cas expectation.
+fn values_seen<'a>(ops: &[&'a Operation]) -> Vec<&'a [u8]> {
+    ops.iter()
+        .filter_map(|op| match (&op.op, &op.output) {
+            (Op::Get, Output::Value(Some(read))) if op.is_completed() => Some(read.as_bytes()),
+            (Op::Cas { expected, .. }, _) => Some(expected.as_bytes()),
+            _ => None,
+        })
+        .collect()
+}
+
 /// See `Model::only_before`. A pending put or append `w` whose value `x` is
 /// not empty and occurs in no completed read and no cas expectation (as in
 /// `needless_pending`) poisons the key: from `w` to the next put, every value
@@ -965,6 +1103,23 @@ fn substrings_among<'a>(
     candidates: &BTreeSet<&'a [u8]>,
     seen: &[&[u8]],
 ) -> Option<BTreeSet<&'a [u8]>> {
+    let found = occurrences(candidates, seen)?;
+    Some(
+        candidates
+            .iter()
+            .copied()
+            .filter(|c| found.contains_key(c))
+            .collect(),
+    )
+}
+
+/// Per candidate occurring as a substring of some values in `seen`, the
+/// indices of those values, in order; `None` when finding out would cost too
+/// much. Looked up only.
+fn occurrences<'a>(
+    candidates: &BTreeSet<&'a [u8]>,
+    seen: &[&[u8]],
+) -> Option<Map<&'a [u8], Vec<usize>>> {
     let lengths: BTreeSet<usize> = candidates.iter().map(|value| value.len()).collect();
     let work: usize = seen
         .iter()
@@ -973,15 +1128,18 @@ fn substrings_among<'a>(
     if work > SUBSTRING_WORK_MAX {
         return None;
     }
-    let mut observed = BTreeSet::new();
-    for value in seen {
+    let mut found: Map<&[u8], Vec<usize>> = Map::default();
+    for (index, value) in seen.iter().enumerate() {
         for &length in lengths.range(..=value.len()) {
             for window in value.windows(length) {
                 if let Some(&candidate) = candidates.get(window) {
-                    observed.insert(candidate);
+                    let shown_in = found.entry(candidate).or_default();
+                    if shown_in.last() != Some(&index) {
+                        shown_in.push(index);
+                    }
                 }
             }
         }
     }
-    Some(observed)
+    Some(found)
 }
