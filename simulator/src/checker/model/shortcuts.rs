@@ -933,7 +933,7 @@ pub(super) fn deadlines<'a>(ops: &[&'a Operation]) -> Vec<Option<u64>> {
     };
     ops.iter()
         .map(|op| {
-            let write = sole(*op)?;
+            let write = sole(op)?;
             shown
                 .get(write.value)?
                 .iter()
