@@ -1,25 +1,38 @@
 //! Times the linearizability checker, with its search steps and the most memory it held, over
-//! every reference history and over generated ones:
+//! every reference history, over generated ones, and over what a range of seeds records:
 //!
 //! ```text
 //! cargo run --release --example bench_histories [DIR]
 //! cargo run --release --example bench_histories -- --write-generated DIR
 //! cargo run --release --example bench_histories -- --jobs N [DIR]
+//! cargo run --release --example bench_histories -- --seeds A..B
 //! ```
 //!
 //! DIR defaults to the reference histories (tests/data/histories). The generated histories are
-//! linearizable by construction (`simulator::history::generate`), but for those named `_stale`:
-//! the same with one stale read per key (`generate::with_stale_read`, refuted without a
-//! search), and `_lost`: one read per key that misses an append (`generate::with_lost_append`,
-//! which a search refutes, or, once the search has gone on long, `Model::refute_late` when an
-//! operation between the lost append's base and the read gives it away), to time refutations. `--write-generated DIR` writes them as files instead (to time another build of
-//! the checker on the same input). `--jobs N` checks keys on N threads (`check_kv_jobs`). Performance
-//! is never timed in tests: this is the place.
+//! linearizable by construction (`simulator::history::generate`), but for those named
+//! `_stale`: the same with one stale read per key (`generate::with_stale_read`, refuted
+//! without a search), and `_lost`: one read per key that misses an append
+//! (`generate::with_lost_append`, which a search refutes, or, once the search has gone on
+//! long, `Model::refute_late` when an operation between the lost append's base and the read
+//! gives it away), to time refutations. `--write-generated DIR` writes them as files instead
+//! (to time another build of the checker on the same input). `--jobs N` checks keys on N
+//! threads (`check_kv_jobs`).
+//!
+//! `--seeds A..B` runs each seed of the range as `vopr --seed N` does (its swarm options),
+//! then times the end-of-run check of its history, with the end-of-run budget, apart from
+//! the run: per seed the operations, verdict, steps, the check's and the run's milliseconds,
+//! and the most memory the check held; then the totals, the seeds whose check took longest
+//! next to their run, and how many answered `unknown`.
+//!
+//! Performance is never timed in tests: this is the place.
 
 use std::time::{Duration, Instant};
 
-use simulator::checker::linearizability::{check_kv_jobs, Budget};
+use simulator::checker::linearizability::{check_kv, check_kv_jobs, Budget, Verdict};
+use simulator::end_of_run::{LINEARIZABILITY_MEMORY_MAX, LINEARIZABILITY_STEPS_MAX};
 use simulator::history::{generate, parse_history, Operation};
+use simulator::options::Options;
+use simulator::run::{run, RunConfig};
 
 fn main() {
     let mut args: Vec<String> = std::env::args().skip(1).collect();
@@ -33,9 +46,13 @@ fn main() {
         }
         _ => 1,
     };
-    if let [flag, dir] = args.as_slice() {
+    if let [flag, value] = args.as_slice() {
         if flag == "--write-generated" {
-            write_generated(dir);
+            write_generated(value);
+            return;
+        }
+        if flag == "--seeds" {
+            bench_seeds(value);
             return;
         }
     }
@@ -243,4 +260,67 @@ impl Spec {
             Lie::Lost => generate::with_lost_append(history),
         }
     }
+}
+
+/// `--seeds A..B`: the end-of-run checks of a range of seeds, timed apart from their runs.
+fn bench_seeds(range: &str) {
+    let (start, end) = range
+        .split_once("..")
+        .and_then(|(a, b)| Some((a.parse::<u64>().ok()?, b.parse::<u64>().ok()?)))
+        .filter(|(a, b)| a < b)
+        .unwrap_or_else(|| fail(format!("--seeds A..B with A < B, not {range:?}")));
+    let budget = Budget::steps(LINEARIZABILITY_STEPS_MAX).with_memory(LINEARIZABILITY_MEMORY_MAX);
+    println!(
+        "{:>6} {:>6} {:>16} {:>11} {:>10} {:>10} {:>7} {:>12}",
+        "seed", "ops", "verdict", "steps", "check ms", "run ms", "ratio", "peak bytes"
+    );
+    let (mut run_total, mut check_total) = (Duration::ZERO, Duration::ZERO);
+    let mut ratios: Vec<(f64, u64)> = Vec::new();
+    let mut unknown = 0;
+    for seed in start..end {
+        let config = RunConfig {
+            keep_history: true,
+            skip_linearizability: true,
+            ..RunConfig::default()
+        };
+        let started = Instant::now();
+        let summary = run(seed, Options::from_seed(seed), config);
+        let ran = started.elapsed();
+        let Some(history) = summary.history_jsonl else {
+            fail(format!("seed {seed} kept no history"))
+        };
+        let ops = parse_history(&history)
+            .unwrap_or_else(|e| fail(format!("seed {seed}: line {}: {}", e.line, e.message)));
+        let started = Instant::now();
+        let result = check_kv(&ops, budget);
+        let checked = started.elapsed();
+        let ratio = checked.as_secs_f64() / ran.as_secs_f64().max(1e-9);
+        println!(
+            "{seed:>6} {:>6} {:>16} {:>11} {:>10.3} {:>10.3} {ratio:>7.3} {:>12}",
+            ops.len(),
+            result.verdict.as_str(),
+            result.steps(),
+            checked.as_secs_f64() * 1e3,
+            ran.as_secs_f64() * 1e3,
+            result.memory_peak_bytes,
+        );
+        run_total += ran;
+        check_total += checked;
+        ratios.push((ratio, seed));
+        unknown += usize::from(result.verdict == Verdict::Unknown);
+    }
+    ratios.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let worst: Vec<String> = ratios
+        .iter()
+        .take(5)
+        .map(|(ratio, seed)| format!("{seed} ({ratio:.2})"))
+        .collect();
+    println!(
+        "seeds {range}: runs {:.3} s, checks {:.3} s ({:.1}% of the runs); {unknown} unknown; \
+         largest check/run ratios: {}",
+        run_total.as_secs_f64(),
+        check_total.as_secs_f64(),
+        100.0 * check_total.as_secs_f64() / run_total.as_secs_f64().max(1e-9),
+        worst.join(", ")
+    );
 }

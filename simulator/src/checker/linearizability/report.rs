@@ -28,8 +28,9 @@ pub struct Explanation {
     pub would_strand: Vec<Operation>,
     /// The model state after the prefix.
     pub state: Value,
-    /// Set when the key was refuted without a search: what no linearization
-    /// can explain. The prefix and the operations due next are then empty and
+    /// Set when the key was refuted by an anomaly (`Model::refute`, before
+    /// any search, or `Model::refute_late`, once a search ran long): what no
+    /// linearization can explain. The prefix and the operations due next are then empty and
     /// the state null.
     pub anomaly: Option<Anomaly>,
 }
@@ -175,7 +176,7 @@ impl fmt::Display for Explanation {
         if let Some(anomaly) = &self.anomaly {
             writeln!(
                 f,
-                "key {}: refuted without a search: {}",
+                "key {}: no order of its operations can explain this: {}",
                 json!(self.key),
                 anomaly.message
             )?;
