@@ -1011,7 +1011,10 @@ mod shortcuts {
         let anomaly = explanation.anomaly.as_ref().expect("an anomaly");
         assert_eq!(anomaly.ops.last(), Some(impossible), "{result}");
         let text = result.to_string();
-        assert!(text.contains("no order of its operations can explain this"), "{text}");
+        assert!(
+            text.contains("no order of its operations can explain this"),
+            "{text}"
+        );
         assert!(text.contains(&impossible.to_string()), "{text}");
         let json = result.to_json();
         assert_eq!(

@@ -351,27 +351,28 @@ fn restore_pending(
 }
 
 /// The partitions' searches over `searched` (the history, with deadlines as
-/// returns) and, first, the refutations that need no search, on `ops` (the
-/// history as recorded, so that what they say of returns is true of it).
+/// returns) unless, first, a refutation that needs no search decides, on `ops`
+/// (the history as recorded, so that what it says of returns is true of it).
 fn prepare<'a, M: Model>(
     model: &'a M,
     ops: &[Operation],
     searched: &'a [Operation],
 ) -> Prepared<'a, M> {
     let partitions = model.partition(ops);
-    let searches: Vec<KeySearch<M>> = partitions
-        .iter()
-        .map(|partition| KeySearch::new(model, searched_ops(model, searched, &partition.ops), true))
-        .collect();
     // Anomalies that need no search decide at once, in the partitions' order.
     let anomalies = partitions
         .iter()
         .map(|partition| refute(model, ops, partition));
-    combine(&partitions, searches, anomalies)
+    refuted(model, searched, &partitions, anomalies)?;
+    let searches = partitions
+        .iter()
+        .map(|partition| KeySearch::new(model, searched_ops(model, searched, &partition.ops), true))
+        .collect();
+    Ok(undecided(&partitions, searches))
 }
 
-/// `prepare` with the partitions' searches made and refutations tried on up
-/// to `jobs` threads (the same result).
+/// `prepare` with the refutations tried, then the partitions' searches made,
+/// on up to `jobs` threads (the same result).
 fn prepare_on<'a, M>(
     model: &'a M,
     ops: &[Operation],
@@ -383,12 +384,12 @@ where
     M::State: Send,
 {
     let partitions = model.partition(ops);
-    let done = parallel_map(jobs, &partitions, |partition| {
-        let search = KeySearch::new(model, searched_ops(model, searched, &partition.ops), true);
-        (search, refute(model, ops, partition))
+    let anomalies = parallel_map(jobs, &partitions, |partition| refute(model, ops, partition));
+    refuted(model, searched, &partitions, anomalies)?;
+    let searches = parallel_map(jobs, &partitions, |partition| {
+        KeySearch::new(model, searched_ops(model, searched, &partition.ops), true)
     });
-    let (searches, anomalies): (Vec<_>, Vec<_>) = done.into_iter().unzip();
-    combine(&partitions, searches, anomalies)
+    Ok(undecided(&partitions, searches))
 }
 
 fn refute<M: Model>(model: &M, ops: &[Operation], partition: &Partition) -> Option<Anomaly> {
@@ -396,27 +397,46 @@ fn refute<M: Model>(model: &M, ops: &[Operation], partition: &Partition) -> Opti
     model.refute(&all)
 }
 
-/// The first partition (in order) with an anomaly decides.
-fn combine<'a, M: Model>(
+/// The first partition (in order) with an anomaly decides: the result, as
+/// `Err`, with no search made.
+fn refuted<M: Model>(
+    model: &M,
+    searched: &[Operation],
+    partitions: &[Partition],
+    anomalies: impl IntoIterator<Item = Option<Anomaly>>,
+) -> Result<(), Box<(Vec<KeyResult>, Explanation)>> {
+    let Some((index, anomaly)) = anomalies
+        .into_iter()
+        .enumerate()
+        .find_map(|(index, anomaly)| Some((index, anomaly?)))
+    else {
+        return Ok(());
+    };
+    let mut keys: Vec<KeyResult> = partitions
+        .iter()
+        .map(|partition| {
+            let ops = searched_ops(model, searched, &partition.ops).len();
+            KeyResult::undecided(partition.label.clone(), ops)
+        })
+        .collect();
+    keys[index].verdict = Verdict::NotLinearizable;
+    let explanation = Explanation::anomaly(partitions[index].label.clone(), anomaly);
+    Err(Box::new((keys, explanation)))
+}
+
+/// Every partition undecided, with its search.
+fn undecided<'a, M: Model>(
     partitions: &[Partition],
     searches: Vec<KeySearch<'a, M>>,
-    anomalies: impl IntoIterator<Item = Option<Anomaly>>,
-) -> Prepared<'a, M> {
-    let mut keys: Vec<KeyResult> = partitions
+) -> (Vec<KeySearch<'a, M>>, Vec<KeyResult>) {
+    let keys = partitions
         .iter()
         .zip(&searches)
         .map(|(partition, search)| {
             KeyResult::undecided(partition.label.clone(), search.ops().len())
         })
         .collect();
-    for (index, anomaly) in anomalies.into_iter().enumerate() {
-        if let Some(anomaly) = anomaly {
-            keys[index].verdict = Verdict::NotLinearizable;
-            let explanation = Explanation::anomaly(partitions[index].label.clone(), anomaly);
-            return Err(Box::new((keys, explanation)));
-        }
-    }
-    Ok((searches, keys))
+    (searches, keys)
 }
 
 /// `items.iter().map(f)` on up to `jobs` threads, in the items' order.

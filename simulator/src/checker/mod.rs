@@ -8,15 +8,11 @@ pub mod oracle;
 
 use serde::Serialize;
 
-/// A hash map for lookups only, with a fixed (unkeyed) hasher: its contents, and so every
-/// lookup, are the same in every run. Never iterate one where the order could reach a result
-/// (collect its keys into an ordered set first). Faster than a B-tree of byte strings, whose
-/// every comparison is a `memcmp`.
-pub(crate) type LookupMap<K, V> = std::collections::HashMap<
-    K,
-    V,
-    std::hash::BuildHasherDefault<std::collections::hash_map::DefaultHasher>,
->;
+/// A hash map for lookups only, with a fixed (unkeyed) hasher (`rustc_hash`'s Fx): its
+/// contents, and so every lookup, are the same in every run. Never iterate one where the order
+/// could reach a result (collect its keys into an ordered set first). Faster than a B-tree of
+/// byte strings, whose every comparison is a `memcmp`, and than std's SipHash.
+pub(crate) type LookupMap<K, V> = std::collections::HashMap<K, V, rustc_hash::FxBuildHasher>;
 
 /// A broken invariant: what, where, when.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
