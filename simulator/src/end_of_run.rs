@@ -88,12 +88,13 @@ pub fn to_jsonl(records: &[HistoryRecord]) -> String {
     out
 }
 
-/// Checks the run's history; a violation is recorded on the simulation.
-pub fn check_simulation_history(sim: &mut Simulation) -> &'static str {
+/// Checks the run's history; a violation is recorded on the simulation. The answer, and the
+/// search steps it took.
+pub fn check_simulation_history(sim: &mut Simulation) -> (&'static str, u64) {
     let ops = to_operations(&sim.history);
     let budget = Budget::steps(LINEARIZABILITY_STEPS_MAX).with_memory(LINEARIZABILITY_MEMORY_MAX);
     let result = check_kv(&ops, budget);
-    match result.verdict {
+    let answer = match result.verdict {
         Verdict::Linearizable => "linearizable",
         Verdict::Unknown => UNDECIDED,
         Verdict::NotLinearizable => {
@@ -105,5 +106,6 @@ pub fn check_simulation_history(sim: &mut Simulation) -> &'static str {
             });
             "not linearizable"
         }
-    }
+    };
+    (answer, result.steps())
 }

@@ -277,6 +277,9 @@ pub struct Summary {
     pub requests_per_s: f64,
     /// Wall-clock time of the end-of-run linearizability check (not in ticks_per_s).
     pub linearizability_ms: f64,
+    /// Search steps the end-of-run check took (of `end_of_run::LINEARIZABILITY_STEPS_MAX`):
+    /// the same on every machine, unlike its time.
+    pub linearizability_steps: u64,
     pub version: &'static str,
     /// The command that replays this seed (set by vopr; absent from library runs).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -391,6 +394,7 @@ impl Summary {
             ticks_per_s: 0.0,
             requests_per_s: 0.0,
             linearizability_ms: 0.0,
+            linearizability_steps: 0,
             version: VERSION,
             replay: None,
             sweep: None,
@@ -461,11 +465,12 @@ pub fn run(seed: u64, options: Options, config: RunConfig) -> Summary {
         }
     }
     let simulated = started.elapsed();
-    let linearizability = if config.skip_linearizability || sim.violation.is_some() {
-        "skipped"
-    } else {
-        crate::end_of_run::check_simulation_history(&mut sim)
-    };
+    let (linearizability, linearizability_steps) =
+        if config.skip_linearizability || sim.violation.is_some() {
+            ("skipped", 0)
+        } else {
+            crate::end_of_run::check_simulation_history(&mut sim)
+        };
     let checked = started.elapsed() - simulated;
     let keep = config.keep_history;
     let stopped = sim.counters.crashes - fault_crashes;
@@ -475,6 +480,7 @@ pub fn run(seed: u64, options: Options, config: RunConfig) -> Summary {
     let mut summary = summarize(seed, sim, simulated, liveness, linearizability, keep);
     summary.timeline = timeline;
     summary.linearizability_ms = checked.as_secs_f64() * 1000.0;
+    summary.linearizability_steps = linearizability_steps;
     summary.crashes = fault_crashes;
     summary.stopped_outside_core = stopped;
     summary
@@ -535,6 +541,7 @@ fn summarize(
         ticks_per_s: sim.tick as f64 / elapsed,
         requests_per_s: sim.requests_committed() as f64 / elapsed,
         linearizability_ms: 0.0,
+        linearizability_steps: 0,
         version: VERSION,
         replay: None,
         sweep: None,

@@ -1128,11 +1128,13 @@ fn occurrences<'a>(
     if work > SUBSTRING_WORK_MAX {
         return None;
     }
+    // Hashed: a window is looked up in O(its length), not O(log n) comparisons.
+    let lookup: Map<&'a [u8], ()> = candidates.iter().map(|&value| (value, ())).collect();
     let mut found: Map<&[u8], Vec<usize>> = Map::default();
     for (index, value) in seen.iter().enumerate() {
         for &length in lengths.range(..=value.len()) {
             for window in value.windows(length) {
-                if let Some(&candidate) = candidates.get(window) {
+                if let Some((&candidate, _)) = lookup.get_key_value(window) {
                     let shown_in = found.entry(candidate).or_default();
                     if shown_in.last() != Some(&index) {
                         shown_in.push(index);
