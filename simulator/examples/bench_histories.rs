@@ -29,7 +29,7 @@
 use std::time::{Duration, Instant};
 
 use simulator::checker::linearizability::{check_kv, check_kv_jobs, Budget, Verdict};
-use simulator::end_of_run::{LINEARIZABILITY_MEMORY_MAX, LINEARIZABILITY_STEPS_MAX};
+use simulator::end_of_run::linearizability_budget;
 use simulator::history::{generate, parse_history, Operation};
 use simulator::options::Options;
 use simulator::run::{run, RunConfig};
@@ -269,7 +269,6 @@ fn bench_seeds(range: &str) {
         .and_then(|(a, b)| Some((a.parse::<u64>().ok()?, b.parse::<u64>().ok()?)))
         .filter(|(a, b)| a < b)
         .unwrap_or_else(|| fail(format!("--seeds A..B with A < B, not {range:?}")));
-    let budget = Budget::steps(LINEARIZABILITY_STEPS_MAX).with_memory(LINEARIZABILITY_MEMORY_MAX);
     println!(
         "{:>6} {:>6} {:>16} {:>11} {:>10} {:>10} {:>7} {:>12}",
         "seed", "ops", "verdict", "steps", "check ms", "run ms", "ratio", "peak bytes"
@@ -292,7 +291,7 @@ fn bench_seeds(range: &str) {
         let ops = parse_history(&history)
             .unwrap_or_else(|e| fail(format!("seed {seed}: line {}: {}", e.line, e.message)));
         let started = Instant::now();
-        let result = check_kv(&ops, budget);
+        let result = check_kv(&ops, linearizability_budget(ops.len()));
         let checked = started.elapsed();
         let ratio = checked.as_secs_f64() / ran.as_secs_f64().max(1e-9);
         println!(

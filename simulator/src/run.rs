@@ -277,7 +277,7 @@ pub struct Summary {
     pub requests_per_s: f64,
     /// Wall-clock time of the end-of-run linearizability check (not in ticks_per_s).
     pub linearizability_ms: f64,
-    /// Search steps the end-of-run check took (of `end_of_run::LINEARIZABILITY_STEPS_MAX`):
+    /// Search steps the end-of-run check took (of `end_of_run::linearizability_steps_max`):
     /// the same on every machine, unlike its time.
     pub linearizability_steps: u64,
     pub version: &'static str,

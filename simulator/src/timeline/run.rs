@@ -3,9 +3,9 @@
 //! violation (or the liveness failure) and the operations it involves.
 
 use super::{label, n, Collected};
-use crate::checker::linearizability::{check_kv, Budget, Explanation};
+use crate::checker::linearizability::{check_kv, Explanation};
 use crate::checker::LookupMap;
-use crate::end_of_run::{LINEARIZABILITY_MEMORY_MAX, LINEARIZABILITY_STEPS_MAX};
+use crate::end_of_run::linearizability_budget;
 use crate::history::Operation;
 use crate::network::NetFault;
 use crate::run::{Outcome, Summary};
@@ -296,7 +296,7 @@ fn violation(summary: &Summary, ops: &[Operation]) -> Value {
 /// The operations the linearizability check could not place, found by checking the history
 /// again (the run kept only the report's text): indices into `ops`.
 fn not_placed(ops: &[Operation]) -> Vec<usize> {
-    let budget = Budget::steps(LINEARIZABILITY_STEPS_MAX).with_memory(LINEARIZABILITY_MEMORY_MAX);
+    let budget = linearizability_budget(ops.len());
     let result = check_kv(ops, budget);
     let Some(explanation) = result.explanation else {
         return Vec::new();
