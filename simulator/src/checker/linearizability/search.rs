@@ -81,6 +81,10 @@ pub(super) struct Search<'a, M: Model> {
     /// with the same input and output: the two are interchangeable, so only the
     /// earlier is ever tried first. Cuts the orders of k twins from k! to 1.
     twin_before: Vec<Option<usize>>,
+    /// For a completed operation, the completed one with the same input and
+    /// output that returns just before it (by return, then index), when
+    /// neither has precedences (`preceded_by`): see `completed_twins`.
+    twin_returned_before: Vec<Option<usize>>,
     /// Completed operations not yet linearized; zero means success.
     completed_left: usize,
     /// The longest stack seen (its operations), as of the last pop: see
@@ -194,6 +198,7 @@ impl<'a, M: Model> Search<'a, M> {
             stack_heap_charged: 0,
             completed_left: ops.iter().filter(|op| op.is_completed()).count(),
             twin_before: pending_twins(&ops),
+            twin_returned_before: completed_twins(&ops, &preceded_by),
             resets: if lookahead {
                 model.read_resets(&ops)
             } else {
@@ -358,6 +363,15 @@ impl<'a, M: Model> Search<'a, M> {
     /// Linearizes `op` next if the model accepts it and the pair is unexplored.
     fn try_linearize(&mut self, call: usize, op: usize, meter: &mut Meter) -> Try {
         let operation = self.ops[op];
+        if let Some(twin) = self.twin_returned_before[op] {
+            // Its twin may go next too: only the twin is tried here (see
+            // `completed_twins`).
+            let list = &self.list;
+            let front = *self.front_return.get_or_insert_with(|| list.first_return());
+            if !self.linearized.contains(twin) && self.call_node[twin] < front {
+                return Try::Refused;
+            }
+        }
         if let Some(twin) = self.twin_before[op] {
             if !self.linearized.contains(twin) {
                 return Try::Refused;
@@ -575,6 +589,32 @@ fn refusing_ahead<M: Model>(
         node = list.next(at);
     }
     refusing
+}
+
+/// See `Search::twin_returned_before`. Two completed operations `y` and `x`
+/// with the same input and output have the same effect in every state, and
+/// `y` returns no later than `x`. At a point where both may go next (both
+/// called before the first return left), placing `x` now and `y` later can be
+/// swapped: `y` goes now (it may), and `x` where `y` was, which is no later
+/// than `y`'s return, hence than `x`'s; every operation between them was
+/// called before `y` returned (or `y` could not follow it), so before `x`
+/// returned too. The states are the same all along. So from such a point
+/// `x` need not be tried before `y`, and the search refuses it while `y` is
+/// not linearized: whether `y` may go next depends only on the linearized
+/// set, so the memo stays exact. Precedences (`Model::preceded_by`) are per
+/// operation, so an operation with any is nobody's twin here.
+fn completed_twins(ops: &[&Operation], preceded_by: &[Option<Vec<usize>>]) -> Vec<Option<usize>> {
+    let mut completed: Vec<usize> = (0..ops.len())
+        .filter(|&i| ops[i].is_completed() && preceded_by[i].is_none())
+        .collect();
+    completed.sort_by_key(|&i| (ops[i].ret, i));
+    // Lookups only, never iterated.
+    let mut last: crate::checker::LookupMap<_, _> = Default::default();
+    let mut twin = vec![None; ops.len()];
+    for i in completed {
+        twin[i] = last.insert((&ops[i].op, &ops[i].output), i);
+    }
+    twin
 }
 
 /// See `Search::twin_before`.
