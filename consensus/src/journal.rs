@@ -286,8 +286,15 @@ impl Journal {
             return;
         }
         // An op that may have been acked here before its slot became unreadable is faulty,
-        // not missing: it must never be nacked.
-        let state = if self.unknown.remove(&op) {
+        // not missing: it must never be nacked. That holds as well when the op's entry is
+        // already faulty and the new header differs: a faulty entry's header may be a stale
+        // record of an older prepare at the op, while the prepare this replica wrote (and
+        // acked, even executed) last is the one the new header names. Marking it missing would
+        // let a do_view_change nack a committed op, and the view change truncate it (seed
+        // 2019). Like TigerBeetle's `set_header_as_dirty`, replacing the header keeps the
+        // faulty bit; only writing the prepare (or removing the entry) clears it.
+        let faulty = matches!(self.entry(op), Some(e) if e.state == PrepareState::Faulty);
+        let state = if self.unknown.remove(&op) || faulty {
             PrepareState::Faulty
         } else {
             PrepareState::Missing
@@ -301,7 +308,10 @@ impl Journal {
         );
         let slot = self.slot(op) as u64;
         storage.erase(Zone::WalPrepares, slot);
-        storage.write(Zone::WalHeaders, slot, encode_record(header, false));
+        // The record says "written here" for a faulty entry, so it stays faulty (never
+        // nacked) across a restart too, its prepare slot now being empty.
+        let written = state == PrepareState::Faulty;
+        storage.write(Zone::WalHeaders, slot, encode_record(header, written));
     }
 
     /// Forgets the entry of `op` (a header known to be stale).
@@ -521,6 +531,46 @@ mod tests {
         journal.write_header(&mut storage, &prepares[3].header);
         assert_eq!(journal.state(4), Some(PrepareState::Faulty));
         assert!(!journal.has_unknown_above(0));
+    }
+
+    #[test]
+    fn a_faulty_entry_stays_faulty_when_repair_replaces_its_header() {
+        // Seed 2019: op 3 was first prepared as `old` (abandoned by a view change), then
+        // truncated and prepared again as `new`, which this replica acked and executed. Its
+        // header record then read back stale (`old`, "prepare written"), next to the prepare
+        // of `new`: recovery indexes `old` as faulty. Repair then brings `new`'s header (it
+        // links to op 4). That is the op this replica acked: it must stay faulty (never
+        // nacked), also across a restart, or a do_view_change nacks a committed op.
+        let prepares = chain(4);
+        let mut old = prepares[2].header;
+        if let Command::Prepare(ref mut p) = old.command {
+            p.client = 99;
+        }
+        old.seal(&[]);
+        let mut storage = MemoryStorage::new();
+        journal_with(&mut storage, &prepares);
+        storage.write(Zone::WalHeaders, 3, encode_record(&old, true));
+        let mut journal = recover(&storage);
+        assert_eq!(journal.checksum(3), Some(old.checksum));
+        assert_eq!(journal.state(3), Some(PrepareState::Faulty));
+        journal.write_header(&mut storage, &prepares[2].header);
+        assert_eq!(journal.checksum(3), Some(prepares[2].header.checksum));
+        assert_eq!(journal.state(3), Some(PrepareState::Faulty));
+        assert!(
+            journal.may_have_acked(3),
+            "an op acked here is never nacked"
+        );
+        let restarted = recover(&storage);
+        assert_eq!(restarted.checksum(3), Some(prepares[2].header.checksum));
+        assert_eq!(restarted.state(3), Some(PrepareState::Faulty));
+        // A missing entry (never written here) stays missing when its header is replaced.
+        journal.write_header(&mut storage, &old);
+        journal.remove(&mut storage, 3);
+        journal.write_header(&mut storage, &old);
+        assert_eq!(journal.state(3), Some(PrepareState::Missing));
+        journal.write_header(&mut storage, &prepares[2].header);
+        assert_eq!(journal.state(3), Some(PrepareState::Missing));
+        assert!(!recover(&storage).may_have_acked(3));
     }
 
     #[test]
