@@ -51,6 +51,9 @@ pub struct Journal {
     unknown: std::collections::BTreeSet<u64>,
     /// Entries found faulty (at recovery or on a read), for the storage_faults counters.
     faults_found: u64,
+    /// Ops whose header record recovery found stale (see `resolve_stale_records`), to be
+    /// written again when the replica opens (`rewrite_stale_records`).
+    records_stale: Vec<u64>,
 }
 
 /// A header record: the header, whether its prepare was written here, and a checksum of both.
@@ -84,6 +87,7 @@ impl Journal {
             checkpoint,
             unknown: std::collections::BTreeSet::new(),
             faults_found: 0,
+            records_stale: Vec::new(),
         }
     }
 
@@ -127,7 +131,72 @@ impl Journal {
             }
             journal.set(op, entry);
         }
+        journal.resolve_stale_records(storage, ctx, namespace);
         journal
+    }
+
+    /// A slot whose header record and prepare name the same op with different checksums: one
+    /// of the two zones reads back stale, or a crash fell between the prepare's write and its
+    /// record's. Recovery took the record (the newer write when nothing is stale). But where
+    /// the op above names the prepare's checksum as its parent, the prepare is the op's in
+    /// this replica's log, and the record is the stale zone: the prepare was written here last
+    /// (and may have been acknowledged, even executed). Indexed under the record's older
+    /// header, the op would go into a do_view_change as that header, which nacks the op the
+    /// log holds there; a new primary that learned a lower commit point would truncate a
+    /// committed op (seed 2019, had the view change come before repair).
+    fn resolve_stale_records(
+        &mut self,
+        storage: &dyn Storage,
+        ctx: &DecodeContext,
+        namespace: u64,
+    ) {
+        let candidates: Vec<(u64, u128)> = self
+            .slots
+            .iter()
+            .flatten()
+            .filter(|e| e.state != PrepareState::Present)
+            .map(|e| (e.header.prepare().op, e.header.checksum))
+            .collect();
+        for (op, indexed) in candidates {
+            let Some(message) = storage
+                .read(Zone::WalPrepares, self.slot(op) as u64)
+                .and_then(|b| wire::decode(&b, ctx).ok())
+            else {
+                continue;
+            };
+            let same_op = matches!(message.header.command, wire::Command::Prepare(p) if p.op == op);
+            let checksum = message.header.checksum;
+            let named_above = self
+                .entry(op + 1)
+                .is_some_and(|above| above.header.prepare().parent == checksum);
+            if message.header.namespace == namespace
+                && same_op
+                && checksum != indexed
+                && named_above
+            {
+                let header = message.header;
+                self.set(
+                    op,
+                    Entry {
+                        header,
+                        state: PrepareState::Present,
+                    },
+                );
+                self.records_stale.push(op);
+            }
+        }
+    }
+
+    /// Writes the header record of every op whose record recovery found stale, so it no
+    /// longer depends on the op above still naming it (a later view change may truncate that).
+    pub fn rewrite_stale_records(&mut self, storage: &mut dyn Storage) {
+        for op in std::mem::take(&mut self.records_stale) {
+            let Some(entry) = self.entry(op).copied() else {
+                continue;
+            };
+            let slot = self.slot(op) as u64;
+            storage.write(Zone::WalHeaders, slot, encode_record(&entry.header, true));
+        }
     }
 
     pub fn slot_count(&self) -> u64 {
@@ -413,7 +482,8 @@ fn recover_entry(
             entry(m.header, PrepareState::Present)
         }
         // Otherwise the header record is the newer write (a header that replaced the prepare
-        // at the same op, or a prepare left over from an earlier wrap).
+        // at the same op, or a prepare left over from an earlier wrap), unless the op above
+        // shows the record is the stale zone (`Journal::resolve_stale_records`).
         (Some((header, written)), Some(_)) => entry(header, faulty_or_missing(written)),
         (Some((header, written)), None) => {
             // A prepare slot that exists but does not decode was written here.
@@ -538,10 +608,11 @@ mod tests {
         // Seed 2019: op 3 was first prepared as `old` (abandoned by a view change), then
         // truncated and prepared again as `new`, which this replica acked and executed. Its
         // header record then read back stale (`old`, "prepare written"), next to the prepare
-        // of `new`: recovery indexes `old` as faulty. Repair then brings `new`'s header (it
-        // links to op 4). That is the op this replica acked: it must stay faulty (never
-        // nacked), also across a restart, or a do_view_change nacks a committed op.
-        let prepares = chain(4);
+        // of `new`: recovery indexes `old` as faulty (op 3 is the head here: nothing above
+        // names `new`). Then `new`'s header comes back (repair, a start_view). That is the op
+        // this replica acked: it must stay faulty (never nacked), also across a restart, or a
+        // do_view_change nacks a committed op.
+        let prepares = chain(3);
         let mut old = prepares[2].header;
         if let Command::Prepare(ref mut p) = old.command {
             p.client = 99;
@@ -571,6 +642,37 @@ mod tests {
         journal.write_header(&mut storage, &prepares[2].header);
         assert_eq!(journal.state(3), Some(PrepareState::Missing));
         assert!(!recover(&storage).may_have_acked(3));
+    }
+
+    #[test]
+    fn a_stale_record_beside_the_prepare_the_op_above_names_is_rewritten() {
+        // As above, but the replica restarts before repair: the op above (4) names `new`, the
+        // prepare in slot 3, so the stale record (`old`) is not taken for op 3. Indexed as
+        // `old`, op 3 would go into a do_view_change as `old`, a nack of the committed `new`.
+        let prepares = chain(4);
+        let mut old = prepares[2].header;
+        if let Command::Prepare(ref mut p) = old.command {
+            p.client = 99;
+        }
+        old.seal(&[]);
+        let mut storage = MemoryStorage::new();
+        journal_with(&mut storage, &prepares);
+        storage.write(Zone::WalHeaders, 3, encode_record(&old, true));
+        let mut journal = recover(&storage);
+        assert_eq!(journal.checksum(3), Some(prepares[2].header.checksum));
+        assert_eq!(journal.state(3), Some(PrepareState::Present));
+        journal.rewrite_stale_records(&mut storage);
+        // The record no longer depends on op 4: a view change may truncate it.
+        journal.remove(&mut storage, 4);
+        let restarted = recover(&storage);
+        assert_eq!(restarted.checksum(3), Some(prepares[2].header.checksum));
+        assert_eq!(restarted.state(3), Some(PrepareState::Present));
+        // Without an op above naming the prepare, the record (the newer write when nothing is
+        // stale) is kept, as faulty: never nacked.
+        storage.write(Zone::WalHeaders, 3, encode_record(&old, true));
+        let head = recover(&storage);
+        assert_eq!(head.checksum(3), Some(old.checksum));
+        assert_eq!(head.state(3), Some(PrepareState::Faulty));
     }
 
     #[test]

@@ -73,6 +73,8 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
             return Err(OpenError::WrongIdentity);
         }
         let mut replica = Replica::new_from_parts(config, storage, state_machine, superblock);
+        // Header records found stale beside their op's prepare are written again.
+        replica.journal.rewrite_stale_records(&mut replica.storage);
         if !superblock.copies_agree(&replica.storage) {
             // A crash tore the last superblock write on some copies, or a copy went bad: the
             // newest state may live on fewer copies than the fault model counts on, and a
