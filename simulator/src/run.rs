@@ -443,7 +443,7 @@ pub fn run(seed: u64, options: Options, config: RunConfig) -> Summary {
     let fault_crashes = sim.counters.crashes;
     if sim.violation.is_none() {
         sim.start_liveness_phase();
-        let deadline = sim.tick + options.ticks_liveness_max;
+        let deadline = sim.tick + options.liveness_ticks();
         while sim.violation.is_none()
             && !sim.converged()
             && !sim.refusal_expected()
