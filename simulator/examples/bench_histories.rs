@@ -30,7 +30,8 @@ use std::time::{Duration, Instant};
 
 use simulator::checker::linearizability::{check_kv, check_kv_jobs, Budget, Verdict};
 use simulator::end_of_run::linearizability_budget;
-use simulator::history::{generate, parse_history, Operation};
+use simulator::history::generate::{self, Shape};
+use simulator::history::{parse_history, Operation};
 use simulator::options::Options;
 use simulator::run::{run, RunConfig};
 
@@ -157,6 +158,7 @@ struct Spec {
     keys: usize,
     clients: usize,
     lie: Lie,
+    shape: Shape,
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -172,6 +174,22 @@ const fn spec(ops: usize, keys: usize, clients: usize) -> Spec {
         keys,
         clients,
         lie: Lie::None,
+        shape: Shape {
+            values: None,
+            pending_in_100: 0,
+        },
+    }
+}
+
+/// Values drawn from `values` (colliding; `0` for unique ones) and `pending` operations in a
+/// hundred with no reply (`generate::shaped`).
+const fn shaped(ops: usize, keys: usize, clients: usize, values: u64, pending: u64) -> Spec {
+    Spec {
+        shape: Shape {
+            values: if values == 0 { None } else { Some(values) },
+            pending_in_100: pending,
+        },
+        ..spec(ops, keys, clients)
     }
 }
 
@@ -210,6 +228,18 @@ const SPECS: &[Spec] = &[
     spec(100_000, 16, 16),
     // Sixteen clients a key on four keys: searches long enough for --jobs to matter.
     spec(40_000, 4, 64),
+    // Colliding values (appends then build values with several readings) and pending
+    // operations, as in Jepsen's and Porcupine's histories.
+    shaped(300, 1, 10, 0, 20),
+    shaped(300, 1, 10, 5, 0),
+    shaped(300, 1, 10, 5, 20),
+    shaped(300, 1, 10, 50, 20),
+    shaped(1_000, 1, 10, 50, 5),
+    shaped(1_000, 4, 16, 50, 5),
+    shaped(10_000, 1, 4, 50, 5),
+    shaped(10_000, 4, 16, 50, 5),
+    shaped(10_000, 16, 16, 5, 5),
+    shaped(100_000, 16, 16, 0, 5),
     stale(1_000, 1, 16),
     stale(10_000, 1, 4),
     stale(10_000, 1, 16),
@@ -246,14 +276,25 @@ impl Spec {
             Lie::Stale => "_stale",
             Lie::Lost => "_lost",
         };
-        format!("gen_{}ops_{}k_{}c{lie}", self.ops, self.keys, self.clients)
+        let values = self
+            .shape
+            .values
+            .map_or(String::new(), |n| format!("_v{n}"));
+        let pending = match self.shape.pending_in_100 {
+            0 => String::new(),
+            p => format!("_p{p}"),
+        };
+        format!(
+            "gen_{}ops_{}k_{}c{values}{pending}{lie}",
+            self.ops, self.keys, self.clients
+        )
     }
 
     /// The same history every time (a fixed seed per spec; one with a lie lies in the history
     /// its linearizable spec makes).
     fn generate(&self) -> Vec<Operation> {
         let seed = ((self.ops * 131 + self.keys) * 131 + self.clients) as u64;
-        let history = generate::linearizable(self.ops, self.keys, self.clients, seed);
+        let history = generate::shaped(self.ops, self.keys, self.clients, seed, self.shape);
         match self.lie {
             Lie::None => history,
             Lie::Stale => generate::with_stale_read(history),

@@ -11,7 +11,26 @@ use std::collections::{BTreeMap, BTreeSet};
 /// returned; 40% are gets, 20% puts, 20% appends, 20% cas (half of them expecting the value
 /// the key holds when they take effect). Values are unique.
 pub fn linearizable(ops: usize, keys: usize, clients: usize, seed: u64) -> Vec<Operation> {
+    shaped(ops, keys, clients, seed, Shape::default())
+}
+
+/// How a [`shaped`] history differs from a [`linearizable`] one.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Shape {
+    /// Writes draw their values from this many (`"0"`, `"1"`, ...), so that values collide
+    /// and appends build values with several readings, as in many Jepsen and Porcupine
+    /// histories; `None`: every value is unique.
+    pub values: Option<u64>,
+    /// Operations in a hundred that get no reply (pending); half of them took effect. The
+    /// client moves on when the reply would have come.
+    pub pending_in_100: u64,
+}
+
+/// [`linearizable`] with the values and the pending operations of `shape`. The default shape
+/// gives exactly `linearizable`'s history: the shape's own draws come from a second stream.
+pub fn shaped(ops: usize, keys: usize, clients: usize, seed: u64, shape: Shape) -> Vec<Operation> {
     let mut rng = SplitMix(seed);
+    let mut shape_rng = SplitMix(seed ^ 0x5348_4150_4544_0001);
     let clients = clients.max(1);
     let keys = keys.max(1);
     let mut free = vec![0u64; clients];
@@ -23,7 +42,13 @@ pub fn linearizable(ops: usize, keys: usize, clients: usize, seed: u64) -> Vec<O
         let effect = call + rng.below(ret - call + 1);
         free[client] = ret + 1;
         let key = format!("k{}", rng.below(keys as u64));
-        let value = format!("{client}.{index}");
+        let value = match shape.values {
+            Some(count) => shape_rng.below(count.max(1)).to_string(),
+            None => format!("{client}.{index}"),
+        };
+        // Pending: no reply; took effect or not.
+        let pending = shape.pending_in_100 > 0 && shape_rng.below(100) < shape.pending_in_100;
+        let took_effect = !pending || shape_rng.below(2) == 0;
         let op = match rng.below(10) {
             0..=3 => Op::Get,
             4..=5 => Op::Put { value },
@@ -33,22 +58,24 @@ pub fn linearizable(ops: usize, keys: usize, clients: usize, seed: u64) -> Vec<O
                 value,
             },
         };
-        drafts.push((effect, index, client, key, op, call, ret));
+        let ret = (!pending).then_some(ret);
+        drafts.push((effect, index, client, key, op, call, ret, took_effect));
     }
     // Outputs in the order the operations took effect.
     drafts.sort_by_key(|draft| (draft.0, draft.1));
     let mut values = BTreeMap::<String, String>::new();
     let mut history = Vec::with_capacity(ops);
-    for (_, index, client, key, mut op, call, ret) in drafts {
+    for (_, index, client, key, mut op, call, ret, took_effect) in drafts {
         let current = values.get(&key).cloned();
+        let mut next = None;
         let output = match &mut op {
             Op::Get => Output::Value(current),
             Op::Put { value } => {
-                values.insert(key.clone(), value.clone());
+                next = Some(value.clone());
                 Output::Empty
             }
             Op::Append { value } => {
-                values.insert(key.clone(), current.unwrap_or_default() + value);
+                next = Some(current.unwrap_or_default() + value);
                 Output::Empty
             }
             Op::Cas { expected, value } => {
@@ -58,10 +85,19 @@ pub fn linearizable(ops: usize, keys: usize, clients: usize, seed: u64) -> Vec<O
                     _ => format!("never.{index}"),
                 };
                 if swaps {
-                    values.insert(key.clone(), value.clone());
+                    next = Some(value.clone());
                 }
                 Output::Swapped(swaps)
             }
+        };
+        if let (Some(next), true) = (next, took_effect) {
+            values.insert(key.clone(), next);
+        }
+        // A pending operation's output is unknown (its effect, if any, is in the state).
+        let output = if ret.is_some() {
+            output
+        } else {
+            Output::Unknown
         };
         let operation = Operation {
             client: client as u64,
@@ -69,7 +105,7 @@ pub fn linearizable(ops: usize, keys: usize, clients: usize, seed: u64) -> Vec<O
             op,
             output,
             call,
-            ret: Some(ret),
+            ret,
         };
         history.push((index, operation));
     }
@@ -177,6 +213,42 @@ mod tests {
         assert_ne!(a, linearizable(200, 2, 5, 10));
         assert_eq!(a.len(), 200);
         assert!(a.iter().all(|op| op.ret.is_some_and(|ret| ret > op.call)));
+    }
+
+    #[test]
+    fn shaped_histories_collide_have_pending_operations_and_are_linearizable() {
+        use crate::checker::linearizability::{check_kv, Budget, Verdict};
+        assert_eq!(
+            shaped(300, 2, 5, 9, Shape::default()),
+            linearizable(300, 2, 5, 9)
+        );
+        let shape = Shape {
+            values: Some(5),
+            pending_in_100: 20,
+        };
+        for seed in 0..20 {
+            let ops = shaped(300, 1, 10, seed, shape);
+            let pending = ops.iter().filter(|op| !op.is_completed()).count();
+            assert!((20..=100).contains(&pending), "{pending} pending");
+            assert!(ops
+                .iter()
+                .filter(|op| !op.is_completed())
+                .all(|op| op.output == Output::Unknown));
+            let values: BTreeSet<&str> = ops
+                .iter()
+                .filter_map(|op| match &op.op {
+                    Op::Put { value } | Op::Append { value } => Some(value.as_str()),
+                    _ => None,
+                })
+                .collect();
+            assert!(values.len() <= 5);
+            let result = check_kv(&ops, Budget::default());
+            assert_eq!(
+                result.verdict,
+                Verdict::Linearizable,
+                "seed {seed}: {result}"
+            );
+        }
     }
 
     #[test]
