@@ -430,6 +430,7 @@ fn swarm_network(prng: &mut Prng) -> NetworkOptions {
         packet_loss_probability: prng.range_u64(0, 30) as f64 / 100.0,
         packet_replay_probability: prng.range_u64(0, 50) as f64 / 100.0,
         path_capacity_max: prng.range_u64(4, 64) as u32,
+        path_capacity_per_group: true,
         path_clog_probability: prng.range_u64(0, 10) as f64 / 10_000.0,
         path_clog_duration_mean_ticks: prng.range_u64(10, 500),
         partition_mode,

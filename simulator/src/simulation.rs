@@ -180,7 +180,7 @@ impl Simulation {
         let groups = options.group_count as usize;
         let nodes = replica_count as usize;
         let mut network = Network::new(
-            options.network.clone(),
+            options.network.per_path_of(options.group_count),
             replica_count as usize,
             options.client_count as usize,
             Prng::stream(seed, "network"),
