@@ -200,7 +200,7 @@ impl<'a, M: Model> Search<'a, M> {
             twin_before: pending_twins(&ops),
             twin_returned_before: completed_twins(&ops, &preceded_by),
             resets: if lookahead {
-                model.read_resets(&ops)
+                resets_in_time(model.read_resets(&ops), &ops)
             } else {
                 vec![None; ops.len()]
             },
@@ -589,6 +589,22 @@ fn refusing_ahead<M: Model>(
         node = list.next(at);
     }
     refusing
+}
+
+/// `Model::read_resets` keeping, per read, only the resets that can come
+/// before it: those called by its return (one called after it returned is
+/// linearized after it, and cannot have set what it read).
+fn resets_in_time(
+    mut resets: Vec<Option<Vec<usize>>>,
+    ops: &[&Operation],
+) -> Vec<Option<Vec<usize>>> {
+    for (read, list) in resets.iter_mut().enumerate() {
+        let (Some(list), Some(ret)) = (list.as_mut(), ops[read].ret) else {
+            continue;
+        };
+        list.retain(|&reset| ops[reset].call <= ret);
+    }
+    resets
 }
 
 /// See `Search::twin_returned_before`. Two completed operations `y` and `x`
