@@ -603,6 +603,22 @@ mod tests {
         assert!(!journal.has_unknown_above(0));
     }
 
+    /// A journal of ops 1..=`ops` whose op 3 header record reads back stale: another
+    /// prepare of op 3 (`old`, an abandoned one), marked written, beside the prepare of
+    /// op 3 the log holds.
+    fn stale_record_at_op_3(ops: u64) -> (Vec<Message>, Header, MemoryStorage) {
+        let prepares = chain(ops);
+        let mut old = prepares[2].header;
+        if let Command::Prepare(ref mut p) = old.command {
+            p.client = 99;
+        }
+        old.seal(&[]);
+        let mut storage = MemoryStorage::new();
+        journal_with(&mut storage, &prepares);
+        storage.write(Zone::WalHeaders, 3, encode_record(&old, true));
+        (prepares, old, storage)
+    }
+
     #[test]
     fn a_faulty_entry_stays_faulty_when_repair_replaces_its_header() {
         // Seed 2019: op 3 was first prepared as `old` (abandoned by a view change), then
@@ -612,15 +628,7 @@ mod tests {
         // names `new`). Then `new`'s header comes back (repair, a start_view). That is the op
         // this replica acked: it must stay faulty (never nacked), also across a restart, or a
         // do_view_change nacks a committed op.
-        let prepares = chain(3);
-        let mut old = prepares[2].header;
-        if let Command::Prepare(ref mut p) = old.command {
-            p.client = 99;
-        }
-        old.seal(&[]);
-        let mut storage = MemoryStorage::new();
-        journal_with(&mut storage, &prepares);
-        storage.write(Zone::WalHeaders, 3, encode_record(&old, true));
+        let (prepares, old, mut storage) = stale_record_at_op_3(3);
         let mut journal = recover(&storage);
         assert_eq!(journal.checksum(3), Some(old.checksum));
         assert_eq!(journal.state(3), Some(PrepareState::Faulty));
@@ -649,15 +657,7 @@ mod tests {
         // As above, but the replica restarts before repair: the op above (4) names `new`, the
         // prepare in slot 3, so the stale record (`old`) is not taken for op 3. Indexed as
         // `old`, op 3 would go into a do_view_change as `old`, a nack of the committed `new`.
-        let prepares = chain(4);
-        let mut old = prepares[2].header;
-        if let Command::Prepare(ref mut p) = old.command {
-            p.client = 99;
-        }
-        old.seal(&[]);
-        let mut storage = MemoryStorage::new();
-        journal_with(&mut storage, &prepares);
-        storage.write(Zone::WalHeaders, 3, encode_record(&old, true));
+        let (prepares, old, mut storage) = stale_record_at_op_3(4);
         let mut journal = recover(&storage);
         assert_eq!(journal.checksum(3), Some(prepares[2].header.checksum));
         assert_eq!(journal.state(3), Some(PrepareState::Present));

@@ -94,9 +94,9 @@ pub const LATE_REFUTATION_STEPS: u64 = 1 << 18;
 /// find while proving another key linearizable can take long, and the turns
 /// keep the order of the result fixed (unlike racing threads).
 pub fn check_operations<M: Model>(model: &M, ops: &[Operation], budget: Budget) -> CheckResult {
-    let searched = with_deadlines(model, ops);
-    let result = check_searched(model, ops, searched.as_deref().unwrap_or(ops), budget);
-    restore_pending(result, ops, searched.as_deref())
+    with_deadlines_searched(model, ops, |searched, partitions| {
+        check_searched(model, ops, searched, partitions, budget)
+    })
 }
 
 /// `check_operations` searching `searched`: `ops` with deadlines as returns.
@@ -104,9 +104,10 @@ fn check_searched<M: Model>(
     model: &M,
     ops: &[Operation],
     searched: &[Operation],
+    partitions: &[Partition],
     budget: Budget,
 ) -> CheckResult {
-    let (mut searches, mut keys) = match prepare(model, ops, searched) {
+    let (mut searches, mut keys) = match prepare(model, ops, searched, partitions) {
         Ok(prepared) => prepared,
         Err(refuted) => {
             let (keys, explanation) = *refuted;
@@ -157,8 +158,22 @@ where
     if jobs <= 1 {
         return check_operations(model, ops, budget);
     }
-    let searched = with_deadlines(model, ops);
-    let result = check_searched_on(model, ops, searched.as_deref().unwrap_or(ops), budget, jobs);
+    with_deadlines_searched(model, ops, |searched, partitions| {
+        check_searched_on(model, ops, searched, partitions, budget, jobs)
+    })
+}
+
+/// Runs `check` on the history with deadlines as returns (`with_deadlines`)
+/// and the model's partitions of it, and shows those operations pending again
+/// in its result.
+fn with_deadlines_searched<M: Model>(
+    model: &M,
+    ops: &[Operation],
+    check: impl FnOnce(&[Operation], &[Partition]) -> CheckResult,
+) -> CheckResult {
+    let partitions = model.partition(ops);
+    let searched = with_deadlines(model, ops, &partitions);
+    let result = check(searched.as_deref().unwrap_or(ops), &partitions);
     restore_pending(result, ops, searched.as_deref())
 }
 
@@ -168,6 +183,7 @@ fn check_searched_on<M>(
     model: &M,
     ops: &[Operation],
     searched: &[Operation],
+    partitions: &[Partition],
     budget: Budget,
     jobs: usize,
 ) -> CheckResult
@@ -175,7 +191,7 @@ where
     M: Model + Sync,
     M::State: Send,
 {
-    let (searches, mut keys) = match prepare_on(model, ops, searched, jobs) {
+    let (searches, mut keys) = match prepare_on(model, ops, searched, partitions, jobs) {
         Ok(prepared) => prepared,
         Err(refuted) => {
             let (keys, explanation) = *refuted;
@@ -289,9 +305,13 @@ type Prepared<'a, M> =
 /// The history with each pending operation that `Model::deadlines` gives a
 /// deadline returning then (see there): it has the same linearizations, and
 /// searches faster. `None` when no operation has one.
-fn with_deadlines<M: Model>(model: &M, ops: &[Operation]) -> Option<Vec<Operation>> {
+fn with_deadlines<M: Model>(
+    model: &M,
+    ops: &[Operation],
+    partitions: &[Partition],
+) -> Option<Vec<Operation>> {
     let mut returns: Vec<(usize, u64)> = Vec::new();
-    for partition in model.partition(ops) {
+    for partition in partitions {
         let part: Vec<&Operation> = partition.ops.iter().map(|&i| &ops[i]).collect();
         for (&index, deadline) in partition.ops.iter().zip(model.deadlines(&part)) {
             if let Some(deadline) = deadline {
@@ -357,18 +377,18 @@ fn prepare<'a, M: Model>(
     model: &'a M,
     ops: &[Operation],
     searched: &'a [Operation],
+    partitions: &[Partition],
 ) -> Prepared<'a, M> {
-    let partitions = model.partition(ops);
     // Anomalies that need no search decide at once, in the partitions' order.
     let anomalies = partitions
         .iter()
         .map(|partition| refute(model, ops, partition));
-    refuted(model, searched, &partitions, anomalies)?;
+    refuted(model, searched, partitions, anomalies)?;
     let searches = partitions
         .iter()
         .map(|partition| KeySearch::new(model, searched_ops(model, searched, &partition.ops), true))
         .collect();
-    Ok(undecided(&partitions, searches))
+    Ok(undecided(partitions, searches))
 }
 
 /// `prepare` with the refutations tried, then the partitions' searches made,
@@ -377,19 +397,19 @@ fn prepare_on<'a, M>(
     model: &'a M,
     ops: &[Operation],
     searched: &'a [Operation],
+    partitions: &[Partition],
     jobs: usize,
 ) -> Prepared<'a, M>
 where
     M: Model + Sync,
     M::State: Send,
 {
-    let partitions = model.partition(ops);
-    let anomalies = parallel_map(jobs, &partitions, |partition| refute(model, ops, partition));
-    refuted(model, searched, &partitions, anomalies)?;
-    let searches = parallel_map(jobs, &partitions, |partition| {
+    let anomalies = parallel_map(jobs, partitions, |partition| refute(model, ops, partition));
+    refuted(model, searched, partitions, anomalies)?;
+    let searches = parallel_map(jobs, partitions, |partition| {
         KeySearch::new(model, searched_ops(model, searched, &partition.ops), true)
     });
-    Ok(undecided(&partitions, searches))
+    Ok(undecided(partitions, searches))
 }
 
 fn refute<M: Model>(model: &M, ops: &[Operation], partition: &Partition) -> Option<Anomaly> {

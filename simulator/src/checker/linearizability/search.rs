@@ -624,10 +624,17 @@ fn completed_twins(ops: &[&Operation], preceded_by: &[Option<Vec<usize>>]) -> Ve
         .filter(|&i| ops[i].is_completed() && preceded_by[i].is_none())
         .collect();
     completed.sort_by_key(|&i| (ops[i].ret, i));
+    chain_twins(ops, completed)
+}
+
+/// Per operation of `order`: the one before it in `order` with the same
+/// input and output (`None` for the first of each kind, and for operations
+/// not in `order`).
+fn chain_twins(ops: &[&Operation], order: Vec<usize>) -> Vec<Option<usize>> {
     // Lookups only, never iterated.
     let mut last: crate::checker::LookupMap<_, _> = Default::default();
     let mut twin = vec![None; ops.len()];
-    for i in completed {
+    for i in order {
         twin[i] = last.insert((&ops[i].op, &ops[i].output), i);
     }
     twin
@@ -638,11 +645,5 @@ fn pending_twins(ops: &[&Operation]) -> Vec<Option<usize>> {
     let mut pending: Vec<usize> = (0..ops.len()).filter(|&i| !ops[i].is_completed()).collect();
     // The order the event list visits calls in: by time, then by index.
     pending.sort_by_key(|&i| (ops[i].call, i));
-    // Lookups only, never iterated.
-    let mut last: crate::checker::LookupMap<_, _> = Default::default();
-    let mut twin_before = vec![None; ops.len()];
-    for i in pending {
-        twin_before[i] = last.insert((&ops[i].op, &ops[i].output), i);
-    }
-    twin_before
+    chain_twins(ops, pending)
 }

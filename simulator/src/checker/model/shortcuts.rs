@@ -13,7 +13,7 @@
 //! only makes the set larger: a value outside it is produced by no
 //! linearization at all, which is what a refutation needs to be certain.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::Anomaly;
 use crate::history::{Op, Operation, Output};
@@ -526,8 +526,9 @@ struct EarlyBases<'a, 'o> {
     /// All operations by call, and the completed appends by return.
     by_call: Vec<usize>,
     appends_by_ret: Vec<(u64, usize)>,
-    /// Per base, the completed reads it is the only candidate base of.
-    sole_reads: Map<usize, Vec<usize>>,
+    /// Per base, the completed reads it is the only candidate base of
+    /// (ordered: `preceded_by` walks it).
+    sole_reads: BTreeMap<usize, Vec<usize>>,
 }
 
 impl<'a, 'o> EarlyBases<'a, 'o> {
@@ -569,7 +570,7 @@ impl<'a, 'o> EarlyBases<'a, 'o> {
             first_setter: first_setter?,
             by_call,
             appends_by_ret,
-            sole_reads: Map::default(),
+            sole_reads: BTreeMap::new(),
         };
         for index in 0..ops.len() {
             if let [base] = context.candidates(index)[..] {
@@ -772,9 +773,7 @@ pub(super) fn preceded_by(ops: &[&Operation]) -> Vec<Option<Vec<usize>>> {
         return preceded;
     };
     // Bases in index order, so the lists come out the same every time.
-    let mut bases: Vec<(&usize, &Vec<usize>)> = context.sole_reads.iter().collect();
-    bases.sort_unstable();
-    for (&base, reads) in bases {
+    for (&base, reads) in &context.sole_reads {
         for &read in reads {
             for append in context.appends_shown_after(base, read) {
                 let list = preceded[append].get_or_insert_with(Vec::new);
@@ -838,15 +837,6 @@ fn fits_between(op: &Operation, value: &[u8]) -> bool {
 /// (as the simulator's workload writes) just make (1) hold more often.
 pub(super) fn needless_pending(ops: &[&Operation]) -> Vec<bool> {
     let writes = Writes::new(ops);
-    // Values that may show what the key held: completed reads, cas expectations.
-    let mut seen: Vec<&[u8]> = Vec::new();
-    for op in ops {
-        match (&op.op, &op.output) {
-            (Op::Get, Output::Value(Some(read))) if op.is_completed() => seen.push(read.as_bytes()),
-            (Op::Cas { expected, .. }, _) => seen.push(expected.as_bytes()),
-            _ => {}
-        }
-    }
     // A pending write called after this meets (2).
     let failed_cas_bound = ops
         .iter()
@@ -857,24 +847,16 @@ pub(super) fn needless_pending(ops: &[&Operation]) -> Vec<bool> {
         })
         .filter_map(|op| op.ret)
         .max();
-    fn written(op: &Operation) -> Option<&[u8]> {
-        match &op.op {
-            Op::Put { value } | Op::Append { value } | Op::Cas { value, .. } => {
-                Some(value.as_bytes())
-            }
-            Op::Get => None,
-        }
-    }
     // Per operation: a pending write meeting (2), with its non-empty value.
     let eligible: Vec<Option<&[u8]>> = ops
         .iter()
         .map(|op| {
             let meets_2 = failed_cas_bound.is_none_or(|bound| op.call > bound);
-            written(op).filter(|value| !op.is_completed() && meets_2 && !value.is_empty())
+            pending_write(op).filter(|_| meets_2)
         })
         .collect();
     let candidates: BTreeSet<&[u8]> = eligible.iter().flatten().copied().collect();
-    let observed = substrings_among(&candidates, &seen);
+    let observed = substrings_among(&candidates, &values_seen(ops));
     ops.iter()
         .zip(eligible)
         .map(|(op, eligible)| {
@@ -951,23 +933,25 @@ pub(super) fn deadlines<'a>(ops: &[&'a Operation]) -> Vec<Option<u64>> {
 /// (as in `needless_pending`). Such a write is needed, if at all, only to make
 /// a cas fail (see `only_before`). None when finding out costs too much.
 pub(super) fn unseen_pending(ops: &[&Operation]) -> Vec<bool> {
-    fn written(op: &Operation) -> Option<&[u8]> {
-        match &op.op {
-            Op::Put { value } | Op::Append { value } | Op::Cas { value, .. }
-                if !op.is_completed() && !value.is_empty() =>
-            {
-                Some(value.as_bytes())
-            }
-            _ => None,
-        }
-    }
-    let candidates: BTreeSet<&[u8]> = ops.iter().filter_map(|op| written(op)).collect();
+    let candidates: BTreeSet<&[u8]> = ops.iter().filter_map(|op| pending_write(op)).collect();
     let Some(observed) = substrings_among(&candidates, &values_seen(ops)) else {
         return vec![false; ops.len()];
     };
     ops.iter()
-        .map(|op| written(op).is_some_and(|value| !observed.contains(value)))
+        .map(|op| pending_write(op).is_some_and(|value| !observed.contains(value)))
         .collect()
+}
+
+/// The non-empty value a pending put, append or cas writes.
+fn pending_write(op: &Operation) -> Option<&[u8]> {
+    match &op.op {
+        Op::Put { value } | Op::Append { value } | Op::Cas { value, .. }
+            if !op.is_completed() && !value.is_empty() =>
+        {
+            Some(value.as_bytes())
+        }
+        _ => None,
+    }
 }
 
 /// Values that may show what a key held: what completed gets read, and every
@@ -1000,31 +984,24 @@ fn values_seen<'a>(ops: &[&'a Operation]) -> Vec<&'a [u8]> {
 /// and that returns no earlier than `w`'s call (an earlier one precedes `w`).
 pub(super) fn only_before(ops: &[&Operation]) -> Vec<Option<Vec<usize>>> {
     let writes = Writes::new(ops);
-    let mut seen: Vec<&[u8]> = Vec::new();
-    let mut critical: Vec<usize> = Vec::new();
-    for (index, op) in ops.iter().enumerate() {
-        match (&op.op, &op.output) {
-            (Op::Get, Output::Value(Some(read))) if op.is_completed() => seen.push(read.as_bytes()),
-            (Op::Cas { expected, .. }, output) => {
-                seen.push(expected.as_bytes());
-                let deadline = op.ret.unwrap_or(u64::MAX);
-                if *output == Output::Swapped(false) && writes.can_produce(expected, deadline) {
-                    critical.push(index);
+    let critical: Vec<usize> = (0..ops.len())
+        .filter(|&index| {
+            let op = ops[index];
+            let deadline = op.ret.unwrap_or(u64::MAX);
+            match (&op.op, &op.output) {
+                (Op::Cas { expected, .. }, Output::Swapped(false)) => {
+                    writes.can_produce(expected, deadline)
                 }
+                _ => false,
             }
-            _ => {}
-        }
-    }
+        })
+        .collect();
+    // A pending put or append (a pending cas may not swap where it is needed).
     fn poisoning(op: &Operation) -> Option<&[u8]> {
-        match &op.op {
-            Op::Put { value } | Op::Append { value } if !op.is_completed() && !value.is_empty() => {
-                Some(value.as_bytes())
-            }
-            _ => None,
-        }
+        pending_write(op).filter(|_| !matches!(op.op, Op::Cas { .. }))
     }
     let candidates: BTreeSet<&[u8]> = ops.iter().filter_map(|op| poisoning(op)).collect();
-    let Some(observed) = substrings_among(&candidates, &seen) else {
+    let Some(observed) = substrings_among(&candidates, &values_seen(ops)) else {
         return vec![None; ops.len()];
     };
     ops.iter()
