@@ -209,7 +209,7 @@ fn a_non_linearizable_history_draws_per_key_with_the_checker_evidence() {
 #[test]
 fn a_history_with_a_longest_prefix_numbers_it_and_names_what_cannot_be_placed() {
     let page = scratch("etcd.html");
-    // (etcd_000 is refuted without a search now; etcd_001 still needs one.)
+    // (etcd_000 is refuted by an anomaly now; etcd_001 still needs a search.)
     let file = histories().join("etcd_001.jsonl");
     let out = vopr(&[
         "check-history",

@@ -521,7 +521,7 @@
     ]));
     if (bad.length) {
       const k = bad[0];
-      const text = k.anomaly ? `key ${JSON.stringify(k.key)}: refuted without a search: ${k.anomaly.message}` :
+      const text = k.anomaly ? `key ${JSON.stringify(k.key)}: no order of its operations can explain this: ${k.anomaly.message}` :
         `key ${JSON.stringify(k.key)}: the longest linearizable prefix has ${k.prefix.length} operations; ` +
         `state after it: ${k.state}; ${k.cannot.length} operations cannot be placed next`;
       main.append(el("div", { class: "violation-box" }, el("b", {}, "not linearizable"), " · ", text));
