@@ -17,8 +17,14 @@
 //!    commit_max nothing is guessed; the primary's repair fills the gaps by hash chain.
 //! 4. commit_max is derived conservatively from the quorum (V8).
 //! 5. Above commit_max, an op a nack quorum lacks cannot have committed, nor anything after
-//!    it: the log is truncated there (V7). An op a record's headers do not cover, or whose
-//!    checksum is unknown, is never counted as nacked.
+//!    it: the log is truncated there (V7). An op a record's headers do not cover is never
+//!    counted as nacked. Where the chosen op's checksum is unknown, any durable prepare at
+//!    that op counts as a possible copy, except one that cannot be the chosen log's: a
+//!    prepare's header keeps the view it was first prepared in, so once some record shows a
+//!    prepare of the best log_view at a lower op, every op above it in that log was prepared
+//!    in that view too, and a prepare of an older view at such an op is a nack (seed 7890: a
+//!    backup that missed three prepares of its last view, beside a replica of an older view
+//!    holding other prepares at those ops, could not nack them and the view change stalled).
 
 use super::DvcRecord;
 use crate::wire::{Header, HEADERS_MAX};
@@ -68,7 +74,8 @@ pub fn select(
         return None;
     }
     let walk = walk_down(records, own, best, base.prepare().op, commit_max);
-    let head = head_after_nacks(records, &walk, commit_max, best.op, q);
+    let fresh = best_view_prepared_above(records, best.log_view).map(|op| (op, best.log_view));
+    let head = head_after_nacks(records, &walk, commit_max, best.op, fresh, q);
     let mut chain = walk.chain;
     if head == base.prepare().op {
         chain.entry(head).or_insert(*base);
@@ -196,6 +203,29 @@ fn quorum_commit_max(records: &[DvcRecord], best: &DvcRecord, own: u64, q: Quoru
     commit.max(best.op.saturating_sub(q.pipeline_max))
 }
 
+/// The lowest op any record holds a prepare of `log_view` at (the best log_view): the chosen
+/// log's ops above it were all prepared in that view. The new primary of a view appends after
+/// the log it chose, whose prepares are of older views, and a prepare keeps its view when it
+/// is carried into a later log; so a prepare of `log_view` at op `j`, in anybody's journal, is
+/// the best log's own at `j`, and that log's ops above `j` are of `log_view` as well.
+fn best_view_prepared_above(records: &[DvcRecord], log_view: u32) -> Option<u64> {
+    records
+        .iter()
+        .flat_map(|r| r.headers.iter())
+        .filter(|(h, _)| h.view == log_view)
+        .map(|(h, _)| h.prepare().op)
+        .min()
+}
+
+/// What the chosen log is known to hold at an op: its checksum, or only that its prepare is of
+/// the best log_view.
+#[derive(Debug, Clone, Copy)]
+enum Chosen {
+    Checksum(u128),
+    OfView(u32),
+    Unknown,
+}
+
 /// The highest op such that every op from commit_max up to it may have been acknowledged by
 /// a replication quorum: an op a nack quorum lacks cannot have committed, and nor can
 /// anything after it (V7).
@@ -204,13 +234,21 @@ fn head_after_nacks(
     walk: &Walk,
     commit_max: u64,
     top: u64,
+    fresh: Option<(u64, u32)>,
     q: Quorums,
 ) -> u64 {
     let nack_quorum = q.replica_count - q.quorum + 1;
     let mut head = commit_max;
     for op in commit_max + 1..=top {
-        let checksum = walk.checksum(op);
-        let nacks = records.iter().filter(|r| nacks(r, op, checksum)).count();
+        let chosen = match walk.checksum(op) {
+            Some(checksum) => Chosen::Checksum(checksum),
+            None => match fresh {
+                // Above a prepare of the best log_view, the chosen log's ops are of that view.
+                Some((j, view)) if op > j => Chosen::OfView(view),
+                _ => Chosen::Unknown,
+            },
+        };
+        let nacks = records.iter().filter(|r| nacks(r, op, chosen)).count();
         if nacks >= nack_quorum {
             break;
         }
@@ -221,9 +259,8 @@ fn head_after_nacks(
 
 /// Whether `record` proves its sender never acknowledged the chosen prepare at `op`: its
 /// log ends below `op`, or `op` is within the window of headers it sends (the newest
-/// HEADERS_MAX ops) and none there is a durable copy of that prepare (of any prepare at
-/// `op`, when the chosen checksum is unknown).
-fn nacks(record: &DvcRecord, op: u64, checksum: Option<u128>) -> bool {
+/// HEADERS_MAX ops) and none there is a durable copy of a prepare that may be the chosen one.
+fn nacks(record: &DvcRecord, op: u64, chosen: Chosen) -> bool {
     if op > record.op {
         return true;
     }
@@ -232,7 +269,13 @@ fn nacks(record: &DvcRecord, op: u64, checksum: Option<u128>) -> bool {
         return false;
     }
     !record.headers.iter().any(|(h, present)| {
-        *present && h.prepare().op == op && checksum.is_none_or(|checksum| h.checksum == checksum)
+        *present
+            && h.prepare().op == op
+            && match chosen {
+                Chosen::Checksum(checksum) => h.checksum == checksum,
+                Chosen::OfView(view) => h.view == view,
+                Chosen::Unknown => true,
+            }
     })
 }
 
@@ -242,12 +285,16 @@ mod tests {
     use crate::wire::{Command, Operation, Prepare};
 
     fn header(op: u64, parent: u128, view: u32, salt: u128) -> Header {
+        header_committing(op, parent, view, salt, op.saturating_sub(3))
+    }
+
+    fn header_committing(op: u64, parent: u128, view: u32, salt: u128, commit: u64) -> Header {
         let p = Prepare {
             parent,
             client: 7 + salt,
             request_checksum: 0,
             op,
-            commit: op.saturating_sub(3),
+            commit,
             timestamp: op,
             session: 1,
             request: op as u32,
@@ -411,26 +458,83 @@ mod tests {
         assert!(!s.chain.contains_key(&7) && !s.chain.contains_key(&8));
     }
 
+    /// Ops `from..=to` prepared in `view`, chained from `parent`, each claiming `commit`.
+    fn extend(parent: &Header, to: u64, view: u32, salt: u128, commit: u64) -> Vec<Header> {
+        let mut out: Vec<Header> = Vec::new();
+        for op in parent.prepare().op + 1..=to {
+            let above = out.last().unwrap_or(parent).checksum;
+            out.push(header_committing(op, above, view, salt, commit));
+        }
+        out
+    }
+
+    #[test]
+    fn an_older_views_prepare_nacks_an_op_the_best_log_prepared_in_its_own_view() {
+        // Seed 7890's shape. Ops 1..=4 are committed. The view-5 log appended 5..=8; the best
+        // record (log_view 5) missed 6 and 7. A view-2 record holds other prepares at 5..=7.
+        // Above op 5, which the best record shows was prepared in view 5, the view-5 log's ops
+        // are all of view 5: the view-2 prepares at 6 and 7 are not theirs, so they nack them.
+        let c = chain(4, 1, 0);
+        let new = extend(&c[4], 8, 5, 1, 4);
+        let old = extend(&c[4], 7, 2, 2, 4);
+        let best = record(5, 4, &[(&new[3], true), (&new[0], true), (&c[4], true)]);
+        let older = record(
+            2,
+            4,
+            &[(&old[2], true), (&old[1], true), (&old[0], true), (&c[4], true)],
+        );
+        let s = select(&[best, older], &c[4], &[], 4, Q3).expect("decidable");
+        assert_eq!(s.head, 5, "6 is nacked by both records");
+        assert_eq!(s.chain[&5].checksum, new[0].checksum);
+        assert_eq!(s.truncated, 3);
+    }
+
+    #[test]
+    fn an_older_views_prepare_may_be_an_inherited_op_the_best_record_missed() {
+        // The view-5 log inherited 5 and 6 from view 2 and appended 7 and 8. The best record
+        // holds 5 and 8 only; nothing shows the view-5 log was of view 5 at 6, so the view-2
+        // record's prepare at 6 may be the chosen one (and committed): it is not a nack, and
+        // the selection must not end below 6 (here it cannot decide: 6's header is unknown).
+        let c = chain(4, 1, 0);
+        let inherited = extend(&c[4], 6, 2, 2, 4);
+        let new = extend(&inherited[1], 8, 5, 1, 4);
+        let best = record(
+            5,
+            4,
+            &[(&new[1], true), (&inherited[0], true), (&c[4], true)],
+        );
+        let older = record(
+            2,
+            4,
+            &[(&inherited[1], true), (&inherited[0], true), (&c[4], true)],
+        );
+        let s = select(&[best, older], &c[4], &[], 4, Q3);
+        assert!(
+            s.as_ref().is_none_or(|s| s.head >= 6),
+            "op 6 may have committed: {s:?}"
+        );
+    }
+
     #[test]
     fn only_a_record_whose_window_shows_an_op_can_nack_it() {
         let c = chain(70, 1, 0);
         let window: Vec<(&Header, bool)> = (7..=70).rev().map(|op| (&c[op], op != 9)).collect();
         let r = record(1, 7, &window);
-        assert!(nacks(&r, 71, None), "beyond its head");
+        assert!(nacks(&r, 71, Chosen::Unknown), "beyond its head");
         assert!(
-            nacks(&r, 9, Some(c[9].checksum)),
+            nacks(&r, 9, Chosen::Checksum(c[9].checksum)),
             "held without its prepare"
         );
         assert!(
-            !nacks(&r, 10, Some(c[10].checksum)),
+            !nacks(&r, 10, Chosen::Checksum(c[10].checksum)),
             "held with its prepare"
         );
         assert!(
-            nacks(&r, 10, Some(c[9].checksum)),
+            nacks(&r, 10, Chosen::Checksum(c[9].checksum)),
             "another prepare at the op"
         );
         assert!(
-            !nacks(&r, 6, Some(c[6].checksum)),
+            !nacks(&r, 6, Chosen::Checksum(c[6].checksum)),
             "below the window it sends"
         );
     }
