@@ -261,13 +261,17 @@ fn full_client_table_evicts_the_oldest_session() {
         register(&mut router, first + c);
     }
     let primary = router.primary();
-    router.send_request(primary, &request(first, s_first, 1, Some(&get("k"))));
-    router.run_until(500, |r| {
-        matches!(
-            r.last_reply(first).unwrap().header.command,
+    // The client retries: the primary answers "no session" once its pings were answered.
+    for _ in 0..10 {
+        router.send_request(primary, &request(first, s_first, 1, Some(&get("k"))));
+        router.tick(50);
+        if matches!(
+            router.last_reply(first).unwrap().header.command,
             Command::Eviction(_)
-        )
-    });
+        ) {
+            break;
+        }
+    }
     match router.last_reply(first).unwrap().header.command {
         Command::Eviction(e) => assert_eq!(e.reason, EvictionReason::NoSession),
         _ => unreachable!(),
@@ -283,6 +287,51 @@ fn full_client_table_evicts_the_oldest_session() {
         assert_eq!(r.client_table().len(), clients_max as usize);
         assert!(r.client_table().get(first).is_none());
     }
+}
+
+/// A primary says "no session" (C5) only once a quorum answered its own recent pings in its
+/// view: other messages of its view (a peer's pings, or old messages delayed or replayed by
+/// the network) may come from replicas that have since moved to a later view, where the
+/// client's session may have been registered.
+#[test]
+fn a_primary_evicts_only_after_a_quorum_answered_its_pings() {
+    let mut router = Router::new(3);
+    let clients_max = router.replica(0).config().clients_max as u128;
+    let first = 1000;
+    let s_first = register(&mut router, first);
+    for c in 1..=clients_max {
+        register(&mut router, first + c);
+    }
+    let primary = router.primary();
+    // From now on the peers' pongs are lost, while their pings, acks and everything else
+    // still reach the primary. Once the window has passed, no pong answered a recent ping.
+    router.filter = Box::new(|m, _, _| !matches!(m.header.command, Command::Pong(_)));
+    let window = router.replica(primary).config().timeouts.primary_abdicate;
+    router.tick(window + 50);
+    let evicted = |r: &Router| {
+        r.replies.get(&first).is_some_and(|replies| {
+            replies
+                .iter()
+                .any(|m| matches!(m.header.command, Command::Eviction(_)))
+        })
+    };
+    router.send_request(primary, &request(first, s_first, 1, Some(&get("k"))));
+    router.tick(50);
+    assert!(
+        !evicted(&router),
+        "evicted with no pong answering its pings"
+    );
+    assert_eq!(
+        router.primary(),
+        primary,
+        "still the primary, heard through pings"
+    );
+    assert_eq!(router.replica(primary).status(), Status::Normal);
+    // Pongs flow again: the next ping's answers let it evict.
+    router.filter = Box::new(|_, _, _| true);
+    router.tick(100);
+    router.send_request(primary, &request(first, s_first, 1, Some(&get("k"))));
+    router.run_until(100, evicted);
 }
 
 #[test]

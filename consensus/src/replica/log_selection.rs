@@ -481,7 +481,12 @@ mod tests {
         let older = record(
             2,
             4,
-            &[(&old[2], true), (&old[1], true), (&old[0], true), (&c[4], true)],
+            &[
+                (&old[2], true),
+                (&old[1], true),
+                (&old[0], true),
+                (&c[4], true),
+            ],
         );
         let s = select(&[best, older], &c[4], &[], 4, Q3).expect("decidable");
         assert_eq!(s.head, 5, "6 is nacked by both records");

@@ -172,6 +172,10 @@ pub struct Replica<S: Storage, M: StateMachine> {
     dvc_log_set: bool,
     /// Per replica, the tick it was last heard from in this view.
     heard_tick: [u64; REPLICAS_MAX as usize],
+    /// Per replica, the newest of this replica's ping timestamps (its own ticks) that a pong
+    /// of this view echoed since it last became primary: the peer was in this view after
+    /// that tick. Unlike `heard_tick`, a delayed or replayed old message cannot refresh it.
+    pong_echo: [u64; REPLICAS_MAX as usize],
     /// Tick of the last request_start_view sent, to rate-limit them.
     rsv_tick: Option<u64>,
 

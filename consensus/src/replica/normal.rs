@@ -94,15 +94,36 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
         }
     }
 
-    /// Whether "no session" is this primary's final word for `client` (C5): it heard a
-    /// quorum in its view lately (it is not a deposed primary that never executed the
-    /// client's register), and the client's register is not in its pipeline, uncommitted.
+    /// Whether "no session" is this primary's final word for `client` (C5): a quorum was in
+    /// its view lately (it is not a deposed primary that never executed the client's
+    /// register), and the client's register is not in its pipeline, uncommitted.
+    ///
+    /// "Lately" is proven by pongs echoing its own recent pings, not by `heard_tick`: any
+    /// message of its view refreshes that, and the abdication window starts it fresh when the
+    /// replica becomes primary. A replica that finished a view change on old do_view_change
+    /// messages after the others had moved to a later view and committed the register there
+    /// (seed 16888), or that kept receiving replayed old messages of its view (seed 14650),
+    /// took those for followers, and evicted a live session.
     fn may_evict(&self, client: u128) -> bool {
         let registering = self.pipeline.prepares.iter().any(|entry| {
             let p = entry.message.header.prepare();
             p.client == client && p.operation == Operation::Register
         });
-        self.primary_has_quorum_heard() && !registering
+        self.primary_has_quorum_echoed() && !registering
+    }
+
+    /// A quorum (itself included) answered, in this view, a ping it sent within the
+    /// abdication window.
+    fn primary_has_quorum_echoed(&self) -> bool {
+        let window = self.config.timeouts.primary_abdicate;
+        let echoed = self
+            .other_replicas()
+            .filter(|&r| {
+                let echo = self.pong_echo[r as usize];
+                echo > 0 && self.ticks.saturating_sub(echo) <= window
+            })
+            .count() as u32;
+        echoed + 1 >= self.quorum()
     }
 
     fn send_eviction(&mut self, client: u128, reason: EvictionReason) {
@@ -479,6 +500,12 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
             self.note_peer_checkpoint_in_view(r, message.header.view, pong.checkpoint_op);
             if message.header.view == self.view {
                 self.heard_tick[r as usize] = self.ticks;
+                // A ping timestamp is this replica's own tick count: one from the future is a
+                // ping of an earlier incarnation (ticks restart at zero), proving nothing.
+                if pong.timestamp_monotonic <= self.ticks {
+                    let echo = &mut self.pong_echo[r as usize];
+                    *echo = (*echo).max(pong.timestamp_monotonic);
+                }
             }
         }
     }
@@ -527,6 +554,7 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
         self.timeout_commit_message.start(&mut self.prng);
         // Everyone gets a fresh abdication window in the new view.
         self.heard_tick = [self.ticks; REPLICAS_MAX as usize];
+        self.pong_echo = [0; REPLICAS_MAX as usize];
     }
 
     pub(super) fn transition_to_normal_backup(&mut self, view: u32) {

@@ -174,6 +174,7 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
             dvc_from: BTreeMap::new(),
             dvc_log_set: false,
             heard_tick: [0; REPLICAS_MAX as usize],
+            pong_echo: [0; REPLICAS_MAX as usize],
             rsv_tick: None,
             timeout_prepare: Timeout::new("prepare", t.prepare),
             timeout_commit_message: Timeout::new("commit_message", t.commit_message),
