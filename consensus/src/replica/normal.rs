@@ -112,6 +112,25 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
         self.primary_has_quorum_echoed() && !registering
     }
 
+    /// The timestamp of a ping sent now: this incarnation's epoch above its tick count. Ticks
+    /// restart at zero when the replica does, so without the epoch a replayed pong to an
+    /// earlier incarnation's ping would pass for an answer to a recent one.
+    fn ping_stamp(&self) -> u64 {
+        assert!(
+            self.ticks < 1 << PING_TICK_BITS,
+            "tick count fits a ping stamp"
+        );
+        (ping_epoch(self.config.seed) << PING_TICK_BITS) | self.ticks
+    }
+
+    /// The tick at which this incarnation sent the ping a pong echoes (`ping_stamp`); `None`
+    /// for another incarnation's ping, or a stamp it cannot have sent.
+    fn echoed_tick(&self, stamp: u64) -> Option<u64> {
+        let tick = stamp & ((1 << PING_TICK_BITS) - 1);
+        let ours = stamp >> PING_TICK_BITS == ping_epoch(self.config.seed);
+        (ours && tick <= self.ticks).then_some(tick)
+    }
+
     /// A quorum (itself included) answered, in this view, a ping it sent within the
     /// abdication window.
     fn primary_has_quorum_echoed(&self) -> bool {
@@ -500,11 +519,9 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
             self.note_peer_checkpoint_in_view(r, message.header.view, pong.checkpoint_op);
             if message.header.view == self.view {
                 self.heard_tick[r as usize] = self.ticks;
-                // A ping timestamp is this replica's own tick count: one from the future is a
-                // ping of an earlier incarnation (ticks restart at zero), proving nothing.
-                if pong.timestamp_monotonic <= self.ticks {
+                if let Some(tick) = self.echoed_tick(pong.timestamp_monotonic) {
                     let echo = &mut self.pong_echo[r as usize];
-                    *echo = (*echo).max(pong.timestamp_monotonic);
+                    *echo = (*echo).max(tick);
                 }
             }
         }
@@ -515,7 +532,7 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
     pub(super) fn tick_timeouts(&mut self) {
         if self.timeout_ping.tick() {
             let ping = Ping {
-                timestamp_monotonic: self.ticks,
+                timestamp_monotonic: self.ping_stamp(),
                 checkpoint_op: self.advertised_checkpoint(),
             };
             self.broadcast_heartbeat(Command::Ping(ping));
@@ -580,5 +597,52 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
         self.timeout_view_change_message.stop();
         self.dvc_from.clear();
         self.dvc_log_set = false;
+    }
+}
+
+/// Bits of a ping stamp that hold the tick count (`Replica::ping_stamp`); the rest hold the
+/// incarnation's epoch.
+const PING_TICK_BITS: u32 = 40;
+
+/// An incarnation's ping epoch, from the seed the host gives it (a host gives each incarnation
+/// its own: the simulator does). Mixed like a PRNG output so that nearby seeds differ in every
+/// bit kept; two incarnations share one with probability 2^-24.
+fn ping_epoch(seed: u64) -> u64 {
+    crate::prng::Prng::new(seed).next_u64() >> PING_TICK_BITS
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{KvMachine, MemoryStorage};
+
+    fn incarnation(seed: u64) -> Replica<MemoryStorage, KvMachine> {
+        let mut config = Config::new(7, 3, 0);
+        config.seed = seed;
+        let mut storage = MemoryStorage::new();
+        Replica::<MemoryStorage, KvMachine>::format(&config, &mut storage);
+        Replica::open(config, storage, KvMachine::new()).expect("formatted")
+    }
+
+    #[test]
+    fn a_pong_proves_only_a_ping_of_this_incarnation_sent_by_now() {
+        let mut before = incarnation(1);
+        for _ in 0..30 {
+            before.on_tick();
+        }
+        let stamp = before.ping_stamp();
+        assert_eq!(before.echoed_tick(stamp), Some(30));
+        // The next incarnation (the host gives it another seed) at the same tick count.
+        let mut after = incarnation(2);
+        for _ in 0..30 {
+            after.on_tick();
+        }
+        assert_eq!(
+            after.echoed_tick(stamp),
+            None,
+            "an earlier incarnation's ping"
+        );
+        let later = after.ping_stamp() + 5;
+        assert_eq!(after.echoed_tick(later), None, "a ping not sent yet");
     }
 }
