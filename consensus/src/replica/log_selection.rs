@@ -250,11 +250,36 @@ fn head_after_nacks(
         };
         let nacks = records.iter().filter(|r| nacks(r, op, chosen)).count();
         if nacks >= nack_quorum {
+            #[cfg(test)]
+            note_nacked_by_view(records, op, chosen, nack_quorum);
             break;
         }
         head = op;
     }
     head
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Selections whose log ends below an op only because the chosen prepare there is known to
+    /// be of the best log_view (`Chosen::OfView`): without that, the older views' prepares at
+    /// the op would be possible copies, not nacks. Test-only: the model's coverage report.
+    pub(super) static NACKED_BY_VIEW: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// Counts a truncation at `op` that `Chosen::OfView` decided (see `NACKED_BY_VIEW`).
+#[cfg(test)]
+fn note_nacked_by_view(records: &[DvcRecord], op: u64, chosen: Chosen, nack_quorum: usize) {
+    if !matches!(chosen, Chosen::OfView(_)) {
+        return;
+    }
+    let unknown = records
+        .iter()
+        .filter(|r| nacks(r, op, Chosen::Unknown))
+        .count();
+    if unknown < nack_quorum {
+        NACKED_BY_VIEW.with(|n| n.set(n.get() + 1));
+    }
 }
 
 /// Whether `record` proves its sender never acknowledged the chosen prepare at `op`: its

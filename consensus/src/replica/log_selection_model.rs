@@ -10,8 +10,9 @@
 //! `primary_set_log_from_do_view_changes`, `install_chain`, `primary_try_start_view`,
 //! `on_start_view`, `resume_after_recovery`), reduced to what shapes a log. Left out: clients,
 //! timeouts, votes (any set of replicas may move to a view), checkpoints and state transfer (a
-//! restarted replica replays from op 0), storage faults; acks reach the primary at once or
-//! never. A new primary repairs only from replicas that are up, else its view does not start.
+//! restarted replica replays from op 0), storage faults but one (a crash may lose header-only
+//! entries, see `Step::Crash`); acks reach the primary at once or never. A new primary repairs
+//! only from replicas that are up, else its view does not start.
 //!
 //! The ground truth is the set of ops some primary committed (a quorum acked them in its view),
 //! which must never change. At every selection `select` returns, every committed op above the
@@ -19,7 +20,7 @@
 //! wherever the chain has a header; the chain must hash-link and hold its head. Every replica
 //! executes only committed ops.
 
-use super::log_selection::{select, Quorums, Selection};
+use super::log_selection::{select, Quorums, Selection, NACKED_BY_VIEW};
 use super::DvcRecord;
 use crate::wire::{Command, Header, Operation, Prepare, HEADERS_MAX};
 use proptest::prelude::*;
@@ -322,11 +323,29 @@ enum Step {
     StartView {
         to: u8,
     },
+    /// A replica crashes. Latent faults hit the header records of its header-only entries in
+    /// `lost` (a bitset over them, newest first, wrapping every 8): such an entry has a single
+    /// copy, its prepare slot having been erased when the header was written, so at restart
+    /// recovery finds nothing at those ops (`Journal::recover`: one zone empty), and the
+    /// replica still offers its log. The head the last view change installed comes back from
+    /// the superblock (`restore_view_head`).
     Crash {
         r: u8,
+        lost: u8,
     },
     Restart {
         r: u8,
+    },
+    /// A crash (as `Crash`) and the restart right after it (a process restart).
+    Reboot {
+        r: u8,
+        lost: u8,
+    },
+    /// The leader (see `Model::leader`) crashes, and restarts at once if `reboot`: what
+    /// usually sets off a view change.
+    Failover {
+        reboot: bool,
+        lost: u8,
     },
     /// `count` prepares, each delivered to the backups in `to`: long logs, beyond the
     /// HEADERS_MAX window of a do_view_change.
@@ -363,6 +382,11 @@ struct Coverage {
     /// Selections shaped like the lost commit: the best log has a gap, and above the base one
     /// of its headers is older (by header view) than another record's at the same op.
     lost_commit_shape: u64,
+    /// Selections that truncated at an op only because the chosen prepare there is known to
+    /// be of the best log_view (`Chosen::OfView` turned older views' prepares into nacks).
+    nacked_by_view: u64,
+    /// Header-only entries lost at a crash (latent faults on their single copy).
+    headers_lost: u64,
 }
 
 impl Coverage {
@@ -376,6 +400,8 @@ impl Coverage {
         self.lost_commit_shape += other.lost_commit_shape;
         self.wide += other.wide;
         self.chain_gaps += other.chain_gaps;
+        self.nacked_by_view += other.nacked_by_view;
+        self.headers_lost += other.headers_lost;
     }
 }
 
@@ -490,12 +516,20 @@ impl Model {
                 dvc,
             } => self.view_change(bump, primary_out, join, dvc),
             Step::StartView { to } => self.start_view(self.pick(to)),
-            Step::Crash { r } => {
-                let r = self.pick(r);
-                self.replicas[r].up = false;
+            Step::Crash { r, lost } => {
+                self.crash(self.pick(r), lost);
                 Ok(())
             }
             Step::Restart { r } => self.restart(self.pick(r)),
+            Step::Reboot { r, lost } => self.reboot(self.pick(r), lost),
+            Step::Failover { reboot, lost } => match self.leader() {
+                Some(p) if reboot => self.reboot(p, lost),
+                Some(p) => {
+                    self.crash(p, lost);
+                    Ok(())
+                }
+                None => Ok(()),
+            },
             Step::Burst { count, to } => {
                 for _ in 0..count {
                     self.prepare()?;
@@ -905,7 +939,12 @@ impl Model {
             pipeline_max: self.pipeline_max,
         };
         self.coverage.selections += 1;
-        let Some(selection) = select(records, &base, &own, rep.commit_max, quorums) else {
+        let nacked_by_view = NACKED_BY_VIEW.get();
+        let selected = select(records, &base, &own, rep.commit_max, quorums);
+        if NACKED_BY_VIEW.get() > nacked_by_view {
+            self.coverage.nacked_by_view += 1;
+        }
+        let Some(selection) = selected else {
             self.coverage.undecided += 1;
             return Ok(false);
         };
@@ -1100,6 +1139,35 @@ impl Model {
 
     // ----- Crashes -----
 
+    /// See `Step::Reboot`; a replica that is down stays down.
+    fn reboot(&mut self, r: usize, lost: u8) -> Outcome {
+        if !self.replicas[r].up {
+            return Ok(());
+        }
+        self.crash(r, lost);
+        self.restart(r)
+    }
+
+    /// See `Step::Crash`. The loss shows at restart; a replica that is down serves nobody,
+    /// so it is done at once.
+    fn crash(&mut self, r: usize, lost: u8) {
+        let rep = &mut self.replicas[r];
+        rep.up = false;
+        let header_only: Vec<u64> = rep
+            .journal
+            .iter()
+            .rev()
+            .filter(|(_, e)| !e.present)
+            .map(|(&op, _)| op)
+            .collect();
+        for (i, op) in header_only.into_iter().enumerate() {
+            if lost >> (i % 8) & 1 == 1 {
+                rep.journal.remove(&op);
+                self.coverage.headers_lost += 1;
+            }
+        }
+    }
+
     /// As `open` then `resume_after_recovery`, with the checkpoint at op 0: the replica
     /// re-executes what its log proves.
     fn restart(&mut self, r: usize) -> Outcome {
@@ -1246,12 +1314,18 @@ fn shape() -> impl Strategy<Value = Shape> {
         })
 }
 
+/// Which header-only entries a crash loses (see `Step::Crash`): often all of them.
+fn lost() -> impl Strategy<Value = u8> {
+    prop_oneof![1 => Just(0u8), 2 => Just(0xffu8), 1 => any::<u8>()]
+}
+
 /// The less common events, at any point of a view.
 fn extra(shape: Shape) -> impl Strategy<Value = Step> {
     let n = shape.replica_count;
     let replica = 0..n as u8;
     prop_oneof![
-        3 => replica.clone().prop_map(|r| Step::Crash { r }),
+        3 => (replica.clone(), lost()).prop_map(|(r, lost)| Step::Crash { r, lost }),
+        2 => (replica.clone(), lost()).prop_map(|(r, lost)| Step::Reboot { r, lost }),
         3 => replica.clone().prop_map(|r| Step::Restart { r }),
         2 => replica.clone().prop_map(|r| Step::Repair { r }),
         2 => replica.clone().prop_map(|to| Step::Resend { to }),
@@ -1260,6 +1334,16 @@ fn extra(shape: Shape) -> impl Strategy<Value = Step> {
         1 => replica.prop_map(|to| Step::Commit { to }),
         1 => (1..80u8, mask(3, n)).prop_map(|(count, to)| Step::Burst { count, to }),
     ]
+}
+
+/// Prepares, each followed by its delivery to the backups in its set (see `mask`).
+fn prepares(delivered: Vec<u8>, replica_count: usize) -> Vec<Step> {
+    let mut steps = Vec::new();
+    for to in delivered {
+        steps.push(Step::Prepare);
+        steps.extend(members(to, replica_count).map(|to| Step::Deliver { to, back: 0 }));
+    }
+    steps
 }
 
 /// What happens within a view: a few prepares, each reaching some of the backups (one that
@@ -1272,24 +1356,18 @@ fn activity(shape: Shape) -> impl Strategy<Value = Vec<Step>> {
         mask(1, n),
         proptest::collection::vec(extra(shape), 0..3),
     )
-        .prop_map(move |(prepares, commits, extras)| {
-            let mut steps = Vec::new();
-            for to in prepares {
-                steps.push(Step::Prepare);
-                steps.extend(members(to, n).map(|to| Step::Deliver { to, back: 0 }));
-            }
+        .prop_map(move |(delivered, commits, extras)| {
+            let mut steps = prepares(delivered, n);
             steps.extend(members(commits, n).map(|to| Step::Commit { to }));
             steps.extend(extras);
             steps
         })
 }
 
-/// A view change (that may fail) with some replicas left out, its start_view reaching
-/// some of the others, then activity. The bugs of log selection need several views whose
-/// quorums and start_view deliveries leave different replicas behind.
-fn epoch(shape: Shape) -> impl Strategy<Value = Vec<Step>> {
+/// A view change to any later view (it may fail), joined and answered by some replicas.
+fn view_change(shape: Shape) -> impl Strategy<Value = Step> {
     let n = shape.replica_count;
-    let view_change = (
+    (
         0..n as u8,
         proptest::bool::weighted(0.1),
         mask(shape.join, n),
@@ -1300,15 +1378,75 @@ fn epoch(shape: Shape) -> impl Strategy<Value = Vec<Step>> {
             primary_out,
             join,
             dvc,
-        });
-    (view_change, mask(shape.delivery, n), activity(shape)).prop_map(
-        move |(view_change, start_view, activity)| {
-            let mut steps = vec![view_change];
+        })
+}
+
+/// A view change (that may fail, and in one epoch of four follows its leader's crash or
+/// restart) with some replicas left out, its start_view reaching some of the others, then
+/// activity. The bugs of log selection need several views whose quorums and start_view
+/// deliveries leave different replicas behind.
+fn epoch(shape: Shape) -> impl Strategy<Value = Vec<Step>> {
+    let n = shape.replica_count;
+    let view_change = view_change(shape);
+    let failover = prop_oneof![
+        3 => Just(None),
+        1 => (any::<bool>(), lost())
+            .prop_map(|(reboot, lost)| Some(Step::Failover { reboot, lost })),
+    ];
+    (
+        failover,
+        view_change,
+        mask(shape.delivery, n),
+        activity(shape),
+    )
+        .prop_map(move |(failover, view_change, start_view, activity)| {
+            let mut steps: Vec<Step> = failover.into_iter().collect();
+            steps.push(view_change);
             steps.extend(members(start_view, n).map(|to| Step::StartView { to }));
             steps.extend(activity);
             steps
-        },
+        })
+}
+
+/// Two failovers in a row, which can leave an op committed that only replicas of an older
+/// log hold, and a backup of the newer log that lost it (what `Chosen::OfView` must not
+/// nack): the leader's last prepares reach few backups, it restarts without its commit point
+/// (not durable), a view change (its own again if it leads, inheriting the op as
+/// uncommitted), a few prepares, a start_view reaching some replicas late (with the headers of
+/// ops they never hold the prepares of), the new leader's crash, restarts that may lose those
+/// header-only entries, and one or two view changes among the rest. With these, about one
+/// history in 8000 loses a committed op if `Chosen::OfView` ignores where the best log_view's
+/// prepares start; epochs alone, about one in 250000.
+fn failovers(shape: Shape) -> impl Strategy<Value = Vec<Step>> {
+    let n = shape.replica_count;
+    (
+        proptest::collection::vec(mask(1, n), 1..4),
+        lost(),
+        view_change(shape),
+        mask(shape.delivery, n),
+        proptest::collection::vec(mask(shape.delivery, n), 1..4),
+        mask(2, n),
+        (mask(3, n), lost()),
+        proptest::collection::vec(view_change(shape), 1..3),
     )
+        .prop_map(
+            move |(last, lost, view_change, start_view, appended, late, restarts, next)| {
+                let mut steps = prepares(last, n);
+                steps.push(Step::Failover { reboot: true, lost });
+                steps.push(view_change);
+                steps.extend(members(start_view, n).map(|to| Step::StartView { to }));
+                steps.extend(prepares(appended, n));
+                steps.extend(members(late, n).map(|to| Step::StartView { to }));
+                steps.push(Step::Failover {
+                    reboot: false,
+                    lost: 0,
+                });
+                let (restarts, lost) = restarts;
+                steps.extend(members(restarts, n).map(|r| Step::Reboot { r, lost }));
+                steps.extend(next);
+                steps
+            },
+        )
 }
 
 fn case_strategy() -> impl Strategy<Value = Case> {
@@ -1318,7 +1456,10 @@ fn case_strategy() -> impl Strategy<Value = Case> {
                 Just(shape.replica_count),
                 Just(pipeline_max),
                 activity(shape),
-                proptest::collection::vec(epoch(shape), 1..12),
+                proptest::collection::vec(
+                    prop_oneof![2 => epoch(shape), 1 => failovers(shape)],
+                    1..12,
+                ),
             )
         })
         .prop_map(|(replica_count, pipeline_max, first, epochs)| Case {
@@ -1420,7 +1561,7 @@ fn a_reproposed_committed_prepare_survives_a_newer_conflicting_one() {
         Step::Deliver { to: 1, back: 0 },
         // View 4, R0 down: R1 leads with R2's record. B's header view (2) beats A's (1),
         // but R1's log (log_view 3) holds A.
-        Step::Crash { r: 0 },
+        Step::Crash { r: 0, lost: 0 },
         Step::ViewChange {
             bump: 0,
             primary_out: false,
@@ -1456,6 +1597,133 @@ fn a_reproposed_committed_prepare_survives_a_newer_conflicting_one() {
     assert_eq!((r1.status, r1.view), (Status::Normal, 4), "view 4 started");
     assert_eq!(r1.checksum(6), Some(a), "view 4 keeps A at op 6");
     assert_eq!((r2.view, r2.commit_min), (4, 6), "R2 executed op 6 (as A)");
+}
+
+/// Seed 7890's shape: a backup that missed prepares of its view, above one of that view it
+/// holds, beside a replica of an older view holding other prepares at those ops. The view
+/// change decides only because those prepares nack the missed ops (`Chosen::OfView`).
+#[test]
+fn an_older_views_prepares_at_ops_a_backup_missed_of_its_view_are_nacked() {
+    let (r0, r1, r2) = (1u8, 2u8, 4u8);
+    let steps = vec![
+        Step::Burst {
+            count: 2,
+            to: r1 | r2,
+        },
+        // View 0: R0 alone holds ops 3..=5, then crashes.
+        Step::Prepare,
+        Step::Prepare,
+        Step::Prepare,
+        Step::Crash { r: 0, lost: 0 },
+        // View 1: R1 leads from op 2 and prepares 3..=6; R2 receives 3 and 6 only.
+        Step::ViewChange {
+            bump: 0,
+            primary_out: false,
+            join: r1 | r2,
+            dvc: r1 | r2,
+        },
+        Step::StartView { to: 2 },
+        Step::Prepare,
+        Step::Deliver { to: 2, back: 0 },
+        Step::Prepare,
+        Step::Prepare,
+        Step::Prepare,
+        Step::Deliver { to: 2, back: 0 },
+        // View 2, R1 down: R2 (log_view 1: 6, 3, ...) and R0 (log_view 0: 5, 4, 3, ...).
+        Step::Crash { r: 1, lost: 0 },
+        Step::Restart { r: 0 },
+        Step::ViewChange {
+            bump: 0,
+            primary_out: false,
+            join: r0 | r2,
+            dvc: r0 | r2,
+        },
+    ];
+    let case = Case {
+        replica_count: 3,
+        pipeline_max: 4,
+        steps,
+    };
+    let mut model = Model::new(case.replica_count, case.pipeline_max);
+    for (i, &step) in case.steps.iter().enumerate() {
+        if let Err(e) = model.apply(step) {
+            panic!("step {i} ({step:?}): {e}");
+        }
+    }
+    // Op 4 of view 1's log (above its op 3, so of view 1) is not R0's view-0 prepare: both
+    // records nack it, and view 2 starts from op 3.
+    assert_eq!(model.committed.len(), 3, "ops 1..=3 committed");
+    assert_eq!(model.coverage.nacked_by_view, 1, "decided by the view rule");
+    assert_eq!(model.coverage.undecided, 0);
+    let r2 = &model.replicas[2];
+    assert_eq!((r2.status, r2.view, r2.op), (Status::Normal, 2, 3));
+}
+
+/// An inherited op, committed in an older view, that a restarted backup of the best log_view
+/// lost (a header-only entry under a latent fault), beside the committed prepare at a replica
+/// of that older view: nothing shows the best log's op there is of its own view, so that
+/// prepare is a possible copy, never a nack (3 replicas, pipeline 4).
+#[test]
+fn an_inherited_committed_op_a_restarted_backup_lost_is_not_nacked() {
+    let (r0, r1, r2) = (1u8, 2u8, 4u8);
+    let steps = vec![
+        Step::Burst {
+            count: 2,
+            to: r1 | r2,
+        },
+        // View 0: R0 prepares ops 3, 4 and 5; op 3 reaches R2 last, and commits (4 and 5 name
+        // commit 2). R0 restarts without it: its commit point was not durable.
+        Step::Prepare,
+        Step::Prepare,
+        Step::Prepare,
+        Step::Deliver { to: 2, back: 2 },
+        Step::Crash { r: 0, lost: 0 },
+        Step::Restart { r: 0 },
+        // View 3: R0 leads with R1's record, inherits 3..=5 (commit 2) and re-proposes them.
+        // R1 joins with their headers only, then receives op 6 (view 3).
+        Step::ViewChange {
+            bump: 1,
+            primary_out: false,
+            join: r0 | r1,
+            dvc: r0 | r1,
+        },
+        Step::StartView { to: 1 },
+        Step::Prepare,
+        Step::Deliver { to: 1, back: 0 },
+        // R1 restarts without its header-only entries (5 comes back as the view's head).
+        Step::Crash { r: 1, lost: 0xff },
+        Step::Restart { r: 1 },
+        // View 4, R0 down: R1 (log_view 3: 6, 5, and 2 below) and R2 (log_view 0: the
+        // committed op 3). Op 4 is held by nobody; op 3 must not be nacked by R2's prepare.
+        Step::Crash { r: 0, lost: 0 },
+        Step::ViewChange {
+            bump: 0,
+            primary_out: false,
+            join: r1 | r2,
+            dvc: r1 | r2,
+        },
+    ];
+    let case = Case {
+        replica_count: 3,
+        pipeline_max: 4,
+        steps,
+    };
+    let mut model = Model::new(case.replica_count, case.pipeline_max);
+    for (i, &step) in case.steps.iter().enumerate() {
+        if let Err(e) = model.apply(step) {
+            panic!("step {i} ({step:?}): {e}");
+        }
+    }
+    // The history went as described: op 3 committed in view 0, R1 lost its headers of 3 and
+    // 4, and view 4 could not decide (op 3's prepare at R2 may be the chosen one).
+    assert_eq!(model.committed.len(), 3, "ops 1..=3 committed");
+    assert_eq!(model.coverage.headers_lost, 3, "R1 lost 3, 4 and 5");
+    let r1 = &model.replicas[1];
+    assert_eq!((r1.log_view, r1.op), (3, 6));
+    assert!(r1.header(3).is_none() && r1.header(4).is_none());
+    assert_eq!(r1.header(5).map(|h| h.view), Some(0), "the restored head");
+    assert_eq!(model.coverage.selections, 2, "one selection per view");
+    assert_eq!(model.coverage.undecided, 1, "view 4 cannot decide");
 }
 
 /// Not a check: how often the generator reaches the shapes that matter, and how many
