@@ -46,6 +46,7 @@ fn do_view_change_claiming_more_than_the_pipeline_is_handled() {
             op: 60,
             commit_min: 0,
             log_view: 0,
+            view_head: VIEW_HEAD_UNKNOWN,
         };
         let m = Message::new(
             Header::new(CLUSTER, 1, from, Command::DoViewChange(dvc)),

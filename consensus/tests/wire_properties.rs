@@ -132,6 +132,11 @@ fn message() -> impl Strategy<Value = Message> {
                             op,
                             commit_min: commit,
                             log_view: view - 1,
+                            view_head: if x & 1 == 0 {
+                                VIEW_HEAD_UNKNOWN
+                            } else {
+                                commit
+                            },
                         }),
                         encode_header_list(&hs),
                     )
@@ -271,6 +276,7 @@ fn typed_errors_for_each_rejection() {
         op: 1,
         commit_min: 0,
         log_view: 1,
+        view_head: VIEW_HEAD_UNKNOWN,
     };
     let body = encode_header_list(&[prepare_header(1, 0)]);
     let bad = Message::new(

@@ -522,6 +522,11 @@ impl ReplicaDriver {
                     op,
                     commit_min: commit,
                     log_view: u.int_in_range(0..=view - 1)?,
+                    view_head: if u.arbitrary()? {
+                        VIEW_HEAD_UNKNOWN
+                    } else {
+                        u.int_in_range(0..=op)?
+                    },
                 };
                 (Command::DoViewChange(dvc), encode_header_list(&hs))
             }

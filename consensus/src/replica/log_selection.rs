@@ -74,7 +74,7 @@ pub fn select(
         return None;
     }
     let walk = walk_down(records, own, best, base.prepare().op, commit_max);
-    let fresh = best_view_prepared_above(records, best.log_view).map(|op| (op, best.log_view));
+    let fresh = best_view_appended_above(records, best.log_view).map(|op| (op, best.log_view));
     let head = head_after_nacks(records, &walk, commit_max, best.op, fresh, q);
     let mut chain = walk.chain;
     if head == base.prepare().op {
@@ -203,18 +203,27 @@ fn quorum_commit_max(records: &[DvcRecord], best: &DvcRecord, own: u64, q: Quoru
     commit.max(best.op.saturating_sub(q.pipeline_max))
 }
 
-/// The lowest op any record holds a prepare of `log_view` at (the best log_view): the chosen
-/// log's ops above it were all prepared in that view. The new primary of a view appends after
-/// the log it chose, whose prepares are of older views, and a prepare keeps its view when it
-/// is carried into a later log; so a prepare of `log_view` at op `j`, in anybody's journal, is
-/// the best log's own at `j`, and that log's ops above `j` are of `log_view` as well.
-fn best_view_prepared_above(records: &[DvcRecord], log_view: u32) -> Option<u64> {
-    records
+/// An op above which the best log (of `log_view`) holds only ops appended in `log_view`, the
+/// lowest the records show. The new primary of a view appends after the log it chose, whose
+/// prepares are of older views, and a prepare keeps its view when it is carried into a later
+/// log. So:
+/// - a prepare of `log_view` at op `j`, in anybody's journal, is the best log's own at `j`, and
+///   that log's ops above `j` are of `log_view` as well;
+/// - a record of `log_view` names the head it installed on entering that view (`view_head`):
+///   the chosen head, or a start_view's head, which is at or above it; ops above are appended.
+///   This holds where the record lacks headers its view inherited (a header-only entry lost
+///   to a fault), or holds no prepare of its view below the ops it missed.
+fn best_view_appended_above(records: &[DvcRecord], log_view: u32) -> Option<u64> {
+    let prepared = records
         .iter()
         .flat_map(|r| r.headers.iter())
         .filter(|(h, _)| h.view == log_view)
-        .map(|(h, _)| h.prepare().op)
-        .min()
+        .map(|(h, _)| h.prepare().op);
+    let heads = records
+        .iter()
+        .filter(|r| r.log_view == log_view)
+        .filter_map(|r| r.view_head);
+    prepared.chain(heads).min()
 }
 
 /// What the chosen log is known to hold at an op: its checksum, or only that its prepare is of
@@ -348,6 +357,7 @@ mod tests {
             op: headers[0].0.prepare().op,
             commit_min,
             headers,
+            view_head: None,
         }
     }
 
@@ -533,16 +543,38 @@ mod tests {
             4,
             &[(&new[1], true), (&inherited[0], true), (&c[4], true)],
         );
-        let older = record(
+        let mut older = record(
             2,
             4,
             &[(&inherited[1], true), (&inherited[0], true), (&c[4], true)],
         );
+        // It entered view 2 at op 4: the view-2 log's ops above 4 were appended in view 2,
+        // which says nothing of the view-5 log.
+        older.view_head = Some(4);
         let s = select(&[best, older], &c[4], &[], 4, Q3);
         assert!(
             s.as_ref().is_none_or(|s| s.head >= 6),
             "op 6 may have committed: {s:?}"
         );
+    }
+
+    #[test]
+    fn the_head_a_record_entered_its_view_at_shows_what_that_view_appended() {
+        // Ops 1..=2 are committed; the view-3 log appended 3..=5 after choosing head 2. The
+        // best record missed 3 and 4, and holds no prepare of view 3 below them; but it
+        // entered view 3 at head 2 (its view_head), so the view-3 log's 3 and 4 are of view 3,
+        // and the view-1 record's prepares there are other ones: both records nack op 3.
+        let c = chain(2, 1, 0);
+        let new = extend(&c[2], 5, 3, 1, 2);
+        let old = extend(&c[2], 4, 1, 2, 2);
+        let mut best = record(3, 2, &[(&new[2], true), (&c[2], true)]);
+        let older = record(1, 2, &[(&old[1], true), (&old[0], true), (&c[2], true)]);
+        let undecided = select(&[best.clone(), older.clone()], &c[2], &[], 2, Q3);
+        assert!(undecided.is_none(), "without the view head: {undecided:?}");
+        best.view_head = Some(2);
+        let s = select(&[best, older], &c[2], &[], 2, Q3).expect("decidable");
+        assert_eq!(s.head, 2);
+        assert_eq!(s.truncated, 3);
     }
 
     #[test]

@@ -206,6 +206,7 @@ impl Replica {
             op: self.op,
             commit_min: self.commit_min,
             headers,
+            view_head: self.view_head.map(|h| h.prepare().op),
         }
     }
 

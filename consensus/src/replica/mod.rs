@@ -98,6 +98,8 @@ struct DvcRecord {
     commit_min: u64,
     /// Headers carried, newest first, with whether the sender holds each prepare.
     headers: Vec<(Header, bool)>,
+    /// `DoViewChange::view_head`, `None` when unknown.
+    view_head: Option<u64>,
 }
 
 /// A VSR replica over storage `S` executing state machine `M`.

@@ -3,7 +3,9 @@
 
 use super::log_selection;
 use super::*;
-use crate::wire::{encode_header_list, DoViewChange, RequestStartView, StartView, HEADERS_MAX};
+use crate::wire::{
+    encode_header_list, DoViewChange, RequestStartView, StartView, HEADERS_MAX, VIEW_HEAD_UNKNOWN,
+};
 
 impl<S: Storage, M: StateMachine> Replica<S, M> {
     // ----- Votes -----
@@ -211,6 +213,7 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
             op: self.op,
             commit_min: self.commit_min,
             log_view: self.log_view,
+            view_head: record.view_head.unwrap_or(VIEW_HEAD_UNKNOWN),
         };
         let primary = self.primary_index(self.view);
         self.send(
@@ -242,6 +245,7 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
             op: self.op,
             commit_min: self.commit_min,
             headers,
+            view_head: self.superblock.view_head.map(|h| h.prepare().op),
         }
     }
 
@@ -271,6 +275,7 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
             op: dvc.op,
             commit_min: dvc.commit_min,
             headers,
+            view_head: (dvc.view_head != VIEW_HEAD_UNKNOWN).then_some(dvc.view_head),
         };
         // The first do_view_change of each replica for this view is kept (V3).
         self.dvc_from

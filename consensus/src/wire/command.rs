@@ -109,7 +109,15 @@ pub struct DoViewChange {
     pub op: u64,
     pub commit_min: u64,
     pub log_view: u32,
+    /// The op of the head the sender installed when it entered `log_view` (the start_view's
+    /// head, or its own chosen head as that view's primary): every op of the `log_view` log
+    /// above it was appended in `log_view`. `VIEW_HEAD_UNKNOWN` when it does not know it.
+    pub view_head: u64,
 }
+
+/// `DoViewChange::view_head` of a sender that does not know its view's head (a checkpoint or
+/// a state transfer went past it).
+pub const VIEW_HEAD_UNKNOWN: u64 = u64::MAX;
 
 /// The new primary's log (the body carries the suffix headers).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -317,7 +325,8 @@ impl Command {
                 put_u64(r, 16, d.op);
                 put_u64(r, 24, d.commit_min);
                 put_u32(r, 32, d.log_view);
-                36
+                put_u64(r, 36, d.view_head);
+                44
             }
             Command::StartView(s) => {
                 put_u128(r, 0, s.nonce);
@@ -420,8 +429,9 @@ impl Command {
                     op: get_u64(r, 16),
                     commit_min: get_u64(r, 24),
                     log_view: get_u32(r, 32),
+                    view_head: get_u64(r, 36),
                 }),
-                36,
+                44,
             ),
             10 => (
                 Command::StartView(StartView {
