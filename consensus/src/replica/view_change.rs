@@ -384,8 +384,6 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
             head,
             "nothing above the head"
         );
-        // Made durable with log_view when the view starts.
-        self.superblock.view_head = self.journal.header(head).copied();
         true
     }
 
@@ -410,6 +408,10 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
                 None => return,
             }
         }
+        // The head it chose (repair never moves op), made durable with the log_view it heads.
+        // Set only now: a view change that stalls before this point leaves the replica in its
+        // old log_view, whose head its do_view_changes name (`DoViewChange::view_head`).
+        self.superblock.view_head = self.journal.header(self.op).copied();
         self.log_view = self.view;
         self.persist_view_state();
         self.pipeline.clear();
