@@ -72,6 +72,11 @@ pub struct Config {
     pub sync_chunk_size: usize,
     pub timeouts: Timeouts,
     /// Seed of the replica's jitter stream (the host derives it; consensus owns no randomness).
+    /// A host must give each incarnation of a replica (each `Replica::open`) its own seed: the
+    /// replica's ping stamps carry an epoch derived from it, which tells a pong to an earlier
+    /// incarnation's ping (ticks restart at zero) from one to its own (see `may_evict`). The
+    /// simulator does; `Config::new`'s default (the replica index) does not, and suits only
+    /// tests that do not depend on evictions after a restart.
     pub seed: u64,
 }
 

@@ -126,6 +126,9 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
     /// The tick at which this incarnation sent the ping a pong echoes (`ping_stamp`); `None`
     /// for another incarnation's ping, or a stamp it cannot have sent.
     fn echoed_tick(&self, stamp: u64) -> Option<u64> {
+        if stamp == NO_ECHO {
+            return None;
+        }
         let tick = stamp & ((1 << PING_TICK_BITS) - 1);
         let ours = stamp >> PING_TICK_BITS == ping_epoch(self.config.seed);
         (ours && tick <= self.ticks).then_some(tick)
@@ -505,8 +508,17 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
     pub(super) fn on_ping(&mut self, from: Peer, view: u32, ping: Ping) {
         if let Peer::Replica(r) = from {
             self.note_peer_checkpoint_in_view(r, view, ping.checkpoint_op);
+            // Only a replica that follows its view (normal status: it installed the view's
+            // log) echoes the ping's stamp, the proof `primary_has_quorum_echoed` counts. One
+            // in view change status for that view never joined it: it may go on to a later
+            // view whose log comes from an older log_view and commit a register there.
+            let echo = if self.status == Status::Normal {
+                ping.timestamp_monotonic
+            } else {
+                NO_ECHO
+            };
             let pong = Ping {
-                timestamp_monotonic: ping.timestamp_monotonic,
+                timestamp_monotonic: echo,
                 checkpoint_op: self.advertised_checkpoint(),
             };
             self.send_heartbeat(r, Command::Pong(pong));
@@ -599,6 +611,10 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
         self.dvc_log_set = false;
     }
 }
+
+/// The stamp of a pong that echoes nothing: its sender is not following its view. (A ping
+/// stamped 0, epoch 0 at tick 0, then proves nothing: safe.)
+const NO_ECHO: u64 = 0;
 
 /// Bits of a ping stamp that hold the tick count (`Replica::ping_stamp`); the rest hold the
 /// incarnation's epoch.
