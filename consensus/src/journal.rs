@@ -11,10 +11,17 @@
 //!
 //! The header record stores whether the prepare was written, so the three states survive a
 //! restart: a header whose prepare was written but reads back corrupt or absent is `Faulty`.
+//!
+//! A record also names the prepare of the same op it supersedes in the slot's prepare zone (the
+//! last one written there, if its header differs): where the two zones name the same op with
+//! different checksums, the record is the newer write only if it names that prepare. Otherwise
+//! the prepare was written after the record's write (which a crash lost, or which a stale
+//! sector took back): seed 30081, a stale record at the head of the log, where nothing above
+//! tells the two apart.
 
 use crate::storage::{Storage, Zone};
 use crate::wire::{self, checksum, DecodeContext, Header, Message, HEADER_SIZE};
-use bytes::Bytes;
+use bytes::{Buf, BufMut, Bytes};
 
 /// What this replica holds of an op's prepare.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,7 +37,7 @@ struct Entry {
     state: PrepareState,
 }
 
-const RECORD_SIZE: usize = HEADER_SIZE + 1 + 16;
+const RECORD_SIZE: usize = HEADER_SIZE + 1 + 16 + 16;
 const RECORD_DOMAIN: u64 = 0x5741_4c48_4452_5243; // "WALHDRRC"
 
 /// The log index over storage: a ring of `slot_count` slots, op `k` in slot `k % slot_count`,
@@ -54,28 +61,53 @@ pub struct Journal {
     /// Ops whose header record recovery found stale (see `resolve_stale_records`), to be
     /// written again when the replica opens (`rewrite_stale_records`).
     records_stale: Vec<u64>,
+    /// Per slot: the op and checksum of the last prepare submitted to its prepare zone (as
+    /// recovery found it), kept when the zone is erased: a later record of that op with
+    /// another header names it as superseded (see the module comment).
+    zones: Vec<Option<(u64, u128)>>,
 }
 
-/// A header record: the header, whether its prepare was written here, and a checksum of both.
-fn encode_record(header: &Header, prepare_written: bool) -> Bytes {
-    let mut b = Vec::with_capacity(RECORD_SIZE);
-    b.extend_from_slice(&header.encode());
-    b.push(prepare_written as u8);
+/// A header record: the header, whether its prepare was written here, the checksum of the
+/// prepare of the same op it supersedes in the prepare zone (0 for none), and a checksum of all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Record {
+    header: Header,
+    prepare_written: bool,
+    supersedes: u128,
+}
+
+fn encode_record(header: &Header, prepare_written: bool, supersedes: u128) -> Bytes {
+    let mut b = bytes::BytesMut::with_capacity(RECORD_SIZE);
+    b.put_slice(&header.encode());
+    b.put_u8(prepare_written as u8);
+    b.put_u128_le(supersedes);
     let sum = checksum(&b, RECORD_DOMAIN);
-    b.extend_from_slice(&sum.to_le_bytes());
-    Bytes::from(b)
+    b.put_u128_le(sum);
+    debug_assert_eq!(b.len(), RECORD_SIZE);
+    b.freeze()
 }
 
-fn decode_record(b: &[u8], ctx: &DecodeContext) -> Option<(Header, bool)> {
-    if b.len() != RECORD_SIZE || b[HEADER_SIZE] > 1 {
+fn decode_record(b: &[u8], ctx: &DecodeContext) -> Option<Record> {
+    if b.len() != RECORD_SIZE {
         return None;
     }
-    let sum = u128::from_le_bytes(b[HEADER_SIZE + 1..].try_into().ok()?);
-    if sum != checksum(&b[..HEADER_SIZE + 1], RECORD_DOMAIN) {
+    let (body, mut sum) = b.split_at(RECORD_SIZE - 16);
+    if sum.get_u128_le() != checksum(body, RECORD_DOMAIN) {
         return None;
     }
-    let header = Header::decode(&b[..HEADER_SIZE], ctx).ok()?;
-    matches!(header.command, wire::Command::Prepare(_)).then_some((header, b[HEADER_SIZE] == 1))
+    let header = Header::decode(&body[..HEADER_SIZE], ctx).ok()?;
+    let mut rest = &body[HEADER_SIZE..];
+    let prepare_written = match rest.get_u8() {
+        0 => false,
+        1 => true,
+        _ => return None,
+    };
+    let supersedes = rest.get_u128_le();
+    matches!(header.command, wire::Command::Prepare(_)).then_some(Record {
+        header,
+        prepare_written,
+        supersedes,
+    })
 }
 
 impl Journal {
@@ -88,6 +120,7 @@ impl Journal {
             unknown: std::collections::BTreeSet::new(),
             faults_found: 0,
             records_stale: Vec::new(),
+            zones: vec![None; usize::try_from(slot_count).expect("slot count fits in memory")],
         }
     }
 
@@ -107,6 +140,8 @@ impl Journal {
         slots.sort_unstable();
         slots.dedup();
         for slot in slots.into_iter().filter(|&s| s < slot_count) {
+            journal.zones[slot as usize] = zone_prepare(storage, ctx, slot_count, slot, namespace)
+                .map(|m| (m.header.prepare().op, m.header.checksum));
             let Some(entry) = recover_entry(storage, ctx, slot_count, slot, namespace) else {
                 // Neither zone is readable as this slot's. If both hold something, a prepare
                 // and its header record were written here and both are lost: had they been
@@ -195,7 +230,12 @@ impl Journal {
                 continue;
             };
             let slot = self.slot(op) as u64;
-            storage.write(Zone::WalHeaders, slot, encode_record(&entry.header, true));
+            let record = encode_record(
+                &entry.header,
+                true,
+                self.superseded(op, entry.header.checksum),
+            );
+            storage.write(Zone::WalHeaders, slot, record);
         }
     }
 
@@ -342,9 +382,24 @@ impl Journal {
         };
         self.set(op, entry);
         self.unknown.remove(&op);
-        let slot = self.slot(op) as u64;
+        let supersedes = self.superseded(op, message.header.checksum);
+        let slot = self.slot(op);
+        self.zones[slot] = Some((op, message.header.checksum));
+        let slot = slot as u64;
         storage.write(Zone::WalPrepares, slot, message.encode());
-        storage.write(Zone::WalHeaders, slot, encode_record(&message.header, true));
+        let record = encode_record(&message.header, true, supersedes);
+        storage.write(Zone::WalHeaders, slot, record);
+    }
+
+    /// The checksum of the prepare of `op` last written to its slot's prepare zone, if it is
+    /// not `checksum` (0 for none): what a record of `op` with header `checksum` supersedes.
+    fn superseded(&self, op: u64, checksum: u128) -> u128 {
+        match self.zones[self.slot(op)] {
+            Some((zone_op, zone_checksum)) if zone_op == op && zone_checksum != checksum => {
+                zone_checksum
+            }
+            _ => 0,
+        }
     }
 
     /// Records a header whose prepare has not arrived (repair will fetch it). Replaces a
@@ -380,7 +435,8 @@ impl Journal {
         // The record says "written here" for a faulty entry, so it stays faulty (never
         // nacked) across a restart too, its prepare slot now being empty.
         let written = state == PrepareState::Faulty;
-        storage.write(Zone::WalHeaders, slot, encode_record(header, written));
+        let record = encode_record(header, written, self.superseded(op, header.checksum));
+        storage.write(Zone::WalHeaders, slot, record);
     }
 
     /// Forgets the entry of `op` (a header known to be stale).
@@ -464,28 +520,31 @@ fn recover_entry(
     let record = record
         .as_deref()
         .and_then(|b| decode_record(b, ctx))
-        .filter(|(h, _)| ours(h) && in_slot(h.prepare().op));
+        .filter(|r| ours(&r.header) && in_slot(r.header.prepare().op))
+        .map(|r| (r.header, r.prepare_written, r.supersedes));
     let prepare_bytes = storage.read(Zone::WalPrepares, slot);
-    let prepare = prepare_bytes
-        .as_deref()
-        .and_then(|b| wire::decode(b, ctx).ok())
-        .filter(|m| ours(&m.header))
-        .filter(|m| matches!(m.header.command, wire::Command::Prepare(p) if in_slot(p.op)));
+    let prepare = zone_prepare(storage, ctx, slot_count, slot, namespace);
     let entry = |header, state| Some(Entry { header, state });
     match (record, prepare) {
-        (Some((header, _)), Some(m)) if m.header.checksum == header.checksum => {
+        (Some((header, ..)), Some(m)) if m.header.checksum == header.checksum => {
             entry(header, PrepareState::Present)
         }
         // A slot's ops only grow, so a prepare of a later op than the record is the newer
         // write (the record's write was lost): its header is verified, and it is here.
-        (Some((header, _)), Some(m)) if m.header.prepare().op > header.prepare().op => {
+        (Some((header, ..)), Some(m)) if m.header.prepare().op > header.prepare().op => {
+            entry(m.header, PrepareState::Present)
+        }
+        // Another prepare of the same op that the record does not name as superseded was
+        // written after it: the record's newer write was lost, or its zone reads back stale.
+        (Some((header, _, supersedes)), Some(m))
+            if m.header.prepare().op == header.prepare().op && m.header.checksum != supersedes =>
+        {
             entry(m.header, PrepareState::Present)
         }
         // Otherwise the header record is the newer write (a header that replaced the prepare
-        // at the same op, or a prepare left over from an earlier wrap), unless the op above
-        // shows the record is the stale zone (`Journal::resolve_stale_records`).
-        (Some((header, written)), Some(_)) => entry(header, faulty_or_missing(written)),
-        (Some((header, written)), None) => {
+        // it names at the same op, or a prepare left over from an earlier wrap).
+        (Some((header, written, _)), Some(_)) => entry(header, faulty_or_missing(written)),
+        (Some((header, written, _)), None) => {
             // A prepare slot that exists but does not decode was written here.
             let written = written || prepare_bytes.is_some();
             entry(header, faulty_or_missing(written))
@@ -495,6 +554,24 @@ fn recover_entry(
         // Neither readable: nothing to index (see `Journal::unknown`).
         (None, None) => None,
     }
+}
+
+/// The prepare a slot's prepare zone holds, if it decodes as this group's and this slot's.
+fn zone_prepare(
+    storage: &dyn Storage,
+    ctx: &DecodeContext,
+    slot_count: u64,
+    slot: u64,
+    namespace: u64,
+) -> Option<Message> {
+    storage
+        .read(Zone::WalPrepares, slot)
+        .as_deref()
+        .and_then(|b| wire::decode(b, ctx).ok())
+        .filter(|m| m.header.namespace == namespace)
+        .filter(
+            |m| matches!(m.header.command, wire::Command::Prepare(p) if p.op % slot_count == slot),
+        )
 }
 
 fn faulty_or_missing(prepare_written: bool) -> PrepareState {
@@ -615,20 +692,60 @@ mod tests {
         old.seal(&[]);
         let mut storage = MemoryStorage::new();
         journal_with(&mut storage, &prepares);
-        storage.write(Zone::WalHeaders, 3, encode_record(&old, true));
+        // What slot 3's record held after `old` was written there (it superseded nothing).
+        storage.write(Zone::WalHeaders, 3, encode_record(&old, true, 0));
         (prepares, old, storage)
     }
 
     #[test]
+    fn a_stale_record_at_the_head_does_not_hide_the_prepare_written_after_it() {
+        // Seed 30081: op 3 was prepared as `old` (abandoned), then prepared again as `new`,
+        // committed. Its header record reads back stale (`old`) beside the prepare of `new`,
+        // and op 3 is the head: nothing above names `new`. The record does not name `new` as
+        // a prepare it superseded, so `new` was written after it: `new` is op 3's entry.
+        let (prepares, _, storage) = stale_record_at_op_3(3);
+        let journal = recover(&storage);
+        assert_eq!(journal.checksum(3), Some(prepares[2].header.checksum));
+        assert_eq!(journal.state(3), Some(PrepareState::Present));
+    }
+
+    #[test]
+    fn a_record_that_replaced_a_prepare_wins_over_it_when_the_erase_was_lost() {
+        // Op 3's prepare `new` was written, then a start_view installed another header there
+        // (`old`): the prepare zone's erase was lost in a crash, the record's write landed.
+        let (prepares, old, _) = stale_record_at_op_3(3);
+        let mut storage = MemoryStorage::new();
+        let mut journal = journal_with(&mut storage, &prepares);
+        let zone = storage.read(Zone::WalPrepares, 3).unwrap();
+        journal.write_header(&mut storage, &old);
+        storage.write(Zone::WalPrepares, 3, zone.clone());
+        let recovered = recover(&storage);
+        assert_eq!(recovered.checksum(3), Some(old.checksum));
+        assert_eq!(recovered.state(3), Some(PrepareState::Missing));
+        // So is a later header at the op, though the erase came with the first one.
+        let mut third = old;
+        if let Command::Prepare(ref mut p) = third.command {
+            p.client = 77;
+        }
+        third.seal(&[]);
+        journal.write_header(&mut storage, &third);
+        storage.write(Zone::WalPrepares, 3, zone);
+        assert_eq!(recover(&storage).checksum(3), Some(third.checksum));
+    }
+
+    #[test]
     fn a_faulty_entry_stays_faulty_when_repair_replaces_its_header() {
-        // Seed 2019: op 3 was first prepared as `old` (abandoned by a view change), then
-        // truncated and prepared again as `new`, which this replica acked and executed. Its
-        // header record then read back stale (`old`, "prepare written"), next to the prepare
-        // of `new`: recovery indexes `old` as faulty (op 3 is the head here: nothing above
-        // names `new`). Then `new`'s header comes back (repair, a start_view). That is the op
-        // this replica acked: it must stay faulty (never nacked), also across a restart, or a
-        // do_view_change nacks a committed op.
+        // Op 3 was prepared as `new`, then as `old`, whose prepare write was lost in a crash
+        // while its record (which names `new` as superseded) landed: recovery indexes `old` as
+        // faulty (op 3 is the head here). Then `new`'s header comes back (repair, a
+        // start_view). This replica may have acked op 3 (seed 2019): it must stay faulty
+        // (never nacked), also across a restart, or a do_view_change nacks a committed op.
         let (prepares, old, mut storage) = stale_record_at_op_3(3);
+        storage.write(
+            Zone::WalHeaders,
+            3,
+            encode_record(&old, true, prepares[2].header.checksum),
+        );
         let mut journal = recover(&storage);
         assert_eq!(journal.checksum(3), Some(old.checksum));
         assert_eq!(journal.state(3), Some(PrepareState::Faulty));
@@ -667,12 +784,12 @@ mod tests {
         let restarted = recover(&storage);
         assert_eq!(restarted.checksum(3), Some(prepares[2].header.checksum));
         assert_eq!(restarted.state(3), Some(PrepareState::Present));
-        // Without an op above naming the prepare, the record (the newer write when nothing is
-        // stale) is kept, as faulty: never nacked.
-        storage.write(Zone::WalHeaders, 3, encode_record(&old, true));
+        // Without an op above naming the prepare, the stale record still loses: it does not
+        // name the prepare as one it superseded.
+        storage.write(Zone::WalHeaders, 3, encode_record(&old, true, 0));
         let head = recover(&storage);
-        assert_eq!(head.checksum(3), Some(old.checksum));
-        assert_eq!(head.state(3), Some(PrepareState::Faulty));
+        assert_eq!(head.checksum(3), Some(prepares[2].header.checksum));
+        assert_eq!(head.state(3), Some(PrepareState::Present));
     }
 
     #[test]
@@ -685,7 +802,7 @@ mod tests {
         let mut header = prepares[1].header;
         header.namespace = 9;
         let foreign = Message::new(header, prepares[1].body.clone());
-        storage.write(Zone::WalHeaders, 2, encode_record(&foreign.header, true));
+        storage.write(Zone::WalHeaders, 2, encode_record(&foreign.header, true, 0));
         storage.write(Zone::WalPrepares, 2, foreign.encode());
         let journal = recover(&storage);
         assert_eq!(journal.header(2), None, "not taken for this group's op 2");
