@@ -56,6 +56,12 @@ pub trait GroupView {
     fn writes_submitted(&self) -> u64;
     /// One line for reports.
     fn describe(&self) -> String;
+    /// Whether it may take part in choosing a log at a view change: false when it may have
+    /// lost state it acknowledged (protocol-aware recovery). Beyond the fault atlas, a core
+    /// with fewer than a quorum that may is not expected to converge. The default: always.
+    fn offers_log(&self) -> bool {
+        true
+    }
     /// What the world reads after every step, in one call.
     fn glance(&self) -> Glance {
         Glance {

@@ -451,12 +451,14 @@ pub fn run(seed: u64, options: Options, config: RunConfig) -> Summary {
         {
             sim.step();
         }
-        if sim.violation.is_none() && !sim.converged() && !sim.refusal_expected() {
+        let stalled = sim.violation.is_none() && !sim.converged() && !sim.refusal_expected();
+        if stalled && !sim.stall_expected() {
             liveness = Some(LivenessState::of(&sim));
         }
         // A quiet spell after convergence: a healthy, idle cluster must stay in its view.
         let quiet_until = sim.tick + crate::simulation::QUIET_TICKS;
         while liveness.is_none()
+            && !stalled
             && !sim.refusal_expected()
             && sim.violation.is_none()
             && sim.tick < quiet_until

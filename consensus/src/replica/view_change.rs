@@ -226,7 +226,7 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
     /// Whether this replica's log may be offered to a view change: not if some op above what
     /// it executed may have been acknowledged here and is now unknown (protocol-aware
     /// recovery: a replica that lost acknowledged state does not vote on the log).
-    fn may_offer_log(&self) -> bool {
+    pub fn may_offer_log(&self) -> bool {
         !self.journal.has_unknown_above(self.commit_min)
     }
 

@@ -327,4 +327,7 @@ impl<M: StateMachine> GroupView for Replica<FaultyStorage, M> {
     fn describe(&self) -> String {
         Replica::describe(self)
     }
+    fn offers_log(&self) -> bool {
+        Replica::may_offer_log(self)
+    }
 }

@@ -116,6 +116,52 @@ impl Simulation {
             })
     }
 
+    /// Beyond the fault atlas, a group whose core cannot finish a view change by the
+    /// protocol's own rules, decided at the liveness deadline: fewer than a quorum of its core
+    /// replicas may offer their log, the others having lost (on a disk the world tampered
+    /// with) state they may have acknowledged; or a committed op that no core replica holds
+    /// intact any more, nor covers with a checkpoint (every copy was lost). Stalling is then
+    /// the right answer; TigerBeetle's simulator excuses the same (`core_missing_quorum`,
+    /// `core_missing_prepare`). Found with 2-replica sweeps (seeds 30171, 30477, 31036, 31415
+    /// with `--replicas 2`).
+    pub fn stall_expected(&self) -> bool {
+        self.options.storage_faults_beyond_atlas
+            && (0..self.options.group_count as usize).any(|g| {
+                !self.group_converged(g)
+                    && (self.core_lacks_offering_quorum(g) || self.core_lost_committed_op(g))
+            })
+    }
+
+    fn core_lacks_offering_quorum(&self, g: usize) -> bool {
+        let quorum = self.options.replica_count as usize / 2 + 1;
+        let mut offering = 0;
+        for &r in &self.core {
+            match self.cluster.group(r, g) {
+                Some(view) if view.offers_log() => offering += 1,
+                // Holding back for a reason the world did not cause would be a bug.
+                Some(_) if self.cluster.disks_clean(r) => return false,
+                _ => {}
+            }
+        }
+        offering < quorum
+    }
+
+    fn core_lost_committed_op(&self, g: usize) -> bool {
+        let oracle = &self.oracles[g];
+        let core: Vec<&dyn GroupView> = self
+            .core
+            .iter()
+            .filter_map(|&r| self.cluster.group(r, g))
+            .collect();
+        let floor = core.iter().map(|r| r.checkpoint_op()).max().unwrap_or(0);
+        (floor + 1..=oracle.commit_max()).any(|op| {
+            let committed = oracle.checksum(op);
+            !core
+                .iter()
+                .any(|r| r.prepare(op).map(|m| m.header.checksum) == committed)
+        })
+    }
+
     /// Replicas of the core that have not converged, for the liveness report.
     pub fn liveness_report(&self) -> String {
         let mut parts = Vec::new();
