@@ -62,6 +62,11 @@ pub trait GroupView {
     fn offers_log(&self) -> bool {
         true
     }
+    /// Whether it may have acknowledged `op` but cannot read its prepare back (so it can
+    /// neither supply nor nack it). The default: never.
+    fn holds_unreadable(&self, _op: u64) -> bool {
+        false
+    }
     /// What the world reads after every step, in one call.
     fn glance(&self) -> Glance {
         Glance {

@@ -223,6 +223,14 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
         );
     }
 
+    /// Whether `op` (above the checkpoint) may have been acknowledged here but its prepare does
+    /// not read back: faulty, or a slot unknown since recovery. Such a copy is never nacked.
+    pub fn holds_unreadable(&self, op: u64) -> bool {
+        op > self.journal.checkpoint_op()
+            && self.journal.may_have_acked(op)
+            && !self.journal.is_present(op)
+    }
+
     /// Whether this replica's log may be offered to a view change: not if some op above what
     /// it executed may have been acknowledged here and is now unknown (protocol-aware
     /// recovery: a replica that lost acknowledged state does not vote on the log).

@@ -330,4 +330,7 @@ impl<M: StateMachine> GroupView for Replica<FaultyStorage, M> {
     fn offers_log(&self) -> bool {
         Replica::may_offer_log(self)
     }
+    fn holds_unreadable(&self, op: u64) -> bool {
+        Replica::holds_unreadable(self, op)
+    }
 }

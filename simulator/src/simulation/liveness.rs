@@ -120,16 +120,47 @@ impl Simulation {
     /// protocol's own rules, decided at the liveness deadline: fewer than a quorum of its core
     /// replicas may offer their log, the others having lost (on a disk the world tampered
     /// with) state they may have acknowledged; or a committed op that no core replica holds
-    /// intact any more, nor covers with a checkpoint (every copy was lost). Stalling is then
-    /// the right answer; TigerBeetle's simulator excuses the same (`core_missing_quorum`,
-    /// `core_missing_prepare`). Found with 2-replica sweeps (seeds 30171, 30477, 31036, 31415
-    /// with `--replicas 2`).
+    /// intact any more, nor covers with a checkpoint (every copy was lost); or an op no core
+    /// replica holds intact that too many of them may have acknowledged (unreadable copies,
+    /// on tampered disks) for the rest to make a nack quorum. Stalling is then the right
+    /// answer; TigerBeetle's simulator excuses the same (`core_missing_quorum`,
+    /// `core_missing_prepare`). Found with 2-replica sweeps (seeds 30171, 30477, 31036, 31415,
+    /// 37978 with `--replicas 2`).
     pub fn stall_expected(&self) -> bool {
         self.options.storage_faults_beyond_atlas
             && (0..self.options.group_count as usize).any(|g| {
                 !self.group_converged(g)
-                    && (self.core_lacks_offering_quorum(g) || self.core_lost_committed_op(g))
+                    && (self.core_lacks_offering_quorum(g)
+                        || self.core_lost_committed_op(g)
+                        || self.core_can_neither_repair_nor_nack(g))
             })
+    }
+
+    fn core_can_neither_repair_nor_nack(&self, g: usize) -> bool {
+        let quorum = self.options.replica_count as usize / 2 + 1;
+        let nack_quorum = self.options.replica_count as usize - quorum + 1;
+        let core: Vec<(u8, &dyn GroupView)> = self
+            .core
+            .iter()
+            .filter_map(|&r| self.cluster.group(r, g).map(|view| (r, view)))
+            .collect();
+        let floor = core
+            .iter()
+            .map(|(_, v)| v.checkpoint_op())
+            .max()
+            .unwrap_or(0);
+        let top = core.iter().map(|(_, v)| v.op()).max().unwrap_or(0);
+        (floor + 1..=top).any(|op| {
+            let intact = core.iter().any(|(_, v)| v.prepare(op).is_some());
+            let unreadable: Vec<u8> = core
+                .iter()
+                .filter(|(_, v)| v.holds_unreadable(op))
+                .map(|&(r, _)| r)
+                .collect();
+            !intact
+                && core.len() - unreadable.len() < nack_quorum
+                && unreadable.iter().all(|&r| !self.cluster.disks_clean(r))
+        })
     }
 
     fn core_lacks_offering_quorum(&self, g: usize) -> bool {
