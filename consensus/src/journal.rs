@@ -83,7 +83,7 @@ fn encode_record(header: &Header, prepare_written: bool, supersedes: u128) -> By
     b.put_u128_le(supersedes);
     let sum = checksum(&b, RECORD_DOMAIN);
     b.put_u128_le(sum);
-    debug_assert_eq!(b.len(), RECORD_SIZE);
+    assert_eq!(b.len(), RECORD_SIZE);
     b.freeze()
 }
 
@@ -140,9 +140,12 @@ impl Journal {
         slots.sort_unstable();
         slots.dedup();
         for slot in slots.into_iter().filter(|&s| s < slot_count) {
-            journal.zones[slot as usize] = zone_prepare(storage, ctx, slot_count, slot, namespace)
+            let prepare = zone_prepare(storage, ctx, slot_count, slot, namespace);
+            journal.zones[slot as usize] = prepare
+                .as_ref()
                 .map(|m| (m.header.prepare().op, m.header.checksum));
-            let Some(entry) = recover_entry(storage, ctx, slot_count, slot, namespace) else {
+            let Some(entry) = recover_entry(storage, ctx, slot_count, slot, namespace, prepare)
+            else {
                 // Neither zone is readable as this slot's. If both hold something, a prepare
                 // and its header record were written here and both are lost: had they been
                 // the window's op for this slot, this replica may have acked it. (With one zone
@@ -503,7 +506,8 @@ impl Journal {
     }
 }
 
-/// Classifies one op from its header record and its prepare slot.
+/// Classifies one op from its header record and its prepare slot (`prepare`: what it decodes
+/// to, `zone_prepare`).
 /// A header record or prepare that names an op of another slot, or another group (a write of
 /// another group's region misdirected here), was misdirected (or is garbage that happens to
 /// decode): it is not this slot's.
@@ -513,6 +517,7 @@ fn recover_entry(
     slot_count: u64,
     slot: u64,
     namespace: u64,
+    prepare: Option<Message>,
 ) -> Option<Entry> {
     let ours = |h: &Header| h.namespace == namespace;
     let in_slot = |op: u64| op % slot_count == slot;
@@ -523,7 +528,6 @@ fn recover_entry(
         .filter(|r| ours(&r.header) && in_slot(r.header.prepare().op))
         .map(|r| (r.header, r.prepare_written, r.supersedes));
     let prepare_bytes = storage.read(Zone::WalPrepares, slot);
-    let prepare = zone_prepare(storage, ctx, slot_count, slot, namespace);
     let entry = |header, state| Some(Entry { header, state });
     match (record, prepare) {
         (Some((header, ..)), Some(m)) if m.header.checksum == header.checksum => {

@@ -251,15 +251,22 @@ fn bad_checksum_and_bad_fields_are_dropped_without_panic() {
     assert_eq!(call(&mut router, c, s, 1, &put("k", "v")), KvOutput::Ok);
 }
 
+/// Registers one client more than the client table holds; returns the first (evicted at
+/// execution) and its session.
+fn register_one_too_many(router: &mut Router) -> (u128, u64) {
+    let clients_max = router.replica(0).config().clients_max as u128;
+    let first = 1000;
+    let s_first = register(router, first);
+    for c in 1..=clients_max {
+        register(router, first + c);
+    }
+    (first, s_first)
+}
+
 #[test]
 fn full_client_table_evicts_the_oldest_session() {
     let mut router = Router::new(3);
-    let clients_max = router.replica(0).config().clients_max as u128;
-    let first = 1000;
-    let s_first = register(&mut router, first);
-    for c in 1..=clients_max {
-        register(&mut router, first + c);
-    }
+    let (first, s_first) = register_one_too_many(&mut router);
     let primary = router.primary();
     // The client retries: the primary answers "no session" once its pings were answered.
     for _ in 0..10 {
@@ -284,7 +291,7 @@ fn full_client_table_evicts_the_oldest_session() {
             .all(|x| x.commit_min() == commit)
     });
     for r in router.replicas.iter().flatten() {
-        assert_eq!(r.client_table().len(), clients_max as usize);
+        assert_eq!(r.client_table().len(), r.config().clients_max);
         assert!(r.client_table().get(first).is_none());
     }
 }
@@ -296,25 +303,14 @@ fn full_client_table_evicts_the_oldest_session() {
 #[test]
 fn a_primary_evicts_only_after_a_quorum_answered_its_pings() {
     let mut router = Router::new(3);
-    let clients_max = router.replica(0).config().clients_max as u128;
-    let first = 1000;
-    let s_first = register(&mut router, first);
-    for c in 1..=clients_max {
-        register(&mut router, first + c);
-    }
+    let (first, s_first) = register_one_too_many(&mut router);
     let primary = router.primary();
     // From now on the peers' pongs are lost, while their pings, acks and everything else
     // still reach the primary. Once the window has passed, no pong answered a recent ping.
     router.filter = Box::new(|m, _, _| !matches!(m.header.command, Command::Pong(_)));
     let window = router.replica(primary).config().timeouts.primary_abdicate;
     router.tick(window + 50);
-    let evicted = |r: &Router| {
-        r.replies.get(&first).is_some_and(|replies| {
-            replies
-                .iter()
-                .any(|m| matches!(m.header.command, Command::Eviction(_)))
-        })
-    };
+    let evicted = |r: &Router| r.was_evicted(first);
     router.send_request(primary, &request(first, s_first, 1, Some(&get("k"))));
     router.tick(50);
     assert!(

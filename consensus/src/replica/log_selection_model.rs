@@ -1264,14 +1264,30 @@ fn install_chain(rep: &mut Replica, sel: &Selection) -> bool {
 
 /// Runs a history; the first violation ends it.
 fn run(case: &Case) -> Result<Coverage, String> {
+    let mut model = replay(case)?;
+    model.coverage.committed = model.committed.len() as u64;
+    Ok(model.coverage)
+}
+
+/// The model after a history's steps; the first violation ends it.
+fn replay(case: &Case) -> Result<Model, String> {
     let mut model = Model::new(case.replica_count, case.pipeline_max);
     for (i, &step) in case.steps.iter().enumerate() {
         model
             .apply(step)
             .map_err(|e| format!("step {i} ({step:?}): {e}"))?;
     }
-    model.coverage.committed = model.committed.len() as u64;
-    Ok(model.coverage)
+    Ok(model)
+}
+
+/// A scripted history's model: it must run without a violation.
+fn scripted(replica_count: usize, pipeline_max: u64, steps: Vec<Step>) -> Model {
+    let case = Case {
+        replica_count,
+        pipeline_max,
+        steps,
+    };
+    replay(&case).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// A set of replicas (bits), each in it with probability 1/4, 1/2 or 3/4 (`density` 1, 2
@@ -1574,17 +1590,7 @@ fn a_reproposed_committed_prepare_survives_a_newer_conflicting_one() {
         Step::Repair { r: 2 },
         Step::Commit { to: 2 },
     ];
-    let case = Case {
-        replica_count: 3,
-        pipeline_max: 3,
-        steps,
-    };
-    let mut model = Model::new(case.replica_count, case.pipeline_max);
-    for (i, &step) in case.steps.iter().enumerate() {
-        if let Err(e) = model.apply(step) {
-            panic!("step {i} ({step:?}): {e}");
-        }
-    }
+    let model = scripted(3, 3, steps);
     // The history went as described: A (prepared in view 1) committed at op 6 in view 3.
     let a = model.committed[&6];
     assert_eq!(model.committed.len(), 6, "ops 1..=6 committed");
@@ -1640,17 +1646,7 @@ fn an_older_views_prepares_at_ops_a_backup_missed_of_its_view_are_nacked() {
             dvc: r0 | r2,
         },
     ];
-    let case = Case {
-        replica_count: 3,
-        pipeline_max: 4,
-        steps,
-    };
-    let mut model = Model::new(case.replica_count, case.pipeline_max);
-    for (i, &step) in case.steps.iter().enumerate() {
-        if let Err(e) = model.apply(step) {
-            panic!("step {i} ({step:?}): {e}");
-        }
-    }
+    let model = scripted(3, 4, steps);
     // Op 4 of view 1's log (above its op 3, so of view 1) is not R0's view-0 prepare: both
     // records nack it, and view 2 starts from op 3.
     assert_eq!(model.committed.len(), 3, "ops 1..=3 committed");
@@ -1704,17 +1700,7 @@ fn an_inherited_committed_op_a_restarted_backup_lost_is_not_nacked() {
             dvc: r1 | r2,
         },
     ];
-    let case = Case {
-        replica_count: 3,
-        pipeline_max: 4,
-        steps,
-    };
-    let mut model = Model::new(case.replica_count, case.pipeline_max);
-    for (i, &step) in case.steps.iter().enumerate() {
-        if let Err(e) = model.apply(step) {
-            panic!("step {i} ({step:?}): {e}");
-        }
-    }
+    let model = scripted(3, 4, steps);
     // The history went as described: op 3 committed in view 0, R1 lost its headers of 3 and
     // 4, and view 4 could not decide (op 3's prepare at R2 may be the chosen one).
     assert_eq!(model.committed.len(), 3, "ops 1..=3 committed");

@@ -137,15 +137,21 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
     /// A quorum (itself included) answered, in this view, a ping it sent within the
     /// abdication window.
     fn primary_has_quorum_echoed(&self) -> bool {
+        self.quorum_within_window(|r| {
+            let echo = self.pong_echo[r as usize];
+            (echo > 0).then_some(echo)
+        })
+    }
+
+    /// A quorum, itself included, of replicas whose tick (`tick_of`; `None`: never) is within
+    /// the abdication window.
+    fn quorum_within_window(&self, tick_of: impl Fn(u8) -> Option<u64>) -> bool {
         let window = self.config.timeouts.primary_abdicate;
-        let echoed = self
+        let recent = self
             .other_replicas()
-            .filter(|&r| {
-                let echo = self.pong_echo[r as usize];
-                echo > 0 && self.ticks.saturating_sub(echo) <= window
-            })
+            .filter(|&r| tick_of(r).is_some_and(|tick| self.ticks.saturating_sub(tick) <= window))
             .count() as u32;
-        echoed + 1 >= self.quorum()
+        recent + 1 >= self.quorum()
     }
 
     fn send_eviction(&mut self, client: u128, reason: EvictionReason) {
@@ -495,12 +501,7 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
     }
 
     fn primary_has_quorum_heard(&self) -> bool {
-        let window = self.config.timeouts.primary_abdicate;
-        let heard = self
-            .other_replicas()
-            .filter(|&r| self.ticks.saturating_sub(self.heard_tick[r as usize]) <= window)
-            .count() as u32;
-        heard + 1 >= self.quorum()
+        self.quorum_within_window(|r| Some(self.heard_tick[r as usize]))
     }
 
     // ----- Pings -----

@@ -197,6 +197,15 @@ impl Router {
         assert!(done(self), "condition not reached in {max} ticks");
     }
 
+    /// Whether `client` was ever told it has no session.
+    pub fn was_evicted(&self, client: u128) -> bool {
+        self.replies.get(&client).is_some_and(|replies| {
+            replies
+                .iter()
+                .any(|m| matches!(m.header.command, Command::Eviction(_)))
+        })
+    }
+
     pub fn last_reply(&self, client: u128) -> Option<&Message> {
         self.replies.get(&client).and_then(|v| v.last())
     }

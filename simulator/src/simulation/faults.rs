@@ -448,7 +448,7 @@ impl Simulation {
     }
 
     fn atlas_allows(&self, r: u8, g: usize, slot: u64) -> bool {
-        let quorum = self.options.replica_count as usize / 2 + 1;
+        let quorum = self.quorum();
         let mine = self
             .cluster
             .storage_in(r, g)

@@ -59,7 +59,7 @@ impl Simulation {
             .filter(|&r| self.cluster.disks_clean(r))
             .collect();
         self.prng_faults.shuffle(&mut replicas);
-        let quorum = self.options.replica_count as usize / 2 + 1;
+        let quorum = self.quorum();
         let mut core = if replicas.len() >= quorum {
             replicas[..quorum].to_vec()
         } else {
@@ -136,9 +136,9 @@ impl Simulation {
             })
     }
 
-    fn core_can_neither_repair_nor_nack(&self, g: usize) -> bool {
-        let quorum = self.options.replica_count as usize / 2 + 1;
-        let nack_quorum = self.options.replica_count as usize - quorum + 1;
+    /// Group `g`'s replicas of the core that are up, and the newest checkpoint among them
+    /// (ops at or below it can come back by state transfer).
+    fn core_views(&self, g: usize) -> (Vec<(u8, &dyn GroupView)>, u64) {
         let core: Vec<(u8, &dyn GroupView)> = self
             .core
             .iter()
@@ -149,6 +149,12 @@ impl Simulation {
             .map(|(_, v)| v.checkpoint_op())
             .max()
             .unwrap_or(0);
+        (core, floor)
+    }
+
+    fn core_can_neither_repair_nor_nack(&self, g: usize) -> bool {
+        let nack_quorum = self.options.replica_count as usize - self.quorum() + 1;
+        let (core, floor) = self.core_views(g);
         let top = core.iter().map(|(_, v)| v.op()).max().unwrap_or(0);
         (floor + 1..=top).any(|op| {
             let intact = core.iter().any(|(_, v)| v.prepare(op).is_some());
@@ -164,7 +170,6 @@ impl Simulation {
     }
 
     fn core_lacks_offering_quorum(&self, g: usize) -> bool {
-        let quorum = self.options.replica_count as usize / 2 + 1;
         let mut offering = 0;
         for &r in &self.core {
             match self.cluster.group(r, g) {
@@ -174,23 +179,23 @@ impl Simulation {
                 _ => {}
             }
         }
-        offering < quorum
+        offering < self.quorum()
     }
 
     fn core_lost_committed_op(&self, g: usize) -> bool {
         let oracle = &self.oracles[g];
-        let core: Vec<&dyn GroupView> = self
-            .core
-            .iter()
-            .filter_map(|&r| self.cluster.group(r, g))
-            .collect();
-        let floor = core.iter().map(|r| r.checkpoint_op()).max().unwrap_or(0);
+        let (core, floor) = self.core_views(g);
         (floor + 1..=oracle.commit_max()).any(|op| {
             let committed = oracle.checksum(op);
             !core
                 .iter()
-                .any(|r| r.prepare(op).map(|m| m.header.checksum) == committed)
+                .any(|(_, r)| r.prepare(op).map(|m| m.header.checksum) == committed)
         })
+    }
+
+    /// A majority of the replicas.
+    pub(super) fn quorum(&self) -> usize {
+        self.options.replica_count as usize / 2 + 1
     }
 
     /// Replicas of the core that have not converged, for the liveness report.
