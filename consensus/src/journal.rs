@@ -39,6 +39,7 @@ struct Entry {
 
 const RECORD_SIZE: usize = HEADER_SIZE + 1 + 16 + 16;
 const RECORD_DOMAIN: u64 = 0x5741_4c48_4452_5243; // "WALHDRRC"
+const TOMBSTONE_DOMAIN: u64 = 0x5741_4c54_4f4d_4253; // "WALTOMBS"
 
 /// The log index over storage: a ring of `slot_count` slots, op `k` in slot `k % slot_count`,
 /// so lookups cost no search and memory stays bounded however long the log grows.
@@ -259,6 +260,11 @@ impl Journal {
         self.unknown.range(op + 1..).next().is_some()
     }
 
+    /// The ops that may have been acknowledged here without their header being known.
+    pub fn unknown_ops(&self) -> impl Iterator<Item = u64> + '_ {
+        self.unknown.iter().copied()
+    }
+
     /// A start_view's log ends at `op`: ops above it were not committed by the quorum that
     /// chose that log (which this replica was not part of), so they no longer matter.
     pub fn clear_unknown_above(&mut self, op: u64) {
@@ -434,10 +440,19 @@ impl Journal {
             },
         );
         let slot = self.slot(op) as u64;
-        storage.erase(Zone::WalPrepares, slot);
         // The record says "written here" for a faulty entry, so it stays faulty (never
-        // nacked) across a restart too, its prepare slot now being empty.
+        // nacked) across a restart too. Its prepare zone gets a tombstone, not an erase: if a
+        // fault later takes the record, both zones were still written and neither reads back,
+        // so recovery finds the op unknown. After an erase it would find one zone empty, the
+        // mark of a header-only entry never acked here, and nack an op it may have acked
+        // (found by the log selection model: a replica that lost an acked op, learned its
+        // header from a start_view, then lost that record, let a view change drop the op).
         let written = state == PrepareState::Faulty;
+        if written {
+            storage.write(Zone::WalPrepares, slot, tombstone(op));
+        } else {
+            storage.erase(Zone::WalPrepares, slot);
+        }
         let record = encode_record(header, written, self.superseded(op, header.checksum));
         storage.write(Zone::WalHeaders, slot, record);
     }
@@ -558,6 +573,16 @@ fn recover_entry(
         // Neither readable: nothing to index (see `Journal::unknown`).
         (None, None) => None,
     }
+}
+
+/// What a faulty entry's prepare zone holds once its header is rewritten (see
+/// `Journal::write_header`): too short to decode as a message, so it never reads back as a
+/// prepare, but it shows the zone was written.
+fn tombstone(op: u64) -> Bytes {
+    let mut bytes = Vec::with_capacity(16);
+    bytes.put_u64_le(TOMBSTONE_DOMAIN);
+    bytes.put_u64_le(op);
+    Bytes::from(bytes)
 }
 
 /// The prepare a slot's prepare zone holds, if it decodes as this group's and this slot's.
@@ -682,6 +707,43 @@ mod tests {
         journal.write_header(&mut storage, &prepares[3].header);
         assert_eq!(journal.state(4), Some(PrepareState::Faulty));
         assert!(!journal.has_unknown_above(0));
+    }
+
+    #[test]
+    fn an_unknown_op_whose_header_came_back_stays_unknown_if_its_record_is_lost_again() {
+        // Op 4's slot was lost whole (unknown), then its header came back (a start_view):
+        // faulty. Then a latent fault takes the new record. This replica may have acked op 4:
+        // recovery must find it unknown again, not a header-only entry never written here.
+        let prepares = chain(5);
+        let mut storage = MemoryStorage::new();
+        journal_with(&mut storage, &prepares);
+        storage.write(Zone::WalHeaders, 4, Bytes::from_static(b"garbage"));
+        storage.write(Zone::WalPrepares, 4, Bytes::from_static(b"garbage"));
+        let mut journal = recover(&storage);
+        assert_eq!(journal.unknown_ops().collect::<Vec<_>>(), vec![4]);
+        journal.write_header(&mut storage, &prepares[3].header);
+        assert_eq!(journal.state(4), Some(PrepareState::Faulty));
+        assert_eq!(recover(&storage).state(4), Some(PrepareState::Faulty));
+        storage.write(Zone::WalHeaders, 4, Bytes::from_static(b"garbage"));
+        let recovered = recover(&storage);
+        assert_eq!(recovered.header(4), None);
+        assert!(
+            recovered.may_have_acked(4),
+            "both zones written, neither readable"
+        );
+        assert_eq!(recovered.unknown_ops().collect::<Vec<_>>(), vec![4]);
+        // A header-only entry (never written here) lost the same way is simply gone.
+        journal.write_header(&mut storage, &prepares[4].header);
+        let mut other = prepares[4].header;
+        if let Command::Prepare(ref mut p) = other.command {
+            p.client = 55;
+        }
+        other.seal(&[]);
+        journal.write_header(&mut storage, &other);
+        storage.write(Zone::WalHeaders, 5, Bytes::from_static(b"garbage"));
+        let recovered = recover(&storage);
+        assert!(!recovered.may_have_acked(5));
+        assert_eq!(recovered.unknown_ops().collect::<Vec<_>>(), vec![4]);
     }
 
     /// A journal of ops 1..=`ops` whose op 3 header record reads back stale: another

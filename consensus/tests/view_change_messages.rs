@@ -47,6 +47,8 @@ fn do_view_change_claiming_more_than_the_pipeline_is_handled() {
             commit_min: 0,
             log_view: 0,
             view_head: VIEW_HEAD_UNKNOWN,
+            unknown_max: 0,
+            unknown_bitset: 0,
         };
         let m = Message::new(
             Header::new(CLUSTER, 1, from, Command::DoViewChange(dvc)),

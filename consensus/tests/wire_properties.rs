@@ -126,6 +126,15 @@ fn message() -> impl Strategy<Value = Message> {
                 8 => {
                     let hs = headers(delta % 5 + 1);
                     let bits = (1u128 << hs.len()) - 1;
+                    // Unknown ops, when any, lie above commit_min (possibly above op).
+                    let (unknown_max, unknown_bitset) = if x & 2 == 0 {
+                        (0, 0)
+                    } else {
+                        let max = op + delta % 3;
+                        let span = (max - commit).min(128) as u32;
+                        let mask = u128::MAX >> (128 - span);
+                        (max, (1 | x >> 3) & mask)
+                    };
                     (
                         Command::DoViewChange(DoViewChange {
                             present_bitset: x & bits,
@@ -137,6 +146,8 @@ fn message() -> impl Strategy<Value = Message> {
                             } else {
                                 commit
                             },
+                            unknown_max,
+                            unknown_bitset,
                         }),
                         encode_header_list(&hs),
                     )
@@ -277,6 +288,8 @@ fn typed_errors_for_each_rejection() {
         commit_min: 0,
         log_view: 1,
         view_head: VIEW_HEAD_UNKNOWN,
+        unknown_max: 0,
+        unknown_bitset: 0,
     };
     let body = encode_header_list(&[prepare_header(1, 0)]);
     let bad = Message::new(
@@ -287,6 +300,51 @@ fn typed_errors_for_each_rejection() {
         decode(&bad.encode(), &CTX),
         Err(DecodeError::Field("do_view_change log_view >= view"))
     );
+    // Unknown ops: named consistently, above the root and above commit_min.
+    let unknown = |unknown_max, unknown_bitset, commit_min| {
+        let dvc = DoViewChange {
+            present_bitset: 0,
+            op: 3,
+            commit_min,
+            log_view: 0,
+            view_head: VIEW_HEAD_UNKNOWN,
+            unknown_max,
+            unknown_bitset,
+        };
+        let m = Message::new(
+            Header::new(CTX.cluster, 1, 0, Command::DoViewChange(dvc)),
+            encode_header_list(&[prepare_header(3, 0)]),
+        );
+        decode(&m.encode(), &CTX).map(|m| match m.header.command {
+            Command::DoViewChange(d) => d.unknown_ops(),
+            _ => unreachable!(),
+        })
+    };
+    assert_eq!(unknown(0, 0, 0), Ok(vec![]));
+    assert_eq!(unknown(5, 0b101, 1), Ok(vec![3, 5]), "above the head too");
+    let field = |what| Err(DecodeError::Field(what));
+    assert_eq!(
+        unknown(0, 1, 0),
+        field("do_view_change unknown_max and its bitset disagree")
+    );
+    assert_eq!(
+        unknown(5, 0b10, 0),
+        field("do_view_change unknown_max and its bitset disagree")
+    );
+    assert_eq!(
+        unknown(2, 0b101, 0),
+        field("do_view_change unknown op at or below the root")
+    );
+    assert_eq!(
+        unknown(5, 0b101, 3),
+        field("do_view_change unknown op at or below commit_min")
+    );
+    assert_eq!(
+        DoViewChange::encode_unknown(&[3, 5]),
+        Some((5, 0b101)),
+        "paired with unknown_ops"
+    );
+    assert_eq!(DoViewChange::encode_unknown(&[1, 200]), None, "too wide");
     // A body on a command that has none.
     let with_body = Message::new(
         Header::new(CTX.cluster, 1, 0, Command::StartViewChange),

@@ -527,7 +527,10 @@ impl ReplicaDriver {
                     } else {
                         u.int_in_range(0..=op)?
                     },
+                    unknown_max: 0,
+                    unknown_bitset: 0,
                 };
+                let dvc = with_unknown_ops(u, dvc)?;
                 (Command::DoViewChange(dvc), encode_header_list(&hs))
             }
             2 => {
@@ -637,4 +640,25 @@ fn kv_op(u: &mut Unstructured) -> arbitrary::Result<KvOp> {
             value,
         },
     })
+}
+
+/// Sometimes names a few ops above `dvc.commit_min` (up to a little past its op) as ops the
+/// sender may have acknowledged without knowing their header.
+fn with_unknown_ops(
+    u: &mut Unstructured,
+    mut dvc: DoViewChange,
+) -> arbitrary::Result<DoViewChange> {
+    if u.arbitrary::<bool>()? {
+        let mut ops = Vec::new();
+        let lowest = (dvc.commit_min + 1).max((dvc.op + 2).saturating_sub(100));
+        for op in lowest..=dvc.op + 2 {
+            if u.ratio(1u8, 4)? {
+                ops.push(op);
+            }
+        }
+        let (max, bits) = DoViewChange::encode_unknown(&ops).expect("a narrow span");
+        dvc.unknown_max = max;
+        dvc.unknown_bitset = bits;
+    }
+    Ok(dvc)
 }

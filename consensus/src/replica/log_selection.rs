@@ -25,6 +25,12 @@
 //!    in that view too, and a prepare of an older view at such an op is a nack (seed 7890: a
 //!    backup that missed three prepares of its last view, beside a replica of an older view
 //!    holding other prepares at those ops, could not nack them and the view change stalled).
+//! 6. A record may name ops it may have acknowledged but whose header it lost to a fault
+//!    (`DvcRecord::unknown`): those are never its nacks (except of a prepare of a view newer
+//!    than its log_view, which it never acknowledged), and one above the best head, in a record
+//!    of the best log_view, raises the op up to which nacks are counted. Where such an op
+//!    cannot be nacked by a quorum, its header is unknown to everyone here: undecidable, and
+//!    the next primary tries with other records (seed 40260).
 
 use super::DvcRecord;
 use crate::wire::{Header, HEADERS_MAX};
@@ -75,7 +81,8 @@ pub fn select(
     }
     let walk = walk_down(records, own, best, base.prepare().op, commit_max);
     let fresh = best_view_appended_above(records, best.log_view).map(|op| (op, best.log_view));
-    let head = head_after_nacks(records, &walk, commit_max, best.op, fresh, q);
+    let top = unknown_top(records, best);
+    let head = head_after_nacks(records, &walk, commit_max, top, fresh, q);
     let mut chain = walk.chain;
     if head == base.prepare().op {
         chain.entry(head).or_insert(*base);
@@ -203,6 +210,18 @@ fn quorum_commit_max(records: &[DvcRecord], best: &DvcRecord, own: u64, q: Quoru
     commit.max(best.op.saturating_sub(q.pipeline_max))
 }
 
+/// The highest op the chosen log may have to reach: the best head, or an op above it that a
+/// record of the best log_view may have acknowledged in that view's log without knowing its
+/// header (its known log ends lower than what it acked). Unknown ops of older log_views
+/// above the best head are not of the best view's log, as the older records' ops are not.
+fn unknown_top(records: &[DvcRecord], best: &DvcRecord) -> u64 {
+    records
+        .iter()
+        .filter(|r| r.log_view == best.log_view)
+        .filter_map(|r| r.unknown.last().copied())
+        .fold(best.op, u64::max)
+}
+
 /// An op above which the best log (of `log_view`) holds only ops appended in `log_view`, the
 /// lowest the records show. The new primary of a view appends after the log it chose, whose
 /// prepares are of older views, and a prepare keeps its view when it is carried into a later
@@ -293,8 +312,14 @@ fn note_nacked_by_view(records: &[DvcRecord], op: u64, chosen: Chosen, nack_quor
 
 /// Whether `record` proves its sender never acknowledged the chosen prepare at `op`: its
 /// log ends below `op`, or `op` is within the window of headers it sends (the newest
-/// HEADERS_MAX ops) and none there is a durable copy of a prepare that may be the chosen one.
+/// HEADERS_MAX ops) and none there is a durable copy of a prepare that may be the chosen one;
+/// never for an op it names unknown (it may hold the chosen prepare there, header lost).
 fn nacks(record: &DvcRecord, op: u64, chosen: Chosen) -> bool {
+    if record.unknown.binary_search(&op).is_ok() {
+        // It may have acknowledged a prepare at `op` whose header it lost: only one of a view
+        // newer than its log_view (so never acknowledged by it) is known not to be that.
+        return matches!(chosen, Chosen::OfView(view) if view > record.log_view);
+    }
     if op > record.op {
         return true;
     }
@@ -358,6 +383,7 @@ mod tests {
             commit_min,
             headers,
             view_head: None,
+            unknown: Vec::new(),
         }
     }
 
@@ -575,6 +601,66 @@ mod tests {
         let s = select(&[best, older], &c[2], &[], 2, Q3).expect("decidable");
         assert_eq!(s.head, 2);
         assert_eq!(s.truncated, 3);
+    }
+
+    const Q2: Quorums = Quorums {
+        replica_count: 2,
+        quorum: 2,
+        pipeline_max: 8,
+    };
+
+    #[test]
+    fn an_op_whose_header_a_record_lost_is_not_its_nack() {
+        // Seed 40260's shape: two replicas of log_view 13. R0's slot of op 74 lost both zones
+        // (a torn header record, then a latent fault on the prepare): its known log ends at
+        // 73, but it may have acked 74, which R1 holds (and may have committed with it).
+        let c = chain(75, 13, 0);
+        let r1 = record(13, 72, &[(&c[75], true), (&c[74], true), (&c[73], true)]);
+        let mut r0 = record(13, 70, &[(&c[73], true), (&c[72], true)]);
+        r0.unknown = vec![74];
+        let s = select(&[r0.clone(), r1.clone()], &c[72], &[], 72, Q2).expect("decidable");
+        assert_eq!(
+            s.head, 74,
+            "op 74 kept; op 75, which r0 never wrote, nacked"
+        );
+        assert_eq!(s.chain[&74].checksum, c[74].checksum);
+        // Without the unknown op, r0's log ending at 73 would nack op 74.
+        r0.unknown.clear();
+        let s = select(&[r0, r1], &c[72], &[], 72, Q2).expect("decidable");
+        assert_eq!(s.head, 73);
+    }
+
+    #[test]
+    fn an_unknown_op_above_every_known_head_is_undecidable_not_dropped() {
+        // Three replicas; the records hold ops up to 5, but R0 may have acked op 6 (header
+        // lost), perhaps with R2, which is not in this quorum: op 6 may be committed, and
+        // nobody here knows its header. Choosing head 5 would lose it.
+        let c = chain(5, 2, 0);
+        let mut r0 = record(2, 3, &[(&c[5], true), (&c[4], true)]);
+        r0.unknown = vec![6];
+        let r1 = record(2, 3, &[(&c[5], true), (&c[4], true)]);
+        assert_eq!(select(&[r0.clone(), r1.clone()], &c[3], &[], 3, Q3), None);
+        // An unknown op of an older log_view above the best head is no part of the best log.
+        r0.log_view = 1;
+        let s = select(&[r0, r1], &c[3], &[], 3, Q3).expect("decidable");
+        assert_eq!(s.head, 5);
+    }
+
+    #[test]
+    fn an_unknown_op_nacks_only_a_prepare_of_a_view_newer_than_its_log_view() {
+        let c = chain(10, 1, 0);
+        let mut r = record(1, 7, &[(&c[10], true), (&c[8], true)]);
+        r.unknown = vec![9, 12];
+        for op in [9, 12] {
+            assert!(!nacks(&r, op, Chosen::Unknown));
+            assert!(!nacks(&r, op, Chosen::Checksum(c[9].checksum)));
+            assert!(!nacks(&r, op, Chosen::OfView(1)));
+            assert!(nacks(&r, op, Chosen::OfView(2)), "never acked in view 2");
+        }
+        assert!(
+            nacks(&r, 11, Chosen::Unknown),
+            "beyond its head, not unknown"
+        );
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! A model-based property test of the view-change log selection (`log_selection::select`).
 //!
-//! A small abstract model of a VSR cluster (3 or 5 replicas) replays histories across many
+//! A small abstract model of a VSR cluster (2, 3 or 5 replicas) replays histories across many
 //! views: prepares that reach some backups (leaving gaps), commit heartbeats, repair, view
 //! changes that may fail or leave replicas behind, partial start_view delivery, crashes and
 //! restarts. The logs are real hash-chained headers, and the do_view_change records handed to
@@ -10,8 +10,9 @@
 //! `primary_set_log_from_do_view_changes`, `install_chain`, `primary_try_start_view`,
 //! `on_start_view`, `resume_after_recovery`), reduced to what shapes a log. Left out: clients,
 //! timeouts, votes (any set of replicas may move to a view), checkpoints and state transfer (a
-//! restarted replica replays from op 0), storage faults but one (a crash may lose header-only
-//! entries, see `Step::Crash`); acks reach the primary at once or never. A new primary repairs
+//! restarted replica replays from op 0), storage faults but two (a crash may lose header-only
+//! entries, see `Step::Crash`, or whole slots of entries it may have acked, see `Step::Wreck`);
+//! acks reach the primary at once or never. A new primary repairs
 //! only from replicas that are up, else its view does not start.
 //!
 //! The ground truth is the set of ops some primary committed (a quorum acked them in its view),
@@ -22,10 +23,10 @@
 
 use super::log_selection::{select, Quorums, Selection, NACKED_BY_VIEW};
 use super::DvcRecord;
-use crate::wire::{Command, Header, Operation, Prepare, HEADERS_MAX};
+use crate::wire::{Command, DoViewChange, Header, Operation, Prepare, HEADERS_MAX};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngAlgorithm, RngSeed, TestCaseError, TestRng, TestRunner};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 const CLUSTER: u128 = 1;
 
@@ -43,6 +44,9 @@ struct Entry {
     header: Header,
     /// The prepare is held (so the replica may have acked it).
     present: bool,
+    /// The prepare is not held, but may have been acked here: the header was written over an
+    /// op whose slot was lost (`Journal::write_header` on an unknown op).
+    faulty: bool,
 }
 
 /// One replica. Everything but `up`, `oks`, `acked_through`, `commit_max_checksum` and
@@ -69,6 +73,10 @@ struct Replica {
     oks: BTreeMap<u64, u32>,
     /// New primary: the chosen log is installed; it starts the view once repaired.
     installed: bool,
+    /// Ops this replica may have acked whose header it lost (`Journal::unknown`).
+    unknown: BTreeSet<u64>,
+    /// Down: what a wreck will have lost at restart (see `Step::Wreck`).
+    wrecked: u8,
 }
 
 impl Replica {
@@ -79,6 +87,7 @@ impl Replica {
             Entry {
                 header: root,
                 present: true,
+                faulty: false,
             },
         );
         Replica {
@@ -97,6 +106,8 @@ impl Replica {
             acked_through: 0,
             oks: BTreeMap::new(),
             installed: false,
+            unknown: BTreeSet::new(),
+            wrecked: 0,
         }
     }
 
@@ -126,15 +137,18 @@ impl Replica {
         self.journal.keys().next_back().copied().unwrap_or(0)
     }
 
-    /// Like `Journal::write_header`: an unchanged header keeps its prepare.
+    /// Like `Journal::write_header`: an unchanged header keeps its prepare; over an op that
+    /// may have been acked here (unknown, or already faulty) the entry is faulty.
     fn write_header(&mut self, header: &Header) {
         let op = header.prepare().op;
         if self.checksum(op) == Some(header.checksum) {
             return;
         }
+        let faulty = self.journal.get(&op).is_some_and(|e| e.faulty);
         let entry = Entry {
             header: *header,
             present: false,
+            faulty: self.unknown.remove(&op) || faulty,
         };
         self.journal.insert(op, entry);
     }
@@ -143,8 +157,16 @@ impl Replica {
         let entry = Entry {
             header: *header,
             present: true,
+            faulty: false,
         };
-        self.journal.insert(header.prepare().op, entry);
+        let op = header.prepare().op;
+        self.unknown.remove(&op);
+        self.journal.insert(op, entry);
+    }
+
+    /// As `Journal::clear_unknown_above`, after a log ending at `op` was installed.
+    fn clear_unknown_above(&mut self, op: u64) {
+        self.unknown.retain(|&k| k <= op);
     }
 
     fn truncate_after(&mut self, op: u64) {
@@ -193,21 +215,26 @@ impl Replica {
         Some(through)
     }
 
-    /// As `own_dvc_record`: the headers held in op-63..=op, newest first, with the present bit.
-    fn dvc_record(&self) -> DvcRecord {
+    /// As `own_dvc_record`: the headers held in op-63..=op, newest first, with the present bit
+    /// (set where it may have acked), and the unknown ops above commit_min; None where
+    /// `may_offer_log` is false (too many unknown ops to name).
+    fn dvc_record(&self) -> Option<DvcRecord> {
         let op_min = self.op.saturating_sub(HEADERS_MAX as u64 - 1);
         let headers = self
             .entries(op_min, self.op)
             .rev()
-            .map(|e| (e.header, e.present))
+            .map(|e| (e.header, e.present || e.faulty))
             .collect();
-        DvcRecord {
+        let unknown: Vec<u64> = self.unknown.range(self.commit_min + 1..).copied().collect();
+        DoViewChange::encode_unknown(&unknown)?;
+        Some(DvcRecord {
             log_view: self.log_view,
             op: self.op,
             commit_min: self.commit_min,
             headers,
             view_head: self.view_head.map(|h| h.prepare().op),
-        }
+            unknown,
+        })
     }
 
     /// As `advance_commit_max`: a stale entry at a commit point vouched for by checksum goes.
@@ -328,7 +355,8 @@ enum Step {
     /// `lost` (a bitset over them, newest first, wrapping every 8): such an entry has a single
     /// copy, its prepare slot having been erased when the header was written, so at restart
     /// recovery finds nothing at those ops (`Journal::recover`: one zone empty), and the
-    /// replica still offers its log. The head the last view change installed comes back from
+    /// replica still offers its log. A faulty entry (its prepare may have been acked here) is
+    /// the exception: its prepare zone holds a tombstone, so recovery finds the op unknown. The head the last view change installed comes back from
     /// the superblock (`restore_view_head`).
     Crash {
         r: u8,
@@ -336,6 +364,17 @@ enum Step {
     },
     Restart {
         r: u8,
+    },
+    /// A replica crashes (or, down, stays down) and loses both zones of the slots of some
+    /// entries it may have acked (`lost`, a bitset over them, newest first, wrapping every 8):
+    /// a torn header record, then a latent fault on the prepare. Recovery knows the ops (the
+    /// slot's op in the window) but not their headers (`Journal::unknown`), and names them in
+    /// its do_view_changes (`DoViewChange::unknown_ops`). Crash faults lie outside the fault
+    /// atlas, so any replica may lose any op this way, even every copy of a committed one
+    /// (then its view changes cannot decide, which is liveness, not safety).
+    Wreck {
+        r: u8,
+        lost: u8,
     },
     /// A crash (as `Crash`) and the restart right after it (a process restart).
     Reboot {
@@ -388,6 +427,11 @@ struct Coverage {
     nacked_by_view: u64,
     /// Header-only entries lost at a crash (latent faults on their single copy).
     headers_lost: u64,
+    /// Ops a replica may have acked whose slot it lost whole (`Step::Wreck`).
+    unknown_made: u64,
+    /// Selections that some record's unknown ops changed: without them (as nacks where
+    /// the record's log ends below, or lacks the op), `select` answers otherwise.
+    unknown_mattered: u64,
 }
 
 impl Coverage {
@@ -403,6 +447,8 @@ impl Coverage {
         self.chain_gaps += other.chain_gaps;
         self.nacked_by_view += other.nacked_by_view;
         self.headers_lost += other.headers_lost;
+        self.unknown_made += other.unknown_made;
+        self.unknown_mattered += other.unknown_mattered;
     }
 }
 
@@ -522,6 +568,10 @@ impl Model {
                 Ok(())
             }
             Step::Restart { r } => self.restart(self.pick(r)),
+            Step::Wreck { r, lost } => {
+                self.wreck(self.pick(r), lost);
+                Ok(())
+            }
             Step::Reboot { r, lost } => self.reboot(self.pick(r), lost),
             Step::Failover { reboot, lost } => match self.leader() {
                 Some(p) if reboot => self.reboot(p, lost),
@@ -918,7 +968,10 @@ impl Model {
             .collect();
         let mut records = Vec::new();
         for s in senders {
-            records.push(self.replicas[s].dvc_record());
+            let Some(record) = self.replicas[s].dvc_record() else {
+                continue;
+            };
+            records.push(record);
             if records.len() >= self.quorum && self.primary_set_log(p, &records)? {
                 break;
             }
@@ -944,6 +997,19 @@ impl Model {
         let selected = select(records, &base, &own, rep.commit_max, quorums);
         if NACKED_BY_VIEW.get() > nacked_by_view {
             self.coverage.nacked_by_view += 1;
+        }
+        if records.iter().any(|r| !r.unknown.is_empty()) {
+            let denied: Vec<DvcRecord> = records
+                .iter()
+                .cloned()
+                .map(|mut r| {
+                    r.unknown.clear();
+                    r
+                })
+                .collect();
+            if select(&denied, &base, &own, rep.commit_max, quorums) != selected {
+                self.coverage.unknown_mattered += 1;
+            }
         }
         let Some(selection) = selected else {
             self.coverage.undecided += 1;
@@ -1124,6 +1190,7 @@ impl Model {
             rep.write_header(h);
         }
         rep.truncate_after(head);
+        rep.clear_unknown_above(head);
         rep.op = head;
         rep.view_head = rep.header(head).copied();
         let extends = rep.view == view && rep.status == Status::Normal;
@@ -1163,8 +1230,39 @@ impl Model {
             .collect();
         for (i, op) in header_only.into_iter().enumerate() {
             if lost >> (i % 8) & 1 == 1 {
-                rep.journal.remove(&op);
+                // A faulty entry's prepare zone holds a tombstone, not nothing: both zones
+                // were written and neither reads back, so recovery knows the op is unknown.
+                if rep.journal.remove(&op).is_some_and(|e| e.faulty) {
+                    rep.unknown.insert(op);
+                }
                 self.coverage.headers_lost += 1;
+            }
+        }
+    }
+
+    /// See `Step::Wreck`. The loss shows at restart: a primary's messages still in flight are
+    /// drawn from its state as it crashed.
+    fn wreck(&mut self, r: usize, lost: u8) {
+        self.crash(r, 0);
+        self.replicas[r].wrecked |= lost;
+    }
+
+    /// The slots a wreck lost (see `Step::Wreck`), found at restart.
+    fn lose_wrecked(&mut self, r: usize) {
+        let rep = &mut self.replicas[r];
+        let lost = std::mem::take(&mut rep.wrecked);
+        let acked: Vec<u64> = rep
+            .journal
+            .iter()
+            .rev()
+            .filter(|(&op, e)| op > 0 && (e.present || e.faulty))
+            .map(|(&op, _)| op)
+            .collect();
+        for (i, op) in acked.into_iter().enumerate() {
+            if lost >> (i % 8) & 1 == 1 {
+                rep.journal.remove(&op);
+                rep.unknown.insert(op);
+                self.coverage.unknown_made += 1;
             }
         }
     }
@@ -1177,6 +1275,8 @@ impl Model {
         if rep.up {
             return Ok(());
         }
+        self.lose_wrecked(r);
+        let rep = &mut self.replicas[r];
         rep.up = true;
         rep.commit_min = 0;
         if let Some(head) = rep.view_head {
@@ -1191,7 +1291,8 @@ impl Model {
         rep.acked_through = 0;
         rep.oks.clear();
         rep.installed = false;
-        let fresh = rep.view == 0 && rep.op == 0 && rep.commit_max == 0;
+        // Not if a slot is unknown: an op may have been prepared and acked there (as `open`).
+        let fresh = rep.view == 0 && rep.op == 0 && rep.commit_max == 0 && rep.unknown.is_empty();
         self.commit_journal(r)?;
         let rep = &mut self.replicas[r];
         if rep.is_primary(n) && fresh {
@@ -1257,6 +1358,7 @@ fn install_chain(rep: &mut Replica, sel: &Selection) -> bool {
         rep.write_header(header);
     }
     rep.truncate_after(sel.head);
+    rep.clear_unknown_above(sel.head);
     rep.op = sel.head;
     rep.view_head = rep.header(sel.head).copied();
     true
@@ -1318,7 +1420,7 @@ struct Shape {
 
 fn shape() -> impl Strategy<Value = Shape> {
     (
-        prop_oneof![3 => Just(3usize), 1 => Just(5usize)],
+        prop_oneof![1 => Just(2usize), 3 => Just(3usize), 1 => Just(5usize)],
         // Lossy networks (a quarter of the backups) reach the histories that lose
         // committed ops most often: prepares that reach no one.
         prop_oneof![3 => Just(1u8), 1 => Just(2u8), 1 => Just(3u8)],
@@ -1336,6 +1438,11 @@ fn lost() -> impl Strategy<Value = u8> {
     prop_oneof![1 => Just(0u8), 2 => Just(0xffu8), 1 => any::<u8>()]
 }
 
+/// Which entries a wreck loses (see `Step::Wreck`): mostly the newest ones.
+fn wrecked() -> impl Strategy<Value = u8> {
+    prop_oneof![2 => Just(1u8), 1 => Just(3u8), 1 => any::<u8>()]
+}
+
 /// The less common events, at any point of a view.
 fn extra(shape: Shape) -> impl Strategy<Value = Step> {
     let n = shape.replica_count;
@@ -1344,6 +1451,7 @@ fn extra(shape: Shape) -> impl Strategy<Value = Step> {
         3 => (replica.clone(), lost()).prop_map(|(r, lost)| Step::Crash { r, lost }),
         2 => (replica.clone(), lost()).prop_map(|(r, lost)| Step::Reboot { r, lost }),
         3 => replica.clone().prop_map(|r| Step::Restart { r }),
+        2 => (replica.clone(), wrecked()).prop_map(|(r, lost)| Step::Wreck { r, lost }),
         2 => replica.clone().prop_map(|r| Step::Repair { r }),
         2 => replica.clone().prop_map(|to| Step::Resend { to }),
         2 => replica.clone().prop_map(|to| Step::StartView { to }),
@@ -1711,6 +1819,40 @@ fn an_inherited_committed_op_a_restarted_backup_lost_is_not_nacked() {
     assert_eq!(r1.header(5).map(|h| h.view), Some(0), "the restored head");
     assert_eq!(model.coverage.selections, 2, "one selection per view");
     assert_eq!(model.coverage.undecided, 1, "view 4 cannot decide");
+}
+
+/// Seed 40260's shape (2 replicas): the primary loses the whole slot of its committed head
+/// (a torn header record, then a latent fault on the prepare) and restarts with the op
+/// unknown, its known log ending below it. Its do_view_change names the op, so it is no
+/// nack: the view change keeps it from the other replica. (Abstaining, as it used to, left
+/// a 2-replica cluster with no quorum; counting its shorter log as a nack drops the op.)
+#[test]
+fn an_op_a_replica_lost_whole_is_named_unknown_and_kept() {
+    let (r0, r1) = (1u8, 2u8);
+    let steps = vec![
+        Step::Burst { count: 4, to: r1 },
+        Step::Wreck { r: 0, lost: 1 },
+        Step::Restart { r: 0 },
+        Step::ViewChange {
+            bump: 0,
+            primary_out: false,
+            join: r0 | r1,
+            dvc: r0 | r1,
+        },
+    ];
+    let model = scripted(2, 4, steps);
+    assert_eq!(model.committed.len(), 4, "ops 1..=4 committed");
+    let (r0, r1) = (&model.replicas[0], &model.replicas[1]);
+    assert_eq!(model.coverage.unknown_made, 1);
+    assert_eq!(
+        model.coverage.unknown_mattered, 1,
+        "decided by the unknown op"
+    );
+    // R0 (the restarted primary of view 0 voted for view 1, so view 2 is its own again) chose
+    // R1's op 4, repaired its prepare and started the view: no longer unknown.
+    assert_eq!((r0.status, r0.view, r0.op), (Status::Normal, 2, 4));
+    assert!(r0.unknown.is_empty() && r0.is_present(4));
+    assert_eq!((r1.view, r1.op), (2, 4));
 }
 
 /// Not a check: how often the generator reaches the shapes that matter, and how many

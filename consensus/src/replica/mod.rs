@@ -100,6 +100,9 @@ struct DvcRecord {
     headers: Vec<(Header, bool)>,
     /// `DoViewChange::view_head`, `None` when unknown.
     view_head: Option<u64>,
+    /// Ops above commit_min the sender may have acknowledged without knowing their header
+    /// (`DoViewChange::unknown_ops`), ascending: never counted as its nacks.
+    unknown: Vec<u64>,
 }
 
 /// A VSR replica over storage `S` executing state machine `M`.
@@ -395,7 +398,7 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
             .collect();
         format!(
             "{:?} view {} log_view {} op {} commit {}/{} chain_floor {} ackable {:?} acked {} \
-             missing {:?} pipeline {} queue {} svc {}@{:#b}",
+             missing {:?} unknown {:?} pipeline {} queue {} svc {}@{:#b}",
             self.status,
             self.view,
             self.log_view,
@@ -406,6 +409,7 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
             self.ackable_through(),
             self.acked_through,
             missing,
+            self.journal.unknown_ops().take(8).collect::<Vec<_>>(),
             self.pipeline.prepares.len(),
             self.pipeline.requests.len(),
             self.svc_view,

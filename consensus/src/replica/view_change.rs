@@ -208,12 +208,16 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
             present_bitset |= (*present as u128) << i;
         }
         let headers: Vec<Header> = record.headers.iter().map(|(h, _)| *h).collect();
+        let (unknown_max, unknown_bitset) =
+            DoViewChange::encode_unknown(&record.unknown).expect("checked by may_offer_log");
         let dvc = DoViewChange {
             present_bitset,
             op: self.op,
             commit_min: self.commit_min,
             log_view: self.log_view,
             view_head: record.view_head.unwrap_or(VIEW_HEAD_UNKNOWN),
+            unknown_max,
+            unknown_bitset,
         };
         let primary = self.primary_index(self.view);
         self.send(
@@ -231,11 +235,21 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
             && !self.journal.is_present(op)
     }
 
-    /// Whether this replica's log may be offered to a view change: not if some op above what
-    /// it executed may have been acknowledged here and is now unknown (protocol-aware
-    /// recovery: a replica that lost acknowledged state does not vote on the log).
+    /// Whether this replica's log may be offered to a view change. An op above what it
+    /// executed that it may have acknowledged but whose header it lost (unknown) goes into the
+    /// do_view_change as such, so the new primary never counts it as a nack (protocol-aware
+    /// recovery: a replica that lost acknowledged state must not deny it). Only when those ops
+    /// span more than the do_view_change can name does it abstain (seed 40260: with 2
+    /// replicas, a backup that abstained over one unknown op stalled every view change).
     pub fn may_offer_log(&self) -> bool {
-        !self.journal.has_unknown_above(self.commit_min)
+        DoViewChange::encode_unknown(&self.unknown_above_commit()).is_some()
+    }
+
+    fn unknown_above_commit(&self) -> Vec<u64> {
+        self.journal
+            .unknown_ops()
+            .filter(|&op| op > self.commit_min)
+            .collect()
     }
 
     /// This replica's log suffix: the newest headers it has (up to HEADERS_MAX ops back from
@@ -254,6 +268,7 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
             commit_min: self.commit_min,
             headers,
             view_head: self.superblock.view_head.map(|h| h.prepare().op),
+            unknown: self.unknown_above_commit(),
         }
     }
 
@@ -262,7 +277,10 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
             unreachable!("dispatched on command");
         };
         let view = message.header.view;
-        if view < self.view || self.status == Status::Recovering || dvc.op > self.config.op_max {
+        if view < self.view
+            || self.status == Status::Recovering
+            || dvc.op.max(dvc.unknown_max) > self.config.op_max
+        {
             return;
         }
         if view > self.view {
@@ -284,6 +302,7 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
             commit_min: dvc.commit_min,
             headers,
             view_head: (dvc.view_head != VIEW_HEAD_UNKNOWN).then_some(dvc.view_head),
+            unknown: dvc.unknown_ops(),
         };
         // The first do_view_change of each replica for this view is kept (V3).
         self.dvc_from

@@ -113,6 +113,41 @@ pub struct DoViewChange {
     /// head, or its own chosen head as that view's primary): every op of the `log_view` log
     /// above it was appended in `log_view`. `VIEW_HEAD_UNKNOWN` when it does not know it.
     pub view_head: u64,
+    /// The highest op the sender may have acknowledged but whose header it lost (both zones
+    /// of its journal slot unreadable after a crash), 0 when there is none. It may be above
+    /// `op`: then the sender's known log ends below what it may have acknowledged.
+    pub unknown_max: u64,
+    /// Bit i set: op `unknown_max - i` is such an op (so bit 0 is set whenever `unknown_max`
+    /// is not 0). The new primary never counts these ops as nacked by the sender.
+    pub unknown_bitset: u128,
+}
+
+impl DoViewChange {
+    /// The ops the sender may have acknowledged without knowing their header, ascending.
+    pub fn unknown_ops(&self) -> Vec<u64> {
+        (0..128u64)
+            .rev()
+            .filter(|&i| self.unknown_bitset >> i & 1 == 1 && i < self.unknown_max)
+            .map(|i| self.unknown_max - i)
+            .collect()
+    }
+
+    /// Encodes ascending `ops` as `(unknown_max, unknown_bitset)`; None when they span more
+    /// than 128 ops (the sender then cannot describe its log, and abstains).
+    pub fn encode_unknown(ops: &[u64]) -> Option<(u64, u128)> {
+        let Some(&max) = ops.last() else {
+            return Some((0, 0));
+        };
+        let mut bits = 0u128;
+        for &op in ops {
+            assert!(
+                op > 0 && op <= max,
+                "unknown ops are ascending, above the root"
+            );
+            bits |= 1u128.checked_shl(u32::try_from(max - op).ok()?)?;
+        }
+        Some((max, bits))
+    }
 }
 
 /// `DoViewChange::view_head` of a sender that does not know its view's head (a checkpoint or
@@ -326,7 +361,9 @@ impl Command {
                 put_u64(r, 24, d.commit_min);
                 put_u32(r, 32, d.log_view);
                 put_u64(r, 36, d.view_head);
-                44
+                put_u64(r, 44, d.unknown_max);
+                put_u128(r, 52, d.unknown_bitset);
+                68
             }
             Command::StartView(s) => {
                 put_u128(r, 0, s.nonce);
@@ -430,8 +467,10 @@ impl Command {
                     commit_min: get_u64(r, 24),
                     log_view: get_u32(r, 32),
                     view_head: get_u64(r, 36),
+                    unknown_max: get_u64(r, 44),
+                    unknown_bitset: get_u128(r, 52),
                 }),
-                44,
+                68,
             ),
             10 => (
                 Command::StartView(StartView {

@@ -211,6 +211,20 @@ impl Header {
                 if count < 128 && d.present_bitset >> count != 0 {
                     return fail("do_view_change present bit beyond the headers");
                 }
+                if (d.unknown_max == 0) != (d.unknown_bitset == 0)
+                    || (d.unknown_max != 0 && d.unknown_bitset & 1 == 0)
+                {
+                    return fail("do_view_change unknown_max and its bitset disagree");
+                }
+                if d.unknown_max < 128 && d.unknown_bitset >> d.unknown_max != 0 {
+                    return fail("do_view_change unknown op at or below the root");
+                }
+                if d.unknown_bitset != 0
+                    && d.unknown_max - (127 - d.unknown_bitset.leading_zeros() as u64)
+                        <= d.commit_min
+                {
+                    return fail("do_view_change unknown op at or below commit_min");
+                }
             }
             Command::StartView(s) if s.commit > s.op => {
                 return fail("start_view commit > op");
