@@ -3,8 +3,8 @@
 //! Each command owns the first bytes of the command region (header bytes 72..256); every byte it
 //! does not use is padding and must be zero.
 
-use super::bytes_le::*;
 use super::error::DecodeError;
+use bytes::{Buf, BufMut};
 
 /// The operation a prepare (and its request and reply) carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -314,256 +314,208 @@ impl Command {
         )
     }
 
-    /// Writes the command fields into `r` (the zeroed command region). Returns bytes used.
+    /// Writes the command fields into `r` (the zeroed command region), in order from its
+    /// start. Returns bytes used.
     pub fn encode(&self, r: &mut [u8]) -> usize {
+        let capacity = r.len();
+        let mut w = r;
         match self {
             Command::Ping(p) | Command::Pong(p) => {
-                put_u64(r, 0, p.timestamp_monotonic);
-                put_u64(r, 8, p.checkpoint_op);
-                16
+                w.put_u64_le(p.timestamp_monotonic);
+                w.put_u64_le(p.checkpoint_op);
             }
             Command::Request(q) => {
-                put_u128(r, 0, q.client);
-                put_u64(r, 16, q.session);
-                put_u32(r, 24, q.request);
-                put_u8(r, 28, q.operation as u8);
-                29
+                w.put_u128_le(q.client);
+                w.put_u64_le(q.session);
+                w.put_u32_le(q.request);
+                w.put_u8(q.operation as u8);
             }
-            Command::Prepare(p) => encode_prepare(p, r),
+            Command::Prepare(p) => encode_prepare(p, &mut w),
             Command::PrepareOk(p) => {
-                put_u128(r, 0, p.prepare_checksum);
-                put_u64(r, 16, p.op);
-                put_u32(r, 24, p.prepare_view);
-                28
+                w.put_u128_le(p.prepare_checksum);
+                w.put_u64_le(p.op);
+                w.put_u32_le(p.prepare_view);
             }
             Command::Reply(p) => {
-                put_u128(r, 0, p.request_checksum);
-                put_u128(r, 16, p.client);
-                put_u64(r, 32, p.op);
-                put_u64(r, 40, p.commit);
-                put_u64(r, 48, p.timestamp);
-                put_u64(r, 56, p.session);
-                put_u32(r, 64, p.request);
-                put_u8(r, 68, p.operation as u8);
-                69
+                w.put_u128_le(p.request_checksum);
+                w.put_u128_le(p.client);
+                w.put_u64_le(p.op);
+                w.put_u64_le(p.commit);
+                w.put_u64_le(p.timestamp);
+                w.put_u64_le(p.session);
+                w.put_u32_le(p.request);
+                w.put_u8(p.operation as u8);
             }
             Command::Commit(c) => {
-                put_u128(r, 0, c.commit_checksum);
-                put_u64(r, 16, c.commit);
-                put_u64(r, 24, c.timestamp_monotonic);
-                put_u64(r, 32, c.checkpoint_op);
-                40
+                w.put_u128_le(c.commit_checksum);
+                w.put_u64_le(c.commit);
+                w.put_u64_le(c.timestamp_monotonic);
+                w.put_u64_le(c.checkpoint_op);
             }
-            Command::StartViewChange | Command::Headers => 0,
+            Command::StartViewChange | Command::Headers => {}
             Command::DoViewChange(d) => {
-                put_u128(r, 0, d.present_bitset);
-                put_u64(r, 16, d.op);
-                put_u64(r, 24, d.commit_min);
-                put_u32(r, 32, d.log_view);
-                put_u64(r, 36, d.view_head);
-                put_u64(r, 44, d.unknown_max);
-                put_u128(r, 52, d.unknown_bitset);
-                68
+                w.put_u128_le(d.present_bitset);
+                w.put_u64_le(d.op);
+                w.put_u64_le(d.commit_min);
+                w.put_u32_le(d.log_view);
+                w.put_u64_le(d.view_head);
+                w.put_u64_le(d.unknown_max);
+                w.put_u128_le(d.unknown_bitset);
             }
             Command::StartView(s) => {
-                put_u128(r, 0, s.nonce);
-                put_u64(r, 16, s.op);
-                put_u64(r, 24, s.commit);
-                32
+                w.put_u128_le(s.nonce);
+                w.put_u64_le(s.op);
+                w.put_u64_le(s.commit);
             }
-            Command::RequestStartView(s) => {
-                put_u128(r, 0, s.nonce);
-                16
-            }
+            Command::RequestStartView(s) => w.put_u128_le(s.nonce),
             Command::RequestHeaders(h) => {
-                put_u64(r, 0, h.op_min);
-                put_u64(r, 8, h.op_max);
-                16
+                w.put_u64_le(h.op_min);
+                w.put_u64_le(h.op_max);
             }
             Command::RequestPrepare(p) => {
-                put_u128(r, 0, p.prepare_checksum);
-                put_u64(r, 16, p.prepare_op);
-                24
+                w.put_u128_le(p.prepare_checksum);
+                w.put_u64_le(p.prepare_op);
             }
             Command::Eviction(e) => {
-                put_u128(r, 0, e.client);
-                put_u8(r, 16, e.reason as u8);
-                17
+                w.put_u128_le(e.client);
+                w.put_u8(e.reason as u8);
             }
             Command::RequestSyncCheckpoint(q) => {
-                put_u64(r, 0, q.checkpoint_op_min);
-                put_u64(r, 8, q.offset);
-                put_u128(r, 16, q.checkpoint_checksum);
-                32
+                w.put_u64_le(q.checkpoint_op_min);
+                w.put_u64_le(q.offset);
+                w.put_u128_le(q.checkpoint_checksum);
             }
             Command::SyncCheckpoint(c) => {
-                put_u128(r, 0, c.checkpoint_checksum);
-                put_u64(r, 16, c.checkpoint_op);
-                put_u64(r, 24, c.size);
-                put_u64(r, 32, c.offset);
-                40
+                w.put_u128_le(c.checkpoint_checksum);
+                w.put_u64_le(c.checkpoint_op);
+                w.put_u64_le(c.size);
+                w.put_u64_le(c.offset);
             }
         }
+        capacity - w.len()
     }
 
-    /// Reads the fields of command `code` from the command region. Returns the command and the
-    /// number of bytes it uses (the rest must be zero padding). Field relations are checked by
-    /// the caller, which also knows the view.
+    /// Reads the fields of command `code` from the command region, in order from its start.
+    /// Returns the command and the number of bytes it uses (the rest must be zero padding).
+    /// Field relations are checked by the caller, which also knows the view. The region (184
+    /// bytes) holds every command's fields, so reading never runs past it.
     pub fn decode(code: u8, r: &[u8]) -> Result<(Command, usize), DecodeError> {
-        let op =
-            |at| Operation::from_u8(get_u8(r, at)).ok_or(DecodeError::Field("unknown operation"));
-        let ping = || Ping {
-            timestamp_monotonic: get_u64(r, 0),
-            checkpoint_op: get_u64(r, 8),
+        let mut c = r;
+        let c = &mut c;
+        let ping = |c: &mut &[u8]| Ping {
+            timestamp_monotonic: c.get_u64_le(),
+            checkpoint_op: c.get_u64_le(),
         };
-        Ok(match code {
-            1 => (Command::Ping(ping()), 16),
-            2 => (Command::Pong(ping()), 16),
-            3 => (
-                Command::Request(Request {
-                    client: get_u128(r, 0),
-                    session: get_u64(r, 16),
-                    request: get_u32(r, 24),
-                    operation: op(28)?,
-                }),
-                29,
-            ),
-            4 => (Command::Prepare(decode_prepare(r)?), PREPARE_FIELDS_SIZE),
-            5 => (
-                Command::PrepareOk(PrepareOk {
-                    prepare_checksum: get_u128(r, 0),
-                    op: get_u64(r, 16),
-                    prepare_view: get_u32(r, 24),
-                }),
-                28,
-            ),
-            6 => (
-                Command::Reply(Reply {
-                    request_checksum: get_u128(r, 0),
-                    client: get_u128(r, 16),
-                    op: get_u64(r, 32),
-                    commit: get_u64(r, 40),
-                    timestamp: get_u64(r, 48),
-                    session: get_u64(r, 56),
-                    request: get_u32(r, 64),
-                    operation: op(68)?,
-                }),
-                69,
-            ),
-            7 => (
-                Command::Commit(Commit {
-                    commit_checksum: get_u128(r, 0),
-                    commit: get_u64(r, 16),
-                    timestamp_monotonic: get_u64(r, 24),
-                    checkpoint_op: get_u64(r, 32),
-                }),
-                40,
-            ),
-            8 => (Command::StartViewChange, 0),
-            9 => (
-                Command::DoViewChange(DoViewChange {
-                    present_bitset: get_u128(r, 0),
-                    op: get_u64(r, 16),
-                    commit_min: get_u64(r, 24),
-                    log_view: get_u32(r, 32),
-                    view_head: get_u64(r, 36),
-                    unknown_max: get_u64(r, 44),
-                    unknown_bitset: get_u128(r, 52),
-                }),
-                68,
-            ),
-            10 => (
-                Command::StartView(StartView {
-                    nonce: get_u128(r, 0),
-                    op: get_u64(r, 16),
-                    commit: get_u64(r, 24),
-                }),
-                32,
-            ),
-            11 => (
-                Command::RequestStartView(RequestStartView {
-                    nonce: get_u128(r, 0),
-                }),
-                16,
-            ),
-            12 => (
-                Command::RequestHeaders(RequestHeaders {
-                    op_min: get_u64(r, 0),
-                    op_max: get_u64(r, 8),
-                }),
-                16,
-            ),
-            13 => (Command::Headers, 0),
-            14 => (
-                Command::RequestPrepare(RequestPrepare {
-                    prepare_checksum: get_u128(r, 0),
-                    prepare_op: get_u64(r, 16),
-                }),
-                24,
-            ),
-            15 => {
-                let reason = match get_u8(r, 16) {
+        // Struct fields are evaluated in the order written: the order they are laid out.
+        let command = match code {
+            1 => Command::Ping(ping(c)),
+            2 => Command::Pong(ping(c)),
+            3 => Command::Request(Request {
+                client: c.get_u128_le(),
+                session: c.get_u64_le(),
+                request: c.get_u32_le(),
+                operation: operation(c.get_u8())?,
+            }),
+            4 => Command::Prepare(decode_prepare(c)?),
+            5 => Command::PrepareOk(PrepareOk {
+                prepare_checksum: c.get_u128_le(),
+                op: c.get_u64_le(),
+                prepare_view: c.get_u32_le(),
+            }),
+            6 => Command::Reply(Reply {
+                request_checksum: c.get_u128_le(),
+                client: c.get_u128_le(),
+                op: c.get_u64_le(),
+                commit: c.get_u64_le(),
+                timestamp: c.get_u64_le(),
+                session: c.get_u64_le(),
+                request: c.get_u32_le(),
+                operation: operation(c.get_u8())?,
+            }),
+            7 => Command::Commit(Commit {
+                commit_checksum: c.get_u128_le(),
+                commit: c.get_u64_le(),
+                timestamp_monotonic: c.get_u64_le(),
+                checkpoint_op: c.get_u64_le(),
+            }),
+            8 => Command::StartViewChange,
+            9 => Command::DoViewChange(DoViewChange {
+                present_bitset: c.get_u128_le(),
+                op: c.get_u64_le(),
+                commit_min: c.get_u64_le(),
+                log_view: c.get_u32_le(),
+                view_head: c.get_u64_le(),
+                unknown_max: c.get_u64_le(),
+                unknown_bitset: c.get_u128_le(),
+            }),
+            10 => Command::StartView(StartView {
+                nonce: c.get_u128_le(),
+                op: c.get_u64_le(),
+                commit: c.get_u64_le(),
+            }),
+            11 => Command::RequestStartView(RequestStartView {
+                nonce: c.get_u128_le(),
+            }),
+            12 => Command::RequestHeaders(RequestHeaders {
+                op_min: c.get_u64_le(),
+                op_max: c.get_u64_le(),
+            }),
+            13 => Command::Headers,
+            14 => Command::RequestPrepare(RequestPrepare {
+                prepare_checksum: c.get_u128_le(),
+                prepare_op: c.get_u64_le(),
+            }),
+            15 => Command::Eviction(Eviction {
+                client: c.get_u128_le(),
+                reason: match c.get_u8() {
                     1 => EvictionReason::NoSession,
                     2 => EvictionReason::SessionTooLow,
                     _ => return Err(DecodeError::Field("unknown eviction reason")),
-                };
-                (
-                    Command::Eviction(Eviction {
-                        client: get_u128(r, 0),
-                        reason,
-                    }),
-                    17,
-                )
-            }
-            16 => (
-                Command::RequestSyncCheckpoint(RequestSyncCheckpoint {
-                    checkpoint_op_min: get_u64(r, 0),
-                    offset: get_u64(r, 8),
-                    checkpoint_checksum: get_u128(r, 16),
-                }),
-                32,
-            ),
-            17 => (
-                Command::SyncCheckpoint(SyncCheckpoint {
-                    checkpoint_checksum: get_u128(r, 0),
-                    checkpoint_op: get_u64(r, 16),
-                    size: get_u64(r, 24),
-                    offset: get_u64(r, 32),
-                }),
-                40,
-            ),
+                },
+            }),
+            16 => Command::RequestSyncCheckpoint(RequestSyncCheckpoint {
+                checkpoint_op_min: c.get_u64_le(),
+                offset: c.get_u64_le(),
+                checkpoint_checksum: c.get_u128_le(),
+            }),
+            17 => Command::SyncCheckpoint(SyncCheckpoint {
+                checkpoint_checksum: c.get_u128_le(),
+                checkpoint_op: c.get_u64_le(),
+                size: c.get_u64_le(),
+                offset: c.get_u64_le(),
+            }),
             other => return Err(DecodeError::UnknownCommand(other)),
-        })
+        };
+        Ok((command, r.len() - c.len()))
     }
 }
 
-/// Bytes of the command region a prepare uses; everything after must be zero padding.
-const PREPARE_FIELDS_SIZE: usize = 85;
-
-fn encode_prepare(p: &Prepare, r: &mut [u8]) -> usize {
-    put_u128(r, 0, p.parent);
-    put_u128(r, 16, p.client);
-    put_u128(r, 32, p.request_checksum);
-    put_u64(r, 48, p.op);
-    put_u64(r, 56, p.commit);
-    put_u64(r, 64, p.timestamp);
-    put_u64(r, 72, p.session);
-    put_u32(r, 80, p.request);
-    put_u8(r, 84, p.operation as u8);
-    PREPARE_FIELDS_SIZE
+fn operation(code: u8) -> Result<Operation, DecodeError> {
+    Operation::from_u8(code).ok_or(DecodeError::Field("unknown operation"))
 }
 
-fn decode_prepare(r: &[u8]) -> Result<Prepare, DecodeError> {
+fn encode_prepare(p: &Prepare, w: &mut &mut [u8]) {
+    w.put_u128_le(p.parent);
+    w.put_u128_le(p.client);
+    w.put_u128_le(p.request_checksum);
+    w.put_u64_le(p.op);
+    w.put_u64_le(p.commit);
+    w.put_u64_le(p.timestamp);
+    w.put_u64_le(p.session);
+    w.put_u32_le(p.request);
+    w.put_u8(p.operation as u8);
+}
+
+fn decode_prepare(c: &mut &[u8]) -> Result<Prepare, DecodeError> {
     Ok(Prepare {
-        parent: get_u128(r, 0),
-        client: get_u128(r, 16),
-        request_checksum: get_u128(r, 32),
-        op: get_u64(r, 48),
-        commit: get_u64(r, 56),
-        timestamp: get_u64(r, 64),
-        session: get_u64(r, 72),
-        request: get_u32(r, 80),
-        operation: Operation::from_u8(get_u8(r, 84))
-            .ok_or(DecodeError::Field("unknown operation"))?,
+        parent: c.get_u128_le(),
+        client: c.get_u128_le(),
+        request_checksum: c.get_u128_le(),
+        op: c.get_u64_le(),
+        commit: c.get_u64_le(),
+        timestamp: c.get_u64_le(),
+        session: c.get_u64_le(),
+        request: c.get_u32_le(),
+        operation: operation(c.get_u8())?,
     })
 }
