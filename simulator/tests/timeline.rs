@@ -165,9 +165,10 @@ fn a_failing_run_draws_lanes_faults_ops_and_the_violation() {
     assert_eq!(d["seed"], "1");
     assert!(d["ticks"].is_string());
     assert!(d["lanes"][0][0][0].is_string() && d["lanes"][0][0][3].is_string());
+    // One lane per replica and consensus group.
     assert_eq!(
         d["lanes"].as_array().unwrap().len(),
-        d["replicas"].as_u64().unwrap() as usize
+        (d["replicas"].as_u64().unwrap() * d["groups"].as_u64().unwrap()) as usize
     );
     assert!(!d["ops"].as_array().unwrap().is_empty());
     assert!(
@@ -177,6 +178,48 @@ fn a_failing_run_draws_lanes_faults_ops_and_the_violation() {
     let violation = &d["violation"];
     assert!(violation["title"].as_str().unwrap().starts_with("liveness"));
     assert!(!violation["involved"].as_array().unwrap().is_empty());
+    check_in_browser(&page, "run");
+}
+
+#[test]
+fn a_run_of_several_groups_draws_a_lane_per_replica_and_group() {
+    let page = scratch("groups.html");
+    let artifacts = scratch("artifacts-groups");
+    let out = vopr(&[
+        "--seed",
+        "3",
+        "--groups",
+        "3",
+        "--replicas",
+        "3",
+        "--ticks",
+        "4000",
+        "--set",
+        "ticks_liveness_max=1",
+        "--timeline",
+        page.to_str().unwrap(),
+        "--artifacts",
+        artifacts.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(3), "outcome liveness");
+    let html = std::fs::read_to_string(&page).expect("the timeline was written");
+    let d = data(&html);
+    assert_eq!(d["groups"], 3);
+    let lanes = d["lanes"].as_array().unwrap();
+    assert_eq!(lanes.len(), 9, "3 replicas x 3 groups");
+    let message = d["violation"]["message"].as_str().unwrap();
+    assert!(message.contains("replica 0 group 2: "), "{message}");
+    // Every group's lanes show its commits, not only the metadata group's.
+    for group in 0..3 {
+        let committed = (0..3).any(|r| {
+            lanes[r * 3 + group]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|e| e[3] != "0")
+        });
+        assert!(committed, "group {group} drew no commit");
+    }
     check_in_browser(&page, "run");
 }
 

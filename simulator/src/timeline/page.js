@@ -132,6 +132,9 @@
   function runView() {
     const end = num(D.ticks);
     const statuses = D.statuses;
+    // One lane per replica and group: lane r * G + g (a node's groups side by side).
+    const G = D.groups || 1;
+    const laneName = (r, g) => G > 1 ? `r${r} group ${g}` : `replica ${r}`;
     const lanes = D.lanes.map((lane) => ({
       t: Float64Array.from(lane, (e) => num(e[0])),
       s: lane.map((e) => statuses[e[1]]),
@@ -156,15 +159,21 @@
     const liveness = num(D.liveness);
 
     document.getElementById("summary").textContent =
-      `seed ${D.seed} · outcome ${D.outcome} · ${end} ticks · ${D.replicas} replicas · ${D.clients} clients · ` +
+      `seed ${D.seed} · outcome ${D.outcome} · ${end} ticks · ${D.replicas} replicas` +
+      (G > 1 ? ` × ${G} groups` : "") + ` · ${D.clients} clients · ` +
       `${ops.length} client operations · trace ${D.trace_hash} · vopr ${D.version}`;
 
     const L = 118; // the label column
     const AXIS = 22, LANE = 30, NET = 20, GAP = 8;
     const clientLane = Math.max(4, Math.min(14, Math.floor(320 / Math.max(1, D.clients))));
-    const rows = []; // {y, h, kind, index}
+    const rows = []; // {y, h, kind, index, group, lane}
     let y = AXIS;
-    for (let r = 0; r < D.replicas; r++) { rows.push({ y, h: LANE, kind: "replica", index: r }); y += LANE + 2; }
+    for (let r = 0; r < D.replicas; r++) {
+      for (let gr = 0; gr < G; gr++) {
+        rows.push({ y, h: LANE, kind: "replica", index: r, group: gr, lane: r * G + gr });
+        y += LANE + (gr + 1 < G ? 1 : 3);
+      }
+    }
     rows.push({ y, h: NET, kind: "network", index: 0 }); y += NET + GAP;
     for (let c = 0; c < byClient.length; c++) { rows.push({ y, h: clientLane, kind: "client", index: c }); y += clientLane + 1; }
     const height = y + 4;
@@ -231,7 +240,7 @@
       for (const row of rows) {
         g.fillStyle = "#333";
         g.textAlign = "left";
-        const name = row.kind === "replica" ? `replica ${row.index}` :
+        const name = row.kind === "replica" ? laneName(row.index, row.group) :
           row.kind === "network" ? "network" : `client ${row.index}`;
         if (row.kind !== "client" || clientLane >= 8) g.fillText(name, 4, row.y + row.h / 2);
         g.save();
@@ -286,8 +295,12 @@
       g.textAlign = "left"; g.fillText("tick", 4, 10);
     }
 
+    // A mark on a replica's lane: a storage fault on its group's lane only, the rest (crashes,
+    // restarts, dropped start_views) on every lane of the replica.
+    const onRow = (m, row) => m.replica === row.index && (m.group === undefined || m.group === row.group);
+
     function drawReplica(g, row) {
-      const lane = lanes[row.index];
+      const lane = lanes[row.lane];
       const n = lane.t.length;
       let i = Math.max(0, floorIndex(lane.t, view.t0));
       // Status fill: one rectangle per run of a status, or per pixel where runs are thinner.
@@ -349,7 +362,7 @@
       }
       let lastMark = -Infinity;
       for (const m of marks) {
-        if (m.replica !== row.index || m.tick < view.t0 || m.tick > view.t1) continue;
+        if (!onRow(m, row) || m.tick < view.t0 || m.tick > view.t1) continue;
         const x = xOf(m.tick);
         if (x - lastMark < 1 && m.kind === "storage") continue;
         lastMark = x;
@@ -406,8 +419,8 @@
       }
     }
 
-    function stateAt(r, t) {
-      const lane = lanes[r];
+    function stateAt(laneIndex, t) {
+      const lane = lanes[laneIndex];
       const k = floorIndex(lane.t, t);
       if (k < 0) return null;
       return { s: lane.s[k], v: lane.v[k], c: lane.c[k] };
@@ -415,12 +428,15 @@
 
     function updatePanel() {
       const t = Math.round(cursor);
-      const table = el("table", {}, el("tr", {}, el("th", {}, "replica"), el("th", {}, "status"),
-        el("th", {}, "view"), el("th", {}, "commit"), el("th", {}, "faults at this tick")));
-      for (let r = 0; r < D.replicas; r++) {
-        const st = stateAt(r, t);
+      const table = el("table", {}, el("tr", {}, el("th", {}, G > 1 ? "replica, group" : "replica"),
+        el("th", {}, "status"), el("th", {}, "view"), el("th", {}, "commit"), el("th", {}, "faults at this tick")));
+      for (const row of rows) {
+        if (row.kind !== "replica") continue;
+        const r = row.index;
+        const st = stateAt(row.lane, t);
         const active = bands.filter((b) => b.replica === r && b.from <= t && t < b.to).map((b) => b.label);
-        table.append(el("tr", {}, el("td", {}, String(r)), el("td", {}, st ? st.s.replace("_", " ") : "?"),
+        const who = G > 1 ? `${r}, ${row.group}` : String(r);
+        table.append(el("tr", {}, el("td", {}, who), el("td", {}, st ? st.s.replace("_", " ") : "?"),
           el("td", {}, st ? String(st.v) : "?"), el("td", {}, st ? String(st.c) : "?"),
           el("td", {}, active.join("; ") || "–")));
       }
@@ -448,11 +464,11 @@
       const near = (tick) => Math.abs(xOf(tick) - x) <= 4;
       let text = null;
       if (row.kind === "replica") {
-        const m = marks.find((m) => m.replica === row.index && near(m.tick));
+        const m = marks.find((m) => onRow(m, row) && near(m.tick));
         const b = bands.find((b) => b.replica === row.index && b.from <= t && t < b.to);
-        const st = stateAt(row.index, t);
+        const st = stateAt(row.lane, t);
         text = m ? `tick ${m.tick}: ${m.label}` :
-          `replica ${row.index} at tick ${Math.round(t)}: ${st ? `${st.s}, view ${st.v}, commit ${st.c}` : "?"}` +
+          `${laneName(row.index, row.group)} at tick ${Math.round(t)}: ${st ? `${st.s}, view ${st.v}, commit ${st.c}` : "?"}` +
           (b ? `\n${b.label} (ticks ${b.from}–${b.to})` : "");
       } else if (row.kind === "network") {
         const b = bands.filter((b) => b.replica === null && b.from <= t && t < b.to);

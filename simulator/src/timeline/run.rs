@@ -45,12 +45,13 @@ pub fn data(summary: &Summary, collected: &Collected) -> Value {
         "outcome": summary.outcome.name(),
         "ticks": n(end),
         "replicas": summary.replicas,
+        "groups": summary.groups.max(1),
         "clients": summary.clients,
         "version": summary.version,
         "trace_hash": summary.trace_hash,
         "report": crate::cli::report(summary, replay),
         "statuses": STATUSES,
-        "lanes": lanes(summary.replicas, &collected.events),
+        "lanes": lanes(summary.replicas, summary.groups.max(1), &collected.events),
         "commit_max": n(summary.ops_committed),
         "bands": bands,
         "marks": marks,
@@ -66,59 +67,64 @@ pub fn data(summary: &Summary, collected: &Collected) -> Value {
     })
 }
 
-/// Per replica, `[tick, status, view, commit]` at every tick where one of them changed.
-fn lanes(replicas: u8, events: &[Event]) -> Vec<Vec<Value>> {
+/// Per replica and consensus group (lane `replica * groups + group`: a node's groups side by
+/// side), `[tick, status, view, commit]` at every tick where one of them changed. A crash or a
+/// restart is the node's: it shows on every lane of the replica.
+fn lanes(replicas: u8, groups: u8, events: &[Event]) -> Vec<Vec<Value>> {
+    let groups = groups as usize;
+    let count = replicas as usize * groups;
     // Replicas open formatted: normal in view 0 with nothing committed.
-    let mut state: Vec<(usize, u32, u64)> = vec![(0, 0, 0); replicas as usize];
-    let mut lanes: Vec<Vec<Value>> = (0..replicas)
-        .map(|_| vec![json!(["0", 0, 0, "0"])])
-        .collect();
+    let mut state: Vec<(usize, u32, u64)> = vec![(0, 0, 0); count];
+    let mut lanes: Vec<Vec<Value>> = (0..count).map(|_| vec![json!(["0", 0, 0, "0"])]).collect();
+    let mut change =
+        |lane: usize, tick: u64, next: &dyn Fn((usize, u32, u64)) -> (usize, u32, u64)| {
+            let (Some(now), Some(points)) = (state.get_mut(lane), lanes.get_mut(lane)) else {
+                return;
+            };
+            let next = next(*now);
+            if *now == next {
+                return;
+            }
+            *now = next;
+            // Several changes in one tick: the last one stands.
+            let entry = json!([n(tick), next.0, next.1, n(next.2)]);
+            if points.last().is_some_and(|last| last[0] == entry[0]) {
+                points.pop();
+            }
+            points.push(entry);
+        };
     for event in events {
-        let (tick, replica, next) = match *event {
-            // The timeline draws the metadata group's lanes (group 0).
-            Event::Status { group, .. } | Event::Commit { group, .. } if group != 0 => continue,
+        match *event {
+            Event::Status { group, .. } | Event::Commit { group, .. }
+                if group as usize >= groups => {}
             Event::Status {
                 tick,
                 replica,
+                group,
                 view,
                 status,
-                ..
-            } => {
-                let s = &state[replica as usize];
-                (tick, replica, (status_index(status), view, s.2))
-            }
+            } => change(replica as usize * groups + group as usize, tick, &|s| {
+                (status_index(status), view, s.2)
+            }),
             Event::Commit {
                 tick,
                 replica,
+                group,
                 commit,
-                ..
-            } => {
-                let s = &state[replica as usize];
-                (tick, replica, (s.0, s.1, commit))
+            } => change(replica as usize * groups + group as usize, tick, &|s| {
+                (s.0, s.1, commit)
+            }),
+            Event::Crash { tick, replica } | Event::Restart { tick, replica } => {
+                let status = status_index(match event {
+                    Event::Crash { .. } => "down",
+                    _ => "opened",
+                });
+                for g in 0..groups {
+                    change(replica as usize * groups + g, tick, &|s| (status, s.1, s.2));
+                }
             }
-            Event::Crash { tick, replica } => {
-                let s = &state[replica as usize];
-                (tick, replica, (status_index("down"), s.1, s.2))
-            }
-            Event::Restart { tick, replica } => {
-                let s = &state[replica as usize];
-                (tick, replica, (status_index("opened"), s.1, s.2))
-            }
-            _ => continue,
-        };
-        let Some(lane) = lanes.get_mut(replica as usize) else {
-            continue;
-        };
-        if state[replica as usize] == next {
-            continue;
+            _ => {}
         }
-        state[replica as usize] = next;
-        // Several changes in one tick: the last one stands.
-        let entry = json!([n(tick), next.0, next.1, n(next.2)]);
-        if lane.last().is_some_and(|last| last[0] == entry[0]) {
-            lane.pop();
-        }
-        lane.push(entry);
     }
     lanes
 }
@@ -200,12 +206,17 @@ fn faults(summary: &Summary, end: u64) -> (Vec<Value>, Vec<Value>) {
                 replica,
                 group,
                 fault,
-            } => marks.push(mark(
-                "storage",
-                Some(*replica),
-                tick,
-                format!("disk fault on replica {replica} (group {group}): {fault:?}"),
-            )),
+            } => {
+                let mut m = mark(
+                    "storage",
+                    Some(*replica),
+                    tick,
+                    format!("disk fault on replica {replica} (group {group}): {fault:?}"),
+                );
+                // On its group's lane only.
+                m["group"] = json!(group);
+                marks.push(m);
+            }
             Fault::Liveness { .. } => {}
             Fault::Network(net) => match net {
                 NetFault::Partition { cuts } => {
@@ -274,8 +285,12 @@ fn violation(summary: &Summary, ops: &[Operation]) -> Value {
         .collect();
     let mut message = state.headline();
     for r in &state.replicas {
+        let group = match r.group {
+            0 => String::new(),
+            g => format!(" group {g}"),
+        };
         message.push_str(&format!(
-            "\nreplica {}: {}{}",
+            "\nreplica {}{group}: {}{}",
             r.replica,
             r.status,
             r.detail
@@ -331,4 +346,61 @@ pub(super) fn indices_of(ops: &[Operation], wanted: &[Operation]) -> Vec<usize> 
         .collect();
     found.sort_unstable();
     found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(tick: u64, replica: u8, group: u8, view: u32, status: &'static str) -> Event {
+        Event::Status {
+            tick,
+            replica,
+            group,
+            view,
+            status,
+        }
+    }
+
+    /// The last `[tick, status, view, commit]` of a lane, numbers as numbers.
+    fn last(lanes: &[Vec<Value>], lane: usize) -> (u64, u64, u64, u64) {
+        let e = lanes[lane].last().unwrap();
+        let num = |v: &Value| {
+            v.as_str()
+                .map_or_else(|| v.as_u64().unwrap(), |s| s.parse().unwrap())
+        };
+        (num(&e[0]), num(&e[1]), num(&e[2]), num(&e[3]))
+    }
+
+    #[test]
+    fn every_group_has_its_lane_and_a_crash_shows_on_all_of_its_replica() {
+        let events = vec![
+            status(5, 1, 2, 3, "view_change"),
+            Event::Commit {
+                tick: 6,
+                replica: 0,
+                group: 1,
+                commit: 9,
+            },
+            Event::Crash {
+                tick: 7,
+                replica: 0,
+            },
+            // A group beyond the run's count is not drawn (nor put on another lane).
+            status(8, 1, 3, 4, "view_change"),
+        ];
+        let lanes = lanes(2, 3, &events);
+        assert_eq!(lanes.len(), 6, "2 replicas x 3 groups");
+        // Replica 1, group 2 (lane 5) changed view; replica 1's other lanes did not.
+        assert_eq!(last(&lanes, 5), (5, 1, 3, 0));
+        assert_eq!(lanes[3].len(), 1);
+        assert_eq!(lanes[4].len(), 1);
+        // Replica 0, group 1 (lane 1) committed, then the node crashed: down on all its lanes.
+        assert_eq!(lanes[1][1][3], "9");
+        for lane in 0..3 {
+            assert_eq!(last(&lanes, lane).0, 7);
+            assert_eq!(last(&lanes, lane).1, status_index("down") as u64);
+        }
+        assert_eq!(last(&lanes, 1).3, 9, "the commit stays");
+    }
 }
