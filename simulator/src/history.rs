@@ -130,36 +130,37 @@ impl Operation {
     /// The operation as one history line, fields in the order DESIGN.md §6 shows:
     /// client, op, key, value/expected, output, call, return. No trailing newline.
     pub fn to_json_line(&self) -> String {
-        let mut line = format!(
-            "{{\"client\":{},\"op\":\"{}\",\"key\":{}",
-            self.client,
-            self.op.name(),
-            json_string(&self.key)
-        );
-        match &self.op {
-            Op::Get => {}
-            Op::Put { value } | Op::Append { value } => {
-                line.push_str(&format!(",\"value\":{}", json_string(value)));
-            }
-            Op::Cas { expected, value } => {
-                line.push_str(&format!(
-                    ",\"expected\":{},\"value\":{}",
-                    json_string(expected),
-                    json_string(value)
-                ));
-            }
-        }
-        if let Some(output) = self.output_json() {
-            line.push_str(&format!(",\"output\":{output}"));
-        }
-        let ret = self.ret.map_or("null".to_string(), |t| t.to_string());
-        line.push_str(&format!(",\"call\":{},\"return\":{}}}", self.call, ret));
-        line
+        serde_json::to_string(&self.line()).expect("a history line serializes")
     }
 
     /// The operation as a JSON object (same fields as [`Operation::to_json_line`]).
     pub fn to_json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.to_json_line()).expect("to_json_line writes valid JSON")
+        serde_json::to_value(self.line()).expect("a history line serializes")
+    }
+
+    fn line(&self) -> Line<'_> {
+        let (expected, value) = match &self.op {
+            Op::Get => (None, None),
+            Op::Put { value } | Op::Append { value } => (None, Some(value.as_str())),
+            Op::Cas { expected, value } => (Some(expected.as_str()), Some(value.as_str())),
+        };
+        let output = match &self.output {
+            Output::Empty | Output::Unknown => None,
+            Output::Error => Some(LineOutput::Text("error")),
+            Output::Value(None) => Some(LineOutput::Absent),
+            Output::Value(Some(value)) => Some(LineOutput::Text(value)),
+            Output::Swapped(swapped) => Some(LineOutput::Swapped(*swapped)),
+        };
+        Line {
+            client: self.client,
+            op: self.op.name(),
+            key: &self.key,
+            expected,
+            value,
+            output,
+            call: self.call,
+            ret: self.ret,
+        }
     }
 
     /// The `"output"` field's value, or `None` when the field is left out.
@@ -172,6 +173,33 @@ impl Operation {
             Output::Swapped(swapped) => Some(swapped.to_string()),
         }
     }
+}
+
+/// One history line as written: serde keeps the fields in this order (DESIGN.md §6), a cas's
+/// `expected` before its `value`, and `"return": null` for no reply.
+#[derive(serde::Serialize)]
+struct Line<'a> {
+    client: u64,
+    op: &'static str,
+    key: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    expected: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    value: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    output: Option<LineOutput<'a>>,
+    call: u64,
+    #[serde(rename = "return")]
+    ret: Option<u64>,
+}
+
+/// The `"output"` field: a string, `null` (a get of an absent key), or a cas's `true`/`false`.
+#[derive(serde::Serialize)]
+#[serde(untagged)]
+enum LineOutput<'a> {
+    Text(&'a str),
+    Absent,
+    Swapped(bool),
 }
 
 fn json_string(text: &str) -> String {

@@ -9,6 +9,7 @@ use simulator::schedule::{self, Schedule};
 use simulator::summary::{SeedResult, SweepSummary};
 use simulator::{cluster, history_cli, merge, seeds};
 use std::io::{IsTerminal, Write};
+use std::ops::Range;
 use std::path::PathBuf;
 use std::sync::{mpsc, Mutex};
 
@@ -25,15 +26,15 @@ struct Cli {
     #[arg(long)]
     seed: Option<u64>,
     /// Run a range of seeds: A..B (B excluded) or A..=B.
-    #[arg(long, conflicts_with = "seed")]
-    seeds: Option<String>,
+    #[arg(long, conflicts_with = "seed", value_parser = parse_seed_range)]
+    seeds: Option<Range<u64>>,
     /// Parallel runs for --seeds and replay (each seed stays single-threaded; never more
     /// threads than seeds).
     #[arg(long, global = true, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
     jobs: u64,
     /// Run only shard I of N of the range (I/N, 0 <= I < N).
-    #[arg(long, requires = "seeds", conflicts_with = "seed")]
-    shard: Option<String>,
+    #[arg(long, requires = "seeds", conflicts_with = "seed", value_parser = parse_shard)]
+    shard: Option<(u64, u64)>,
     /// Length of the safety phase, in ticks (at least 1).
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     ticks: Option<u64>,
@@ -175,8 +176,8 @@ enum Command {
         files: Vec<PathBuf>,
         /// The seeds that must all be there (A..B or A..=B); by default the range the lines
         /// name.
-        #[arg(long)]
-        seeds: Option<String>,
+        #[arg(long, value_parser = parse_seed_range)]
+        seeds: Option<Range<u64>>,
         /// Print the summary as one JSON object instead of text.
         #[arg(long)]
         json: bool,
@@ -279,7 +280,7 @@ fn main() {
             json,
             summary,
             failures,
-        }) => merge_files(files, seeds.as_deref(), *json, summary, failures),
+        }) => merge_files(files, seeds.clone(), *json, summary, failures),
         Some(Command::Shrink {
             input,
             budget_runs,
@@ -694,12 +695,8 @@ fn run_parallel(
 }
 
 fn run_range(cli: &Cli) -> i32 {
-    let range =
-        parse_seed_range(cli.seeds.as_deref().expect("checked")).unwrap_or_else(|e| usage_error(e));
-    let shard = match &cli.shard {
-        Some(s) => parse_shard(s).unwrap_or_else(|e| usage_error(e)),
-        None => (0, 1),
-    };
+    let range = cli.seeds.clone().expect("checked");
+    let shard = cli.shard.unwrap_or((0, 1));
     let overrides = overrides(cli);
     // Checks the options once before the sweep starts (an override is refused for every seed
     // alike); the seeds' own options are built lazily as threads free up.
@@ -806,12 +803,11 @@ fn run_range(cli: &Cli) -> i32 {
 /// error (an unreadable file or line, a missing or duplicated seed, shards run differently).
 fn merge_files(
     files: &[PathBuf],
-    seeds: Option<&str>,
+    range: Option<Range<u64>>,
     json: bool,
     summary_path: &Option<PathBuf>,
     failures: &Option<PathBuf>,
 ) -> i32 {
-    let range = seeds.map(|s| parse_seed_range(s).unwrap_or_else(|e| usage_error(e)));
     let summary_file = summary_path
         .as_ref()
         .map(|path| (path, create(path, "--summary")));
