@@ -396,6 +396,35 @@ fn a_primary_does_not_count_its_own_ack_until_its_write_is_durable() {
 }
 
 #[test]
+fn a_primary_counts_its_own_ack_only_for_the_writes_that_completed() {
+    // Two prepares in flight on a solo replica, whose own ack is its whole quorum: the disk
+    // completes the first write only. The second prepare, still volatile, must not commit.
+    let mut router = Router::new(1);
+    let first_client = register(&mut router, 7);
+    let second_client = register(&mut router, 8);
+    router.synchronous_disk = false;
+    let commit = router.replica(0).commit_max();
+    router.send_request(0, &request(7, first_client, 1, Some(&put("a", "1"))));
+    router.deliver_all(100);
+    let first_write = router.replica(0).writes_submitted();
+    router.send_request(0, &request(8, second_client, 1, Some(&put("b", "2"))));
+    router.deliver_all(100);
+    assert_eq!(router.replica(0).op(), commit + 2);
+    assert!(router.replica(0).writes_submitted() > first_write);
+    router.replicas[0]
+        .as_mut()
+        .unwrap()
+        .on_storage_done(first_write);
+    assert_eq!(
+        router.replica(0).commit_max(),
+        commit + 1,
+        "committed a prepare whose write is still in flight"
+    );
+    router.complete_writes(0);
+    assert_eq!(router.replica(0).commit_max(), commit + 2);
+}
+
+#[test]
 fn heartbeats_do_not_wait_behind_unrelated_writes() {
     // The primary's disk is stuck on a prepare write. Its commit heartbeats and pings depend
     // only on the superblock of its view, long durable: they must still reach the backups,
