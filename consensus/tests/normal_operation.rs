@@ -425,6 +425,56 @@ fn a_primary_counts_its_own_ack_only_for_the_writes_that_completed() {
 }
 
 #[test]
+fn only_prepare_oks_of_the_primarys_view_count() {
+    // A prepare_ok says its sender held the prepare in that view; from another view (a
+    // delayed one of an older view, whose log the sender may have truncated since) it proves
+    // nothing now (N4). The backups' own acks are dropped, so only the crafted ones arrive.
+    let mut router = Router::new(3);
+    let session = register(&mut router, 7);
+    let primary = router.primary();
+    let backup = (primary + 1) % 3;
+    let prepared = std::rc::Rc::new(std::cell::RefCell::new(None));
+    let seen = prepared.clone();
+    router.filter = Box::new(move |m, _, _| {
+        if let Command::Prepare(p) = m.header.command {
+            *seen.borrow_mut() = Some((m.header.checksum, p.op, m.header.view));
+        }
+        !matches!(m.header.command, Command::PrepareOk(_))
+    });
+    let commit = router.replica(primary).commit_max();
+    router.send_request(primary, &request(7, session, 1, Some(&put("k", "v"))));
+    router.deliver_all(100);
+    let (checksum, op, view) = prepared.borrow().expect("the prepare went out");
+    assert_eq!(op, commit + 1);
+    let ack = |ack_view: u32| {
+        let ok = wire::PrepareOk {
+            prepare_checksum: checksum,
+            op,
+            prepare_view: view,
+        };
+        let header = wire::Header::new(CLUSTER, ack_view, backup, Command::PrepareOk(ok));
+        wire::Message::new(header, bytes::Bytes::new())
+    };
+    for other in [view + 1, view + 2] {
+        router.replicas[primary as usize]
+            .as_mut()
+            .unwrap()
+            .on_message(Peer::Replica(backup), ack(other));
+        assert_eq!(
+            router.replica(primary).commit_max(),
+            commit,
+            "an ack of view {other} counted in view {view}"
+        );
+    }
+    // The same ack in the primary's view is a quorum with its own: the test's ack is sound.
+    router.replicas[primary as usize]
+        .as_mut()
+        .unwrap()
+        .on_message(Peer::Replica(backup), ack(view));
+    assert_eq!(router.replica(primary).commit_max(), commit + 1);
+}
+
+#[test]
 fn heartbeats_do_not_wait_behind_unrelated_writes() {
     // The primary's disk is stuck on a prepare write. Its commit heartbeats and pings depend
     // only on the superblock of its view, long durable: they must still reach the backups,
