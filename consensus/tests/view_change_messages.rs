@@ -140,3 +140,56 @@ fn recovery_puts_back_the_head_a_start_view_installed() {
     assert_eq!(r2.op(), 3, "{}", r2.describe());
     assert_eq!(r2.header(3).map(|h| h.checksum), Some(chain[3].checksum));
 }
+
+#[test]
+fn a_start_view_of_the_same_view_does_not_clear_ops_acked_above_its_head() {
+    // Replica 2, normal in view 1 with its log up to op 3, restarts having lost ops 4 and 5
+    // whole (both zones of their slots unreadable): it may have acked them in view 1. A
+    // start_view of view 1 that reaches it now may be an old one (delayed or replayed, sent
+    // before op 5 was prepared): its head (4) says nothing about op 5, which must stay
+    // unknown, never nacked. (A start_view of a newer view, chosen by a quorum, may clear it.)
+    use consensus::storage::{Storage, Zone};
+    let mut router = Router::new(3);
+    let chain = fake_chain(5, 1);
+    let ctx = router.ctx;
+    let start_view = |head: u64| {
+        let headers: Vec<Header> = chain[1..=head as usize].iter().rev().copied().collect();
+        let sv = StartView {
+            nonce: 0,
+            op: head,
+            commit: 0,
+        };
+        let m = Message::new(
+            Header::new(CLUSTER, 1, 1, Command::StartView(sv)),
+            encode_header_list(&headers),
+        );
+        decode(&m.encode(), &ctx).expect("well formed")
+    };
+    let first = start_view(3);
+    router.replicas[2]
+        .as_mut()
+        .unwrap()
+        .on_message(Peer::Replica(1), first);
+    router.crash(2);
+    let storage = router.storages[2].as_mut().unwrap();
+    for slot in [4, 5] {
+        storage.write(Zone::WalHeaders, slot, Bytes::from_static(b"torn"));
+        storage.write(Zone::WalPrepares, slot, Bytes::from_static(b"rotten"));
+    }
+    router.restart(2);
+    let r2 = router.replica(2);
+    assert_eq!((r2.status(), r2.view(), r2.op()), (Status::Normal, 1, 3));
+    assert!(r2.holds_unreadable(4) && r2.holds_unreadable(5));
+    let old = start_view(4);
+    router.replicas[2]
+        .as_mut()
+        .unwrap()
+        .on_message(Peer::Replica(1), old);
+    let r2 = router.replica(2);
+    assert_eq!(r2.op(), 4, "the start_view extended the log");
+    assert!(
+        r2.holds_unreadable(4),
+        "op 4's header is back; its prepare still may be acked"
+    );
+    assert!(r2.holds_unreadable(5), "op 5 forgotten: {}", r2.describe());
+}

@@ -1190,10 +1190,13 @@ impl Model {
             rep.write_header(h);
         }
         rep.truncate_after(head);
-        rep.clear_unknown_above(head);
+        let extends = rep.view == view && rep.status == Status::Normal;
+        if !extends {
+            // A start_view of its own view may be an old one: it clears nothing above its head.
+            rep.clear_unknown_above(head);
+        }
         rep.op = head;
         rep.view_head = rep.header(head).copied();
-        let extends = rep.view == view && rep.status == Status::Normal;
         rep.view = view;
         rep.commit_max = rep.commit_max.max(commit);
         rep.commit_max_checksum = None;

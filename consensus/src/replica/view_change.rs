@@ -563,7 +563,11 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
             self.note_view_log(header);
         }
         self.journal.truncate_after(&mut self.storage, head);
-        if head == sv.op {
+        if head == sv.op && !extends {
+            // Joining a view: its log, chosen by a quorum, ends at `head`, and what this
+            // replica may have acked above it in an older view was not committed. A start_view
+            // of its own view proves nothing above its head: it may be an old one (delayed or
+            // replayed) from before ops this replica acked in the view and then lost whole.
             self.journal.clear_unknown_above(head);
         }
         self.op = head;
