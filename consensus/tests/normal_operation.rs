@@ -170,6 +170,33 @@ fn stale_request_is_ignored() {
 }
 
 #[test]
+fn a_request_skipping_ahead_is_ignored() {
+    // A client has one request in flight, numbered one after its last: request 3 after 1
+    // means a client that lost track (or a forged message). Executing it would let the
+    // missing request 2 run later, out of the client's order, or never.
+    let mut router = Router::new(3);
+    let c = 22;
+    let s = register(&mut router, c);
+    assert_eq!(call(&mut router, c, s, 1, &append("k", "1")), KvOutput::Ok);
+    let primary = router.primary();
+    let op = router.replica(primary).op();
+    let replies_before = router.replies[&c].len();
+    router.send_request(primary, &request(c, s, 3, Some(&append("k", "3"))));
+    router.tick(100);
+    assert_eq!(
+        router.replica(primary).op(),
+        op,
+        "request 3 prepared after 1"
+    );
+    assert_eq!(router.replies[&c].len(), replies_before);
+    assert_eq!(call(&mut router, c, s, 2, &append("k", "2")), KvOutput::Ok);
+    assert_eq!(
+        call(&mut router, c, s, 3, &get("k")),
+        KvOutput::Value(Some("12".into()))
+    );
+}
+
+#[test]
 fn burst_respects_pipeline_and_queue_limits() {
     let mut router = Router::new(3);
     let clients: Vec<u128> = (100..130).collect();
