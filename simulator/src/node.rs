@@ -62,6 +62,11 @@ pub trait GroupView {
     fn offers_log(&self) -> bool {
         true
     }
+    /// The highest op it may have acknowledged: its op, or above where it lost whole slots
+    /// of ops it may have acked (their headers unknown). The default: its op.
+    fn acked_max(&self) -> u64 {
+        self.op()
+    }
     /// Whether it may have acknowledged `op` but cannot read its prepare back (so it can
     /// neither supply nor nack it). The default: never.
     fn holds_unreadable(&self, _op: u64) -> bool {

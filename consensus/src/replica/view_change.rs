@@ -235,6 +235,12 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
             && !self.journal.is_present(op)
     }
 
+    /// The highest op this replica may have acknowledged: its head, or an op above it whose
+    /// slot it lost whole (unknown).
+    pub fn acked_max(&self) -> u64 {
+        self.journal.unknown_ops().fold(self.op, u64::max)
+    }
+
     /// Whether this replica's log may be offered to a view change. An op above what it
     /// executed that it may have acknowledged but whose header it lost (unknown) goes into the
     /// do_view_change as such, so the new primary never counts it as a nack (protocol-aware

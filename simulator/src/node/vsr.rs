@@ -333,4 +333,7 @@ impl<M: StateMachine> GroupView for Replica<FaultyStorage, M> {
     fn holds_unreadable(&self, op: u64) -> bool {
         Replica::holds_unreadable(self, op)
     }
+    fn acked_max(&self) -> u64 {
+        Replica::acked_max(self)
+    }
 }

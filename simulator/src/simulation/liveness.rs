@@ -155,7 +155,7 @@ impl Simulation {
     fn core_can_neither_repair_nor_nack(&self, g: usize) -> bool {
         let nack_quorum = self.options.replica_count as usize - self.quorum() + 1;
         let (core, floor) = self.core_views(g);
-        let top = core.iter().map(|(_, v)| v.op()).max().unwrap_or(0);
+        let top = core.iter().map(|(_, v)| v.acked_max()).max().unwrap_or(0);
         (floor + 1..=top).any(|op| {
             let intact = core.iter().any(|(_, v)| v.prepare(op).is_some());
             let unreadable: Vec<u8> = core
