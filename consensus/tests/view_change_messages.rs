@@ -194,3 +194,57 @@ fn a_start_view_of_the_same_view_does_not_clear_ops_acked_above_its_head() {
     );
     assert!(r2.holds_unreadable(5), "op 5 forgotten: {}", r2.describe());
 }
+
+#[test]
+fn a_do_view_change_of_an_older_view_is_no_record_for_the_new_one() {
+    // Replica 2 leads view 2 of five (a quorum is 3). A do_view_change that replica 1 sent
+    // for view 1 shows its log as it was then: it may have acked more in view 1 since, and
+    // counted now it would nack those ops (V3). Only records for view 2 count.
+    let mut router = Router::new(5);
+    let ctx = router.ctx;
+    let chain = fake_chain(3, 0);
+    let headers: Vec<Header> = chain[1..].iter().rev().copied().collect();
+    let dvc = |view: u32, from: u8| {
+        let dvc = DoViewChange {
+            present_bitset: 0b111,
+            op: 3,
+            commit_min: 0,
+            log_view: 0,
+            view_head: VIEW_HEAD_UNKNOWN,
+            unknown_max: 0,
+            unknown_bitset: 0,
+        };
+        let m = Message::new(
+            Header::new(CLUSTER, view, from, Command::DoViewChange(dvc)),
+            encode_header_list(&headers),
+        );
+        decode(&m.encode(), &ctx).expect("well formed")
+    };
+    let mut deliver = |router: &mut Router, view: u32, from: u8| {
+        router.replicas[2]
+            .as_mut()
+            .unwrap()
+            .on_message(Peer::Replica(from), dvc(view, from))
+    };
+    // Replica 0's record for view 2 (and replica 2's own): two of three.
+    deliver(&mut router, 2, 0);
+    let r2 = router.replica(2);
+    assert_eq!(
+        (r2.view(), r2.status(), r2.op()),
+        (2, Status::ViewChange, 0)
+    );
+    deliver(&mut router, 1, 1);
+    assert_eq!(
+        router.replica(2).op(),
+        0,
+        "a view-1 record completed the quorum"
+    );
+    // The same record for view 2 completes it: the chosen log reaches op 3.
+    deliver(&mut router, 2, 1);
+    assert_eq!(
+        router.replica(2).op(),
+        3,
+        "{}",
+        router.replica(2).describe()
+    );
+}
