@@ -220,7 +220,7 @@ fn a_do_view_change_of_an_older_view_is_no_record_for_the_new_one() {
         );
         decode(&m.encode(), &ctx).expect("well formed")
     };
-    let mut deliver = |router: &mut Router, view: u32, from: u8| {
+    let deliver = |router: &mut Router, view: u32, from: u8| {
         router.replicas[2]
             .as_mut()
             .unwrap()
