@@ -746,6 +746,26 @@ mod tests {
         assert_eq!(recovered.unknown_ops().collect::<Vec<_>>(), vec![4]);
     }
 
+    #[test]
+    fn a_prepare_zone_that_was_written_keeps_its_op_faulty_whatever_it_holds_now() {
+        // Op 2: its record says the prepare was written, but the zone reads back empty (a
+        // lost sector): it may have been acked. Op 4: a header-only entry (never written
+        // here) whose zone now holds something unreadable (a misdirected write, say): the
+        // record alone cannot prove the prepare never landed there, so it is faulty too.
+        let prepares = chain(5);
+        let mut storage = MemoryStorage::new();
+        let mut journal = journal_with(&mut storage, &prepares[..3]);
+        storage.erase(Zone::WalPrepares, 2);
+        journal.write_header(&mut storage, &prepares[3].header);
+        assert_eq!(journal.state(4), Some(PrepareState::Missing));
+        storage.write(Zone::WalPrepares, 4, Bytes::from_static(b"misdirected"));
+        let recovered = recover(&storage);
+        assert_eq!(recovered.state(1), Some(PrepareState::Present));
+        assert_eq!(recovered.state(2), Some(PrepareState::Faulty));
+        assert_eq!(recovered.state(4), Some(PrepareState::Faulty));
+        assert!(recovered.may_have_acked(2) && recovered.may_have_acked(4));
+    }
+
     /// A journal of ops 1..=`ops` whose op 3 header record reads back stale: another
     /// prepare of op 3 (`old`, an abandoned one), marked written, beside the prepare of
     /// op 3 the log holds.
