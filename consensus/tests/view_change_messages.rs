@@ -248,3 +248,77 @@ fn a_do_view_change_of_an_older_view_is_no_record_for_the_new_one() {
         router.replica(2).describe()
     );
 }
+
+#[test]
+fn a_restarted_primary_does_not_resume_leading_its_view() {
+    // R7: the acks it counted and its pipeline lived in memory only. It moves to the next
+    // view instead (once the cluster has prepared anything), and the cluster carries on.
+    let mut router = Router::new(3);
+    let c = 9;
+    let s = register(&mut router, c);
+    let primary = router.primary();
+    let view = router.replica(primary).view();
+    assert!(router.replica(primary).op() > 0);
+    router.crash(primary);
+    router.restart(primary);
+    let r = router.replica(primary);
+    assert_eq!(
+        (r.view(), r.status()),
+        (view + 1, Status::ViewChange),
+        "{}",
+        r.describe()
+    );
+    router.run_until(20_000, |router| {
+        router
+            .replicas
+            .iter()
+            .flatten()
+            .all(|r| r.status() == Status::Normal)
+    });
+    let get = KvOp::Get { key: "k".into() };
+    let next = router.primary();
+    let replies = router.replies[&c].len();
+    router.send_request(next, &request(c, s, 1, Some(&get)));
+    router.run_until(20_000, |router| router.replies[&c].len() > replies);
+}
+
+#[test]
+fn a_start_view_of_an_older_view_is_ignored() {
+    // Replica 0 joined view 2. A start_view of view 1 (delayed) must not take it back to
+    // view 1's log: its view never goes down.
+    let mut router = Router::new(3);
+    let ctx = router.ctx;
+    let start_view = |view: u32, chain: &[Header]| {
+        let headers: Vec<Header> = chain[1..].iter().rev().copied().collect();
+        let sv = StartView {
+            nonce: 0,
+            op: chain.len() as u64 - 1,
+            commit: 0,
+        };
+        let from = (view % 3) as u8;
+        let m = Message::new(
+            Header::new(CLUSTER, view, from, Command::StartView(sv)),
+            encode_header_list(&headers),
+        );
+        (from, decode(&m.encode(), &ctx).expect("well formed"))
+    };
+    let (from, sv2) = start_view(2, &fake_chain(2, 0));
+    router.replicas[0]
+        .as_mut()
+        .unwrap()
+        .on_message(Peer::Replica(from), sv2);
+    let r0 = router.replica(0);
+    assert_eq!((r0.view(), r0.log_view(), r0.op()), (2, 2, 2));
+    let (from, sv1) = start_view(1, &fake_chain(4, 1));
+    router.replicas[0]
+        .as_mut()
+        .unwrap()
+        .on_message(Peer::Replica(from), sv1);
+    let r0 = router.replica(0);
+    assert_eq!(
+        (r0.view(), r0.log_view(), r0.op()),
+        (2, 2, 2),
+        "{}",
+        r0.describe()
+    );
+}
