@@ -322,3 +322,46 @@ fn a_start_view_of_an_older_view_is_ignored() {
         r0.describe()
     );
 }
+
+#[test]
+fn repair_takes_only_a_header_that_links_below_the_proven_chain() {
+    // Replica 0 joined view 1 with the headers of ops 3..=5 only: its chain is proven down
+    // to op 3. A header for op 2 is taken only if op 3 names it as its parent; another
+    // prepare at op 2 (of another view's log) would splice a foreign op into its log.
+    let mut router = Router::new(3);
+    let ctx = router.ctx;
+    let chain = fake_chain(5, 1);
+    let message = |view: u32, from: u8, command: Command, headers: &[Header]| {
+        let m = Message::new(
+            Header::new(CLUSTER, view, from, command),
+            encode_header_list(headers),
+        );
+        decode(&m.encode(), &ctx).expect("well formed")
+    };
+    let sv = StartView {
+        nonce: 0,
+        op: 5,
+        commit: 0,
+    };
+    let top: Vec<Header> = chain[3..].iter().rev().copied().collect();
+    let deliver = |router: &mut Router, from: u8, m: Message| {
+        router.replicas[0]
+            .as_mut()
+            .unwrap()
+            .on_message(Peer::Replica(from), m)
+    };
+    deliver(&mut router, 1, message(1, 1, Command::StartView(sv), &top));
+    assert_eq!(router.replica(0).op(), 5);
+    assert!(router.replica(0).header(2).is_none());
+    let foreign = fake_chain(5, 2)[2];
+    deliver(&mut router, 2, message(1, 2, Command::Headers, &[foreign]));
+    assert!(
+        router.replica(0).header(2).is_none(),
+        "took an op 2 that op 3 does not name"
+    );
+    deliver(&mut router, 2, message(1, 2, Command::Headers, &[chain[2]]));
+    assert_eq!(
+        router.replica(0).header(2).map(|h| h.checksum),
+        Some(chain[2].checksum)
+    );
+}
