@@ -502,6 +502,55 @@ fn only_prepare_oks_of_the_primarys_view_count() {
 }
 
 #[test]
+fn a_backup_executes_only_what_the_primary_says_is_committed() {
+    // No prepare_ok reaches the primary: nothing new commits. A backup holds the prepare but
+    // must not take its op as committed (only the commit number it carries).
+    let mut router = Router::new(3);
+    let session = register(&mut router, 7);
+    router.filter = Box::new(|m, _, _| !matches!(m.header.command, Command::PrepareOk(_)));
+    let primary = router.primary();
+    let backup = (primary + 1) % 3;
+    let op = router.replica(primary).op();
+    let committed = router.replica(primary).commit_max();
+    router.send_request(primary, &request(7, session, 1, Some(&put("k", "v"))));
+    router.deliver_all(100);
+    let b = router.replica(backup);
+    assert_eq!(b.op(), op + 1, "the backup holds the prepare");
+    assert_eq!(router.replica(primary).commit_max(), committed);
+    assert!(
+        b.commit_min() <= committed && b.commit_max() <= committed,
+        "took an uncommitted op as committed: {}",
+        b.describe()
+    );
+}
+
+#[test]
+fn prepare_timestamps_strictly_increase_within_a_tick() {
+    // Two requests prepared in one tick: the second's timestamp is still above the first's
+    // (N8), so timestamps order ops even where the clock did not move.
+    let mut router = Router::new(3);
+    let first = register(&mut router, 7);
+    let second = register(&mut router, 8);
+    let primary = router.primary();
+    let op = router.replica(primary).op();
+    router.send_request(primary, &request(7, first, 1, Some(&put("a", "1"))));
+    router.send_request(primary, &request(8, second, 1, Some(&put("b", "2"))));
+    router.deliver_all(200);
+    let r = router.replica(primary);
+    assert_eq!(r.op(), op + 2);
+    let stamp = |op: u64| match r.header(op).unwrap().command {
+        Command::Prepare(p) => p.timestamp,
+        _ => unreachable!(),
+    };
+    assert!(
+        stamp(op + 2) > stamp(op + 1),
+        "{} then {}",
+        stamp(op + 1),
+        stamp(op + 2)
+    );
+}
+
+#[test]
 fn heartbeats_do_not_wait_behind_unrelated_writes() {
     // The primary's disk is stuck on a prepare write. Its commit heartbeats and pings depend
     // only on the superblock of its view, long durable: they must still reach the backups,

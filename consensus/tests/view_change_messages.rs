@@ -365,3 +365,36 @@ fn repair_takes_only_a_header_that_links_below_the_proven_chain() {
         Some(chain[2].checksum)
     );
 }
+
+#[test]
+fn joining_a_view_truncates_the_log_above_its_head() {
+    // Replica 0 joined view 1 with ops up to 5; view 2's log, chosen without them, ends at
+    // op 3. Joining view 2 drops ops 4 and 5: kept, they would pass for view 2's log.
+    let mut router = Router::new(3);
+    let ctx = router.ctx;
+    let chain = fake_chain(5, 0);
+    let start_view = |view: u32, head: usize| {
+        let headers: Vec<Header> = chain[1..=head].iter().rev().copied().collect();
+        let sv = StartView {
+            nonce: 0,
+            op: head as u64,
+            commit: 0,
+        };
+        let from = (view % 3) as u8;
+        let m = Message::new(
+            Header::new(CLUSTER, view, from, Command::StartView(sv)),
+            encode_header_list(&headers),
+        );
+        (from, decode(&m.encode(), &ctx).expect("well formed"))
+    };
+    for (view, head) in [(1, 5), (2, 3)] {
+        let (from, sv) = start_view(view, head);
+        router.replicas[0]
+            .as_mut()
+            .unwrap()
+            .on_message(Peer::Replica(from), sv);
+    }
+    let r0 = router.replica(0);
+    assert_eq!((r0.view(), r0.op()), (2, 3), "{}", r0.describe());
+    assert!(r0.header(4).is_none() && r0.header(5).is_none());
+}
