@@ -398,3 +398,44 @@ fn joining_a_view_truncates_the_log_above_its_head() {
     assert_eq!((r0.view(), r0.op()), (2, 3), "{}", r0.describe());
     assert!(r0.header(4).is_none() && r0.header(5).is_none());
 }
+
+#[test]
+fn repair_takes_only_the_prepare_its_log_names() {
+    // Replica 0 joined view 1 with the headers of ops 1..=3 and none of their prepares. A
+    // prepare at op 2 with another checksum (an abandoned log's) is not op 2 of its log: it
+    // must neither take its place nor count as held. The one the log names is taken.
+    let mut router = Router::new(3);
+    let ctx = router.ctx;
+    let chain = fake_chain(3, 1);
+    let headers: Vec<Header> = chain[1..].iter().rev().copied().collect();
+    let sv = StartView {
+        nonce: 0,
+        op: 3,
+        commit: 0,
+    };
+    let m = Message::new(
+        Header::new(CLUSTER, 1, 1, Command::StartView(sv)),
+        encode_header_list(&headers),
+    );
+    let deliver = |router: &mut Router, m: Message| {
+        let m = decode(&m.encode(), &ctx).expect("well formed");
+        router.replicas[0]
+            .as_mut()
+            .unwrap()
+            .on_message(Peer::Replica(1), m)
+    };
+    deliver(&mut router, m);
+    assert_eq!(router.replica(0).op(), 3);
+    assert!(router.replica(0).prepare(2).is_none());
+    let abandoned = fake_chain(3, 0)[2];
+    deliver(&mut router, Message::new(abandoned, Bytes::new()));
+    let r0 = router.replica(0);
+    assert_eq!(r0.header(2).map(|h| h.checksum), Some(chain[2].checksum));
+    assert!(
+        r0.prepare(2).is_none(),
+        "held a prepare its log does not name"
+    );
+    deliver(&mut router, Message::new(chain[2], Bytes::new()));
+    let held = router.replica(0).prepare(2).map(|m| m.header.checksum);
+    assert_eq!(held, Some(chain[2].checksum));
+}
