@@ -745,3 +745,39 @@ fn c50_checkpoint_from_a_newer_view_truncates_abandoned_log() {
 fn c50_checkpoint_from_a_newer_view_truncates_abandoned_log_slow_disk() {
     checkpoint_from_newer_view(504, 5, true);
 }
+
+/// A new checkpoint is written beside the durable one, never over it: until the superblock
+/// names the new one, the old one is what a restart opens from. A solo replica's crash loses
+/// the superblock write of its second checkpoint; it must reopen from its first.
+#[test]
+fn a_new_checkpoint_never_overwrites_the_durable_one() {
+    use consensus::storage::Zone;
+    const COPIES: u64 = consensus::superblock::SUPERBLOCK_COPIES;
+    let mut s = scenario(104, 1, 2, 3);
+    s.run_until(40_000, |s| {
+        // The second checkpoint was just taken: no copy of its superblock write is durable.
+        let storage = s.sim.cluster.storage(0);
+        let copies = (0..COPIES)
+            .filter(|&copy| storage.is_pending_at(Zone::Superblock, copy))
+            .count() as u64;
+        s.replica(0).checkpoint_op() == 2 * INTERVAL && copies == COPIES
+    })
+    .unwrap();
+    // The superblock's writes (the newest ones) are lost; the checkpoint's own writes land.
+    assert_eq!(
+        s.sim.cluster.storage_mut(0).tear(COPIES as usize),
+        COPIES as usize
+    );
+    s.crash(0);
+    s.restart(0);
+    assert!(
+        s.sim.cluster.is_up(0),
+        "the replica refused to open: its durable checkpoint was overwritten"
+    );
+    // It opened from the first checkpoint and replayed its journal past the second (taken
+    // again on the way).
+    assert!(s.replica(0).commit_min() >= 2 * INTERVAL);
+    let commit = s.commit_max();
+    s.run_until(20_000, |s| s.replica(0).commit_min() > commit + INTERVAL)
+        .unwrap();
+}
