@@ -439,3 +439,44 @@ fn repair_takes_only_the_prepare_its_log_names() {
     let held = router.replica(0).prepare(2).map(|m| m.header.checksum);
     assert_eq!(held, Some(chain[2].checksum));
 }
+
+#[test]
+fn a_log_for_a_new_view_leaves_only_once_the_view_is_durable() {
+    // V1: a replica that handed its log to the primary of a view must still be in that view
+    // after a crash, or it could hand another log to an older view's primary, or act in the
+    // older view again. Its do_view_change waits for the superblock write of the new view.
+    let mut router = Router::new(3);
+    register(&mut router, 7);
+    router.synchronous_disk = false;
+    let primary = router.primary();
+    let (next, backup) = ((primary + 1) % 3, (primary + 2) % 3);
+    let view = router.replica(backup).view();
+    let logs = std::rc::Rc::new(std::cell::Cell::new(0));
+    let seen = logs.clone();
+    router.filter = Box::new(move |m, from, _| {
+        if from == Peer::Replica(backup) && matches!(m.header.command, Command::DoViewChange(_)) {
+            seen.set(seen.get() + 1);
+        }
+        true
+    });
+    router.crash(primary);
+    router.run_until(10_000, |router| {
+        let b = router.replica(backup);
+        b.view() > view && b.status() == Status::ViewChange
+    });
+    assert_eq!(router.replica(backup).view(), view + 1);
+    assert_eq!(
+        router.replica(next).view(),
+        view + 1,
+        "the next primary's view"
+    );
+    router.tick(50);
+    assert_eq!(
+        logs.get(),
+        0,
+        "a do_view_change left before its view was durable"
+    );
+    router.complete_writes(backup);
+    router.deliver_all(100);
+    assert!(logs.get() > 0, "the do_view_change never left");
+}
