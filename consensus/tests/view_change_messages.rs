@@ -29,6 +29,42 @@ fn fake_chain(n: u64, view: u32) -> Vec<Header> {
     out
 }
 
+/// `command` of `view` from replica `from` with `headers` in its body, decoded as a replica of
+/// three receives it.
+fn message(view: u32, from: u8, command: Command, headers: &[Header]) -> Message {
+    let m = Message::new(
+        Header::new(CLUSTER, view, from, command),
+        encode_header_list(headers),
+    );
+    let ctx = DecodeContext {
+        cluster: CLUSTER,
+        replica_count: 3,
+    };
+    decode(&m.encode(), &ctx).expect("well formed")
+}
+
+/// The start_view of `view` (from its primary, of three replicas) whose log is `chain`'s ops
+/// `from..=head`, the head first; returns the sender too.
+fn start_view(view: u32, chain: &[Header], from: usize, head: usize) -> (u8, Message) {
+    let headers: Vec<Header> = chain[from..=head].iter().rev().copied().collect();
+    let sv = StartView {
+        nonce: 0,
+        op: head as u64,
+        commit: 0,
+    };
+    let primary = (view % 3) as u8;
+    let m = message(view, primary, Command::StartView(sv), &headers);
+    (primary, m)
+}
+
+/// Replica `to` receives `m` from replica `from`.
+fn deliver(router: &mut Router, to: u8, from: u8, m: Message) {
+    router.replicas[to as usize]
+        .as_mut()
+        .unwrap()
+        .on_message(Peer::Replica(from), m);
+}
+
 #[test]
 fn do_view_change_claiming_more_than_the_pipeline_is_handled() {
     let mut router = Router::new(3);
@@ -114,21 +150,8 @@ fn recovery_puts_back_the_head_a_start_view_installed() {
     // knows the head: recovery puts it back, so the log's head never falls onto older entries.
     let mut router = Router::new(3);
     let chain = fake_chain(3, 1);
-    let headers: Vec<Header> = chain[1..].iter().rev().copied().collect();
-    let sv = StartView {
-        nonce: 0,
-        op: 3,
-        commit: 0,
-    };
-    let m = Message::new(
-        Header::new(CLUSTER, 1, 1, Command::StartView(sv)),
-        encode_header_list(&headers),
-    );
-    let m = decode(&m.encode(), &router.ctx).expect("well formed");
-    router.replicas[2]
-        .as_mut()
-        .unwrap()
-        .on_message(Peer::Replica(1), m);
+    let (from, sv) = start_view(1, &chain, 1, 3);
+    deliver(&mut router, 2, from, sv);
     assert_eq!(router.replica(2).op(), 3);
     assert_eq!(router.replica(2).log_view(), 1);
     router.crash(2);
@@ -151,25 +174,8 @@ fn a_start_view_of_the_same_view_does_not_clear_ops_acked_above_its_head() {
     use consensus::storage::{Storage, Zone};
     let mut router = Router::new(3);
     let chain = fake_chain(5, 1);
-    let ctx = router.ctx;
-    let start_view = |head: u64| {
-        let headers: Vec<Header> = chain[1..=head as usize].iter().rev().copied().collect();
-        let sv = StartView {
-            nonce: 0,
-            op: head,
-            commit: 0,
-        };
-        let m = Message::new(
-            Header::new(CLUSTER, 1, 1, Command::StartView(sv)),
-            encode_header_list(&headers),
-        );
-        decode(&m.encode(), &ctx).expect("well formed")
-    };
-    let first = start_view(3);
-    router.replicas[2]
-        .as_mut()
-        .unwrap()
-        .on_message(Peer::Replica(1), first);
+    let (from, first) = start_view(1, &chain, 1, 3);
+    deliver(&mut router, 2, from, first);
     router.crash(2);
     let storage = router.storages[2].as_mut().unwrap();
     for slot in [4, 5] {
@@ -181,11 +187,8 @@ fn a_start_view_of_the_same_view_does_not_clear_ops_acked_above_its_head() {
     assert_eq!((r2.status(), r2.view(), r2.op()), (Status::Normal, 1, 3));
     assert!(r2.holds_unreadable(4) && r2.holds_unreadable(5));
     assert_eq!(r2.acked_max(), 5, "it may have acked up to op 5");
-    let old = start_view(4);
-    router.replicas[2]
-        .as_mut()
-        .unwrap()
-        .on_message(Peer::Replica(1), old);
+    let (from, old) = start_view(1, &chain, 1, 4);
+    deliver(&mut router, 2, from, old);
     let r2 = router.replica(2);
     assert_eq!(r2.op(), 4, "the start_view extended the log");
     assert!(
@@ -287,33 +290,12 @@ fn a_start_view_of_an_older_view_is_ignored() {
     // Replica 0 joined view 2. A start_view of view 1 (delayed) must not take it back to
     // view 1's log: its view never goes down.
     let mut router = Router::new(3);
-    let ctx = router.ctx;
-    let start_view = |view: u32, chain: &[Header]| {
-        let headers: Vec<Header> = chain[1..].iter().rev().copied().collect();
-        let sv = StartView {
-            nonce: 0,
-            op: chain.len() as u64 - 1,
-            commit: 0,
-        };
-        let from = (view % 3) as u8;
-        let m = Message::new(
-            Header::new(CLUSTER, view, from, Command::StartView(sv)),
-            encode_header_list(&headers),
-        );
-        (from, decode(&m.encode(), &ctx).expect("well formed"))
-    };
-    let (from, sv2) = start_view(2, &fake_chain(2, 0));
-    router.replicas[0]
-        .as_mut()
-        .unwrap()
-        .on_message(Peer::Replica(from), sv2);
+    let (from, sv2) = start_view(2, &fake_chain(2, 0), 1, 2);
+    deliver(&mut router, 0, from, sv2);
     let r0 = router.replica(0);
     assert_eq!((r0.view(), r0.log_view(), r0.op()), (2, 2, 2));
-    let (from, sv1) = start_view(1, &fake_chain(4, 1));
-    router.replicas[0]
-        .as_mut()
-        .unwrap()
-        .on_message(Peer::Replica(from), sv1);
+    let (from, sv1) = start_view(1, &fake_chain(4, 1), 1, 4);
+    deliver(&mut router, 0, from, sv1);
     let r0 = router.replica(0);
     assert_eq!(
         (r0.view(), r0.log_view(), r0.op()),
@@ -329,37 +311,28 @@ fn repair_takes_only_a_header_that_links_below_the_proven_chain() {
     // to op 3. A header for op 2 is taken only if op 3 names it as its parent; another
     // prepare at op 2 (of another view's log) would splice a foreign op into its log.
     let mut router = Router::new(3);
-    let ctx = router.ctx;
     let chain = fake_chain(5, 1);
-    let message = |view: u32, from: u8, command: Command, headers: &[Header]| {
-        let m = Message::new(
-            Header::new(CLUSTER, view, from, command),
-            encode_header_list(headers),
-        );
-        decode(&m.encode(), &ctx).expect("well formed")
-    };
-    let sv = StartView {
-        nonce: 0,
-        op: 5,
-        commit: 0,
-    };
-    let top: Vec<Header> = chain[3..].iter().rev().copied().collect();
-    let deliver = |router: &mut Router, from: u8, m: Message| {
-        router.replicas[0]
-            .as_mut()
-            .unwrap()
-            .on_message(Peer::Replica(from), m)
-    };
-    deliver(&mut router, 1, message(1, 1, Command::StartView(sv), &top));
+    let (from, sv) = start_view(1, &chain, 3, 5);
+    deliver(&mut router, 0, from, sv);
     assert_eq!(router.replica(0).op(), 5);
     assert!(router.replica(0).header(2).is_none());
     let foreign = fake_chain(5, 2)[2];
-    deliver(&mut router, 2, message(1, 2, Command::Headers, &[foreign]));
+    deliver(
+        &mut router,
+        0,
+        2,
+        message(1, 2, Command::Headers, &[foreign]),
+    );
     assert!(
         router.replica(0).header(2).is_none(),
         "took an op 2 that op 3 does not name"
     );
-    deliver(&mut router, 2, message(1, 2, Command::Headers, &[chain[2]]));
+    deliver(
+        &mut router,
+        0,
+        2,
+        message(1, 2, Command::Headers, &[chain[2]]),
+    );
     assert_eq!(
         router.replica(0).header(2).map(|h| h.checksum),
         Some(chain[2].checksum)
@@ -371,28 +344,10 @@ fn joining_a_view_truncates_the_log_above_its_head() {
     // Replica 0 joined view 1 with ops up to 5; view 2's log, chosen without them, ends at
     // op 3. Joining view 2 drops ops 4 and 5: kept, they would pass for view 2's log.
     let mut router = Router::new(3);
-    let ctx = router.ctx;
     let chain = fake_chain(5, 0);
-    let start_view = |view: u32, head: usize| {
-        let headers: Vec<Header> = chain[1..=head].iter().rev().copied().collect();
-        let sv = StartView {
-            nonce: 0,
-            op: head as u64,
-            commit: 0,
-        };
-        let from = (view % 3) as u8;
-        let m = Message::new(
-            Header::new(CLUSTER, view, from, Command::StartView(sv)),
-            encode_header_list(&headers),
-        );
-        (from, decode(&m.encode(), &ctx).expect("well formed"))
-    };
     for (view, head) in [(1, 5), (2, 3)] {
-        let (from, sv) = start_view(view, head);
-        router.replicas[0]
-            .as_mut()
-            .unwrap()
-            .on_message(Peer::Replica(from), sv);
+        let (from, sv) = start_view(view, &chain, 1, head);
+        deliver(&mut router, 0, from, sv);
     }
     let r0 = router.replica(0);
     assert_eq!((r0.view(), r0.op()), (2, 3), "{}", r0.describe());
@@ -405,37 +360,22 @@ fn repair_takes_only_the_prepare_its_log_names() {
     // prepare at op 2 with another checksum (an abandoned log's) is not op 2 of its log: it
     // must neither take its place nor count as held. The one the log names is taken.
     let mut router = Router::new(3);
-    let ctx = router.ctx;
     let chain = fake_chain(3, 1);
-    let headers: Vec<Header> = chain[1..].iter().rev().copied().collect();
-    let sv = StartView {
-        nonce: 0,
-        op: 3,
-        commit: 0,
-    };
-    let m = Message::new(
-        Header::new(CLUSTER, 1, 1, Command::StartView(sv)),
-        encode_header_list(&headers),
-    );
-    let deliver = |router: &mut Router, m: Message| {
-        let m = decode(&m.encode(), &ctx).expect("well formed");
-        router.replicas[0]
-            .as_mut()
-            .unwrap()
-            .on_message(Peer::Replica(1), m)
-    };
-    deliver(&mut router, m);
+    let (from, sv) = start_view(1, &chain, 1, 3);
+    deliver(&mut router, 0, from, sv);
+    // A prepare travels with its header alone (its body is empty here).
+    let prepare = |h: Header| message(h.view, h.replica, h.command, &[]);
     assert_eq!(router.replica(0).op(), 3);
     assert!(router.replica(0).prepare(2).is_none());
     let abandoned = fake_chain(3, 0)[2];
-    deliver(&mut router, Message::new(abandoned, Bytes::new()));
+    deliver(&mut router, 0, 1, prepare(abandoned));
     let r0 = router.replica(0);
     assert_eq!(r0.header(2).map(|h| h.checksum), Some(chain[2].checksum));
     assert!(
         r0.prepare(2).is_none(),
         "held a prepare its log does not name"
     );
-    deliver(&mut router, Message::new(chain[2], Bytes::new()));
+    deliver(&mut router, 0, 1, prepare(chain[2]));
     let held = router.replica(0).prepare(2).map(|m| m.header.checksum);
     assert_eq!(held, Some(chain[2].checksum));
 }
