@@ -6,6 +6,7 @@
 //! cargo run --release --example bench_histories -- --write-generated DIR
 //! cargo run --release --example bench_histories -- --jobs N [DIR]
 //! cargo run --release --example bench_histories -- --seeds A..B
+//! cargo run --release --example bench_histories -- --adversarial
 //! ```
 //!
 //! DIR defaults to the reference histories (tests/data/histories). The generated histories are
@@ -17,6 +18,10 @@
 //! gives it away), to time refutations. `--write-generated DIR` writes them as files instead
 //! (to time another build of the checker on the same input). `--jobs N` checks keys on N
 //! threads (`check_kv_jobs`).
+//!
+//! Without DIR, the generated histories are followed by adversarial ones (`bench_adversarial`,
+//! alone with `--adversarial`): 200 seeds each of two shapes with colliding values and cas ops
+//! that guess, summarized by how the times spread.
 //!
 //! `--seeds A..B` runs each seed of the range as `vopr --seed N` does (its swarm options),
 //! then times the end-of-run check of its history, with the end-of-run budget, apart from
@@ -47,6 +52,10 @@ fn main() {
         }
         _ => 1,
     };
+    if args == ["--adversarial"] {
+        bench_adversarial(jobs);
+        return;
+    }
     if let [flag, value] = args.as_slice() {
         if flag == "--write-generated" {
             write_generated(value);
@@ -94,6 +103,59 @@ fn main() {
             generated.add(&spec.name(), &spec.generate());
         }
         generated.print(&format!("{} generated histories", SPECS.len()));
+        bench_adversarial(jobs);
+    }
+}
+
+/// Seeds of each adversarial shape.
+const ADVERSARIAL_SEEDS: u64 = 200;
+
+/// The hardest small histories we know for this checker: 300 operations on one key by 10
+/// clients, values drawn from 5 or 50 (appends build values with many readings), 20% pending,
+/// cas ops guessing their expected value (`Shape::guessing_cas`). Linearizable by
+/// construction. Prints how the times spread and the slowest five, not a line per history.
+fn bench_adversarial(jobs: usize) {
+    for values in [5, 50] {
+        let shape = Shape {
+            values: Some(values),
+            pending_in_100: 20,
+            guessing_cas: true,
+        };
+        let mut runs: Vec<(Duration, u64, u64, Verdict)> = Vec::new();
+        for seed in 0..ADVERSARIAL_SEEDS {
+            let ops = generate::shaped(300, 1, 10, seed, shape);
+            let start = Instant::now();
+            let result = check_kv_jobs(&ops, Budget::default(), jobs);
+            runs.push((start.elapsed(), result.steps(), seed, result.verdict));
+        }
+        let total: Duration = runs.iter().map(|run| run.0).sum();
+        let steps: u64 = runs.iter().map(|run| run.1).sum();
+        let within = |ms: u64| {
+            runs.iter()
+                .filter(|run| run.0 <= Duration::from_millis(ms))
+                .count()
+        };
+        let count = |verdict| runs.iter().filter(|run| run.3 == verdict).count();
+        let (wrong, unknown) = (count(Verdict::NotLinearizable), count(Verdict::Unknown));
+        let (within_10, within_100) = (within(10), within(100));
+        runs.sort_by_key(|run| std::cmp::Reverse(run.0));
+        let slowest: Vec<String> = runs[..5]
+            .iter()
+            .map(|(took, steps, seed, _)| {
+                format!(
+                    "seed {seed} {:.1} ms {steps} steps",
+                    took.as_secs_f64() * 1e3
+                )
+            })
+            .collect();
+        println!(
+            "adversarial v{values}: {ADVERSARIAL_SEEDS} histories, total {:.1} ms, {steps} steps; \
+             within 10 ms {}, within 100 ms {}; not linearizable (wrong) {wrong}, unknown {unknown}; slowest: {}",
+            total.as_secs_f64() * 1e3,
+            within_10,
+            within_100,
+            slowest.join(", ")
+        );
     }
 }
 
@@ -177,6 +239,7 @@ const fn spec(ops: usize, keys: usize, clients: usize) -> Spec {
         shape: Shape {
             values: None,
             pending_in_100: 0,
+            guessing_cas: false,
         },
     }
 }
@@ -188,6 +251,7 @@ const fn shaped(ops: usize, keys: usize, clients: usize, values: u64, pending: u
         shape: Shape {
             values: if values == 0 { None } else { Some(values) },
             pending_in_100: pending,
+            guessing_cas: false,
         },
         ..spec(ops, keys, clients)
     }

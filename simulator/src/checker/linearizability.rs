@@ -18,6 +18,7 @@ mod entries;
 mod report;
 mod search;
 mod segments;
+mod supply;
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};

@@ -31,6 +31,24 @@ pub struct Anomaly {
     pub ops: Vec<Operation>,
 }
 
+/// What the search's lookahead tells `Model::can_lead_to` about the
+/// operations not yet placed, for one completed read that must come later.
+pub trait Lookahead {
+    /// The read asked about.
+    fn read(&self) -> &Operation;
+    /// The `nth` (from 0) of the resets of operation `of` (`Model::read_resets`,
+    /// in their order) that are not yet placed and were called by the read's
+    /// return (a reset called later comes after the read), with its index;
+    /// `of` is the read itself or one of these resets. `None` past the last.
+    fn reset(&self, of: usize, nth: usize) -> Option<(usize, &Operation)>;
+    /// The index of the read.
+    fn read_index(&self) -> usize;
+    /// Whether the operations not yet placed and called by the read's return
+    /// can add every token of `needed` (`Model::tokens`), counted with
+    /// multiplicity. Always true when the model gives no tokens.
+    fn covers(&self, needed: &[u8]) -> bool;
+}
+
 pub trait Model {
     /// The state of one partition. Hashed and compared for the search's memo cache.
     type State: Clone + Eq + Hash + Debug;
@@ -111,20 +129,37 @@ pub trait Model {
         vec![false; ops.len()]
     }
 
-    /// For the search's lookahead: per operation of one partition, `Some` for a
-    /// completed read, holding the operations (indices into `ops`) that could
-    /// reset the state to a value that read may then see (see `can_lead_to`).
+    /// For the search's lookahead: per operation of one partition, `Some` for
+    /// an operation that needs the state to hold some value when it takes
+    /// effect (for the KV store: a completed read of a value, and a cas that
+    /// may have swapped), holding the operations (indices
+    /// into `ops`) that could reset the state to a value it may then see (see
+    /// `can_lead_to`), the one that leaves least to explain first (for the KV
+    /// store: the longest value). Every reset that needs a value itself (a
+    /// cas) must have its list: `Lookahead::reset` gives none for one without
+    /// and `can_lead_to` may then take it as impossible. The search asks
+    /// `can_lead_to` about the completed operations with a list.
     /// The default gives none, and the search looks ahead at nothing.
     fn read_resets(&self, ops: &[&Operation]) -> Vec<Option<Vec<usize>>> {
         vec![None; ops.len()]
     }
 
-    /// Can `state` still lead to the output of `read` (a completed read that
-    /// must come later) through operations yet to be placed, given whether one
-    /// of its resets (`read_resets`) is among them? False only when certainly
-    /// not: the search then prunes the branch, so a false here that is wrong
-    /// could turn a linearizable history into a violation.
-    fn can_lead_to(&self, _state: &Self::State, _read: &Operation, _resets_left: bool) -> bool {
+    /// For the search's lookahead: per operation of one partition, the tokens
+    /// it adds to the state, the only way the state gains them short of a
+    /// reset (for the KV store: an append's bytes). The search counts the
+    /// tokens of the operations not yet linearized that may still come before
+    /// a read (`linearizability/supply.rs`), for `Lookahead::covers`. The
+    /// default gives none, and every need is covered.
+    fn tokens<'a>(&self, ops: &[&'a Operation]) -> Vec<Option<&'a [u8]>> {
+        vec![None; ops.len()]
+    }
+
+    /// Can `state` still lead to the output of `ahead.read()` (a completed
+    /// read that must come later) through operations yet to be placed, which
+    /// `ahead` tells about? False only when certainly not: the search then
+    /// prunes the branch, so a false here that is wrong could turn a
+    /// linearizable history into a violation.
+    fn can_lead_to(&self, _state: &Self::State, _ahead: &dyn Lookahead) -> bool {
         true
     }
 
@@ -201,24 +236,20 @@ impl Model for KvModel {
         shortcuts::preceded_by(ops)
     }
 
-    /// From a value `s`, the key later holds `s` followed by appends, unless a
-    /// put or a swapping cas resets it to its own value (then appends follow),
-    /// and nothing makes it absent again. So a read of `v` after a state
-    /// `Some(s)` needs `s` to be a prefix of `v` or a reset whose value is (one
-    /// of `read_resets`) still to come; a read of null needs an absent key. A
-    /// cas told it swapped read its expected value `e` (the key held exactly
-    /// `e` when it took effect), so it needs the same as a read of `e`.
-    fn can_lead_to(&self, state: &Self::State, read: &Operation, resets_left: bool) -> bool {
-        let seen = match (&read.op, &read.output) {
-            (Op::Get, Output::Value(seen)) => seen.as_deref(),
-            (Op::Cas { expected, .. }, Output::Swapped(true)) => Some(expected.as_str()),
-            _ => return true,
-        };
-        match (state, seen) {
-            (None, _) => true,
-            (Some(_), None) => false,
-            (Some(current), Some(seen)) => resets_left || seen.starts_with(current.as_str()),
-        }
+    /// The bytes of an append's value: nothing else adds bytes to a value
+    /// without replacing it whole.
+    fn tokens<'a>(&self, ops: &[&'a Operation]) -> Vec<Option<&'a [u8]>> {
+        ops.iter()
+            .map(|op| match &op.op {
+                Op::Append { value } => Some(value.as_bytes()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// `shortcuts::can_lead_to`.
+    fn can_lead_to(&self, state: &Self::State, ahead: &dyn Lookahead) -> bool {
+        shortcuts::can_lead_to(state, ahead)
     }
 
     fn partition(&self, ops: &[Operation]) -> Vec<Partition> {
@@ -308,21 +339,30 @@ mod tests {
             call: 0,
             ret: Some(1),
         };
-        assert!(m.can_lead_to(&s("a,b"), &read(Some("a,b,c")), false));
-        assert!(!m.can_lead_to(&s("a,c"), &read(Some("a,b,c")), false));
-        assert!(m.can_lead_to(&s("a,c"), &read(Some("a,b,c")), true));
-        assert!(m.can_lead_to(&None, &read(Some("x")), false));
-        assert!(!m.can_lead_to(&s(""), &read(None), true));
+        let ahead = |read: Operation, resets: Vec<Operation>| Fixed::new(read, resets, None);
+        assert!(m.can_lead_to(&s("a,b"), &ahead(read(Some("a,b,c")), vec![])));
+        assert!(!m.can_lead_to(&s("a,c"), &ahead(read(Some("a,b,c")), vec![])));
+        let reset = |op| Operation {
+            op,
+            output: Output::Empty,
+            ..read(None)
+        };
+        assert!(m.can_lead_to(
+            &s("a,c"),
+            &ahead(read(Some("a,b,c")), vec![reset(put("a"))])
+        ));
+        assert!(m.can_lead_to(&None, &ahead(read(Some("x")), vec![])));
+        assert!(!m.can_lead_to(&s(""), &ahead(read(None), vec![reset(put(""))])));
         // A cas told it swapped read its expected value; one told false, nothing.
         let swapped = |told| Operation {
             op: cas("a,b", "z"),
             output: Output::Swapped(told),
             ..read(None)
         };
-        assert!(m.can_lead_to(&s("a,"), &swapped(true), false));
-        assert!(!m.can_lead_to(&s("a,c"), &swapped(true), false));
-        assert!(m.can_lead_to(&s("a,c"), &swapped(true), true));
-        assert!(m.can_lead_to(&s("a,c"), &swapped(false), false));
+        assert!(m.can_lead_to(&s("a,"), &ahead(swapped(true), vec![])));
+        assert!(!m.can_lead_to(&s("a,c"), &ahead(swapped(true), vec![])));
+        assert!(m.can_lead_to(&s("a,c"), &ahead(swapped(true), vec![reset(put("a,"))])));
+        assert!(m.can_lead_to(&s("a,c"), &ahead(swapped(false), vec![])));
         let ops = [
             read(Some("a,b")),
             Operation {
@@ -349,14 +389,133 @@ mod tests {
         ];
         let refs: Vec<&Operation> = ops.iter().collect();
         let resets = m.read_resets(&refs);
-        // "a" and "" may start "a,b"; "b" does not, and a cas told false never swapped.
-        assert_eq!(resets[0], Some(vec![4, 1]));
-        assert_eq!(resets[1..], [None, None, None, None]);
+        // "a" and "" may start "a,b", longest first; "b" does not, and a cas
+        // told false never swapped.
+        assert_eq!(resets[0], Some(vec![1, 4]));
+        assert_eq!(resets[1..4], [None, None, None]);
+        // A pending cas swapped only from its expected value "x": "" may start it.
+        assert_eq!(resets[4], Some(vec![4]));
         // A completed cas told it swapped is looked ahead at like a read of its expected value.
         let mut with_cas = ops.to_vec();
         with_cas.push(swapped(true));
         let refs: Vec<&Operation> = with_cas.iter().collect();
-        assert_eq!(m.read_resets(&refs)[5], Some(vec![4, 1]));
+        assert_eq!(m.read_resets(&refs)[5], Some(vec![1, 4]));
+    }
+
+    /// A `Lookahead` with fixed answers: the read is operation 0, and the
+    /// resets of the read, or of a cas among them, are those of 1.. whose
+    /// value is a prefix of what it read (or expected), longest first. `supply`: the
+    /// bytes appends can still add (`None`: any).
+    struct Fixed {
+        ops: Vec<Operation>,
+        supply: Option<String>,
+    }
+
+    impl Fixed {
+        fn new(read: Operation, resets: Vec<Operation>, supply: Option<&str>) -> Self {
+            let mut ops = vec![read];
+            ops.extend(resets);
+            Fixed {
+                ops,
+                supply: supply.map(str::to_string),
+            }
+        }
+    }
+
+    impl Lookahead for Fixed {
+        fn read(&self) -> &Operation {
+            &self.ops[0]
+        }
+
+        fn read_index(&self) -> usize {
+            0
+        }
+
+        fn reset(&self, of: usize, nth: usize) -> Option<(usize, &Operation)> {
+            let target = match (&self.ops[of].op, &self.ops[of].output) {
+                (Op::Cas { expected, .. }, _) => expected.clone(),
+                (_, Output::Value(seen)) => seen.clone().unwrap_or_default(),
+                _ => unreachable!("a read or a cas"),
+            };
+            let value = |op: &Operation| match &op.op {
+                Op::Put { value } | Op::Cas { value, .. } => value.clone(),
+                _ => unreachable!("resets are puts and cas ops"),
+            };
+            let mut found: Vec<usize> = (1..self.ops.len())
+                .filter(|&i| target.starts_with(value(&self.ops[i]).as_str()))
+                .collect();
+            found.sort_by_key(|&i| std::cmp::Reverse(value(&self.ops[i]).len()));
+            found.get(nth).map(|&i| (i, &self.ops[i]))
+        }
+
+        fn covers(&self, needed: &[u8]) -> bool {
+            let Some(supply) = &self.supply else {
+                return true;
+            };
+            let mut left: Vec<u8> = supply.bytes().collect();
+            needed
+                .iter()
+                .all(|byte| match left.iter().position(|b| b == byte) {
+                    Some(at) => {
+                        left.swap_remove(at);
+                        true
+                    }
+                    None => false,
+                })
+        }
+    }
+
+    #[test]
+    fn a_read_ahead_needs_what_is_left_to_supply_its_value() {
+        let m = KvModel;
+        let read = |seen: &str| Operation {
+            client: 1,
+            key: "k".to_string(),
+            op: Op::Get,
+            output: Output::Value(s(seen)),
+            call: 0,
+            ret: Some(1),
+        };
+        let reset = |op, output| Operation {
+            op,
+            output,
+            ..read("")
+        };
+        // From the state: the rest of the value, counted with multiplicity.
+        let from_state = |supply| Fixed::new(read("a,b,b"), vec![], Some(supply));
+        assert!(m.can_lead_to(&s("a,"), &from_state("bb,")));
+        assert!(!m.can_lead_to(&s("a,"), &from_state("b,")));
+        assert!(!m.can_lead_to(&s("a,"), &from_state("bb")));
+        // An absent key: appends start from "".
+        assert!(m.can_lead_to(&None, &from_state("a,bb,,")));
+        assert!(!m.can_lead_to(&None, &from_state("a,b,,")));
+        // From a reset: the rest after its value.
+        let put30 = reset(put("30"), Output::Empty);
+        let from_put = |supply| Fixed::new(read("30291"), vec![put30.clone()], Some(supply));
+        assert!(m.can_lead_to(&s("18"), &from_put("921")));
+        assert!(!m.can_lead_to(&s("18"), &from_put("29")));
+        // A cas reset swaps only from its expected value, which must be
+        // reachable too: from the state, with the same appends.
+        let cas_reset = |supply| {
+            let swap = reset(cas("42", "31"), Output::Unknown);
+            Fixed::new(read("313"), vec![swap], Some(supply))
+        };
+        assert!(!m.can_lead_to(&s("7"), &cas_reset("32")));
+        assert!(m.can_lead_to(&s("4"), &cas_reset("32")));
+        assert!(!m.can_lead_to(&s("4"), &cas_reset("3")));
+        // ... or from a reset of its own; a cas reset of a cas reset is taken
+        // to be possible.
+        let chain = |second: Op| {
+            let swap = reset(cas("42", "31"), Output::Unknown);
+            Fixed::new(
+                read("313"),
+                vec![swap, reset(second, Output::Unknown)],
+                Some("32"),
+            )
+        };
+        assert!(m.can_lead_to(&s("7"), &chain(put("4"))));
+        assert!(!m.can_lead_to(&s("7"), &chain(put("5"))));
+        assert!(m.can_lead_to(&s("7"), &chain(cas("9", "4"))));
     }
 
     #[test]

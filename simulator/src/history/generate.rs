@@ -24,6 +24,11 @@ pub struct Shape {
     /// Operations in a hundred that get no reply (pending); half of them took effect. The
     /// client moves on when the reply would have come.
     pub pending_in_100: u64,
+    /// With `values`: a cas expects a value drawn like the written ones, and
+    /// swaps when the guess is what the key holds, instead of half of them
+    /// expecting exactly that. Pending guesses then may or may not have
+    /// swapped, which is what makes colliding histories hard to search.
+    pub guessing_cas: bool,
 }
 
 /// [`linearizable`] with the values and the pending operations of `shape`. The default shape
@@ -58,14 +63,28 @@ pub fn shaped(ops: usize, keys: usize, clients: usize, seed: u64, shape: Shape) 
                 value,
             },
         };
+        let guess = match (shape.values, shape.guessing_cas) {
+            (Some(count), true) => Some(shape_rng.below(count.max(1)).to_string()),
+            _ => None,
+        };
         let ret = (!pending).then_some(ret);
-        drafts.push((effect, index, client, key, op, call, ret, took_effect));
+        drafts.push((
+            effect,
+            index,
+            client,
+            key,
+            op,
+            call,
+            ret,
+            took_effect,
+            guess,
+        ));
     }
     // Outputs in the order the operations took effect.
     drafts.sort_by_key(|draft| (draft.0, draft.1));
     let mut values = BTreeMap::<String, String>::new();
     let mut history = Vec::with_capacity(ops);
-    for (_, index, client, key, mut op, call, ret, took_effect) in drafts {
+    for (_, index, client, key, mut op, call, ret, took_effect, guess) in drafts {
         let current = values.get(&key).cloned();
         let mut next = None;
         let output = match &mut op {
@@ -79,9 +98,13 @@ pub fn shaped(ops: usize, keys: usize, clients: usize, seed: u64, shape: Shape) 
                 Output::Empty
             }
             Op::Cas { expected, value } => {
-                let swaps = index % 2 == 0 && current.is_some();
-                *expected = match (&current, swaps) {
-                    (Some(current), true) => current.clone(),
+                let swaps = match &guess {
+                    Some(guess) => current.as_ref() == Some(guess),
+                    None => index % 2 == 0 && current.is_some(),
+                };
+                *expected = match (guess, &current, swaps) {
+                    (Some(guess), _, _) => guess,
+                    (None, Some(current), true) => current.clone(),
                     _ => format!("never.{index}"),
                 };
                 if swaps {
@@ -225,6 +248,7 @@ mod tests {
         let shape = Shape {
             values: Some(5),
             pending_in_100: 20,
+            guessing_cas: false,
         };
         for seed in 0..20 {
             let ops = shaped(300, 1, 10, seed, shape);

@@ -16,8 +16,9 @@ use std::mem;
 use super::budget::Meter;
 use super::cache::{state_key, Cache, OutOfMemory};
 use super::entries::{EntryList, Event};
+use super::supply::Supply;
 use super::Bitset;
-use crate::checker::model::Model;
+use crate::checker::model::{Lookahead, Model};
 use crate::history::Operation;
 
 pub(super) enum Outcome {
@@ -122,6 +123,10 @@ pub(super) struct Search<'a, M: Model> {
     front_return: Option<usize>,
     /// Per operation: `Model::preceded_by` (all `None` without lookahead).
     preceded_by: Vec<Option<Vec<usize>>>,
+    /// What the operations not linearized can still add before each read the
+    /// lookahead asks about (`None` without lookahead, or when the model's
+    /// operations add no tokens).
+    supply: Option<Supply>,
 }
 
 /// Lists per operation of a segment, in the segment's indices, that the
@@ -170,6 +175,17 @@ impl<'a, M: Model> Search<'a, M> {
         debug_assert_eq!(ops.len(), only_before.len());
         debug_assert_eq!(ops.len(), preceded_by.len());
         let tried_last = model.tried_last(&ops);
+        let resets = if lookahead {
+            resets_in_time(model.read_resets(&ops), &ops)
+        } else {
+            vec![None; ops.len()]
+        };
+        let supply = lookahead
+            .then(|| {
+                let asked: Vec<bool> = resets.iter().map(Option::is_some).collect();
+                Supply::new(&ops, &model.tokens(&ops), &asked)
+            })
+            .flatten();
         let list = EntryList::new(&ops, &tried_last);
         let call_node = list.call_nodes(ops.len());
         let mut only_before = only_before;
@@ -199,11 +215,8 @@ impl<'a, M: Model> Search<'a, M> {
             completed_left: ops.iter().filter(|op| op.is_completed()).count(),
             twin_before: pending_twins(&ops),
             twin_returned_before: completed_twins(&ops, &preceded_by),
-            resets: if lookahead {
-                resets_in_time(model.read_resets(&ops), &ops)
-            } else {
-                vec![None; ops.len()]
-            },
+            resets,
+            supply,
             only_before,
             preceded_by,
             longest: Vec::new(),
@@ -237,7 +250,9 @@ impl<'a, M: Model> Search<'a, M> {
         };
         let resets = lists(&self.resets) + lists(&self.only_before) + lists(&self.preceded_by);
         let headers = Cache::headers_bytes(self.ops.len());
-        (self.list.bytes()
+        let supply = self.supply.as_ref().map_or(0, Supply::bytes);
+        (supply
+            + self.list.bytes()
             + self.linearized.bytes()
             + self.ops.len() * per_op
             + state
@@ -443,8 +458,14 @@ impl<'a, M: Model> Search<'a, M> {
         // it refuses stays in the memo, rightly: the read it found doomed is
         // one not linearized yet and the state is the pair's, so no
         // linearization goes on from the pair, however it is reached.
+        if let Some(supply) = &mut self.supply {
+            supply.place(op);
+        }
         if !forced && self.reads_ahead_refuse(op, &next) {
             self.linearized.clear(op);
+            if let Some(supply) = &mut self.supply {
+                supply.unplace(op);
+            }
             return Try::Refused;
         }
         self.list.lift(call);
@@ -470,23 +491,24 @@ impl<'a, M: Model> Search<'a, M> {
     /// Would linearizing `op` into state `next` leave some read due soon
     /// unable to see what it saw? Looks at the completed reads (and what else
     /// the model gives `read_resets` for: cas ops told they swapped, which
-    /// read their expected value) among the first events left in the list: every completed operation not yet linearized
-    /// comes after `op` in any linearization through here, so one that can no
-    /// longer be satisfied dooms the branch. The refusal depends only on the
-    /// linearized set and `next`, like the memo.
+    /// read their expected value) among the first events left in the list:
+    /// every completed operation not yet linearized comes after `op` in any
+    /// linearization through here, so one that can no longer be satisfied
+    /// dooms the branch. The refusal depends only on the linearized set (with
+    /// `op`, and `supply` counting it) and `next`, like the memo.
     fn reads_ahead_refuse(&self, op: usize, state: &M::State) -> bool {
         let mut node = self.list.first();
         for _ in 0..LOOKAHEAD_EVENTS {
             let Some(current) = node else { break };
             match self.list.event(current) {
-                Event::Call(read) if read != op => {
-                    if let Some(resets) = &self.resets[read] {
-                        let left = resets
-                            .iter()
-                            .any(|&reset| reset != op && !self.linearized.contains(reset));
-                        if !self.model.can_lead_to(state, self.ops[read], left) {
-                            return true;
-                        }
+                Event::Call(read)
+                    if read != op
+                        && self.resets[read].is_some()
+                        && self.ops[read].is_completed() =>
+                {
+                    let ahead = Ahead { search: self, read };
+                    if !self.model.can_lead_to(state, &ahead) {
+                        return true;
                     }
                 }
                 _ => {}
@@ -545,6 +567,9 @@ impl<'a, M: Model> Search<'a, M> {
             let frame = self.stack.pop()?;
             self.longest_agrees = self.longest_agrees.min(self.stack.len());
             self.linearized.clear(frame.op);
+            if let Some(supply) = &mut self.supply {
+                supply.unplace(frame.op);
+            }
             if self.ops[frame.op].is_completed() {
                 self.completed_left += 1;
             }
@@ -562,6 +587,41 @@ impl<'a, M: Model> Search<'a, M> {
                 return Some(self.list.after(frame.call));
             }
         }
+    }
+}
+
+/// The lookahead's view of the search for one read (`Model::can_lead_to`).
+struct Ahead<'s, 'a, M: Model> {
+    search: &'s Search<'a, M>,
+    read: usize,
+}
+
+impl<M: Model> Lookahead for Ahead<'_, '_, M> {
+    fn read(&self) -> &Operation {
+        self.search.ops[self.read]
+    }
+
+    fn read_index(&self) -> usize {
+        self.read
+    }
+
+    fn reset(&self, of: usize, nth: usize) -> Option<(usize, &Operation)> {
+        let search = self.search;
+        let by = search.ops[self.read].ret;
+        search.resets[of]
+            .iter()
+            .flatten()
+            .copied()
+            .filter(|&reset| {
+                !search.linearized.contains(reset) && Some(search.ops[reset].call) <= by
+            })
+            .nth(nth)
+            .map(|reset| (reset, search.ops[reset]))
+    }
+
+    fn covers(&self, needed: &[u8]) -> bool {
+        let supply = self.search.supply.as_ref();
+        supply.is_none_or(|supply| supply.covers(self.read, needed))
     }
 }
 

@@ -15,7 +15,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::Anomaly;
+use super::{Anomaly, Lookahead};
 use crate::history::{Op, Operation, Output};
 
 /// Looked up only; its keys reach results only through ordered sets (`BTreeSet`).
@@ -1033,10 +1033,12 @@ pub(super) fn inert(ops: &[&Operation]) -> Vec<bool> {
         .collect()
 }
 
-/// See `Model::read_resets`: per completed get that read a value, and per
-/// completed cas told it swapped (it read its expected value), the puts and
-/// the cas ops that may have swapped whose value is a prefix of what it read
-/// (the value it saw may have started there).
+/// See `Model::read_resets`: per completed get that read a value, per
+/// completed cas told it swapped (it read its expected value), and per other
+/// cas that may have swapped (pending, or completed with no output: it swapped
+/// only if the key held its expected value), the puts and the
+/// cas ops that may have swapped whose value is a prefix of what it read (the
+/// value it saw may have started there), longest value first.
 pub(super) fn read_resets(ops: &[&Operation]) -> Vec<Option<Vec<usize>>> {
     let mut bases: Map<&[u8], Vec<usize>> = Map::default();
     for (index, op) in ops.iter().enumerate() {
@@ -1056,11 +1058,17 @@ pub(super) fn read_resets(ops: &[&Operation]) -> Vec<Option<Vec<usize>>> {
                 (Op::Cas { expected, .. }, Output::Swapped(true)) if op.is_completed() => {
                     Some(expected.as_str())
                 }
+                // Any other cas that may have swapped (pending, or told
+                // nothing): `reachable` follows it as a reset.
+                (Op::Cas { expected, .. }, output) if *output != Output::Swapped(false) => {
+                    Some(expected.as_str())
+                }
                 _ => return None,
             };
             let read = read.unwrap_or_default().as_bytes();
             let resets = lengths
                 .range(..=read.len())
+                .rev()
                 .filter_map(|&length| bases.get(&read[..length]))
                 .flatten()
                 .copied()
@@ -1068,6 +1076,89 @@ pub(super) fn read_resets(ops: &[&Operation]) -> Vec<Option<Vec<usize>>> {
             Some(resets)
         })
         .collect()
+}
+
+/// See `Model::can_lead_to`. From a value `s`, the key later holds `s`
+/// followed by appends, unless a put or a swapping cas resets it to its own
+/// value (then appends follow), and nothing makes it absent again. So a read
+/// of `v` from the state `Some(s)` needs `s` to be a prefix of `v` and
+/// appends still to come to supply the rest of `v`; or a reset still to come,
+/// called by the read's return, whose value `w` is a prefix of `v` (one of
+/// `read_resets`), and appends to supply the rest of `v` after `w`. From an
+/// absent key, appends alone start from "". A read of null needs an absent
+/// key. A cas told it swapped read its expected value `e` (the key held
+/// exactly `e` when it took effect), so it needs the same as a read of `e`.
+///
+/// A reset that is a cas needs the same in its turn: it swaps only from its
+/// expected value `e`, reached before it, so before the read, with appends
+/// and resets called by the read's return. That is asked one level deep (a
+/// cas reset of a cas reset is taken to be possible), and the appends the
+/// read needs and the ones `e` needs are not told apart (both only have to be
+/// among those left): each of those only allows more.
+pub(super) fn can_lead_to(state: &Option<String>, ahead: &dyn Lookahead) -> bool {
+    let read = ahead.read();
+    let seen = match (&read.op, &read.output) {
+        (Op::Get, Output::Value(seen)) => seen.as_deref(),
+        (Op::Cas { expected, .. }, Output::Swapped(true)) => Some(expected.as_str()),
+        _ => return true,
+    };
+    match seen {
+        Some(seen) => reachable(state, seen.as_bytes(), ahead.read_index(), ahead, 1),
+        None => state.is_none(),
+    }
+}
+
+/// Resets of one value asked about, at most, before the lookahead takes the
+/// value as reachable: a bound on its cost per read.
+const RESETS_ASKED_MAX: usize = 8;
+
+/// Can the key come to hold `target` from `state`, for operation `of`
+/// (`can_lead_to`)? `depth`: how many more cas resets to follow.
+fn reachable(
+    state: &Option<String>,
+    target: &[u8],
+    of: usize,
+    ahead: &dyn Lookahead,
+    depth: u32,
+) -> bool {
+    let base = state.as_deref().unwrap_or_default().as_bytes();
+    if target
+        .strip_prefix(base)
+        .is_some_and(|rest| ahead.covers(rest))
+    {
+        return true;
+    }
+    for nth in 0.. {
+        if nth == RESETS_ASKED_MAX {
+            return true;
+        }
+        let Some((index, reset)) = ahead.reset(of, nth) else {
+            return false;
+        };
+        let (value, expected) = match &reset.op {
+            Op::Put { value } => (value, None),
+            Op::Cas { value, expected } => (value, Some(expected)),
+            _ => return true,
+        };
+        // Resets come longest value first, and a shorter value leaves more
+        // of `target` to supply: if this one's rest is not covered, no later
+        // one's is.
+        let Some(rest) = target.strip_prefix(value.as_bytes()) else {
+            return true;
+        };
+        if !ahead.covers(rest) {
+            return false;
+        }
+        match expected {
+            Some(expected) if depth > 0 => {
+                if reachable(state, expected.as_bytes(), index, ahead, depth - 1) {
+                    return true;
+                }
+            }
+            _ => return true,
+        }
+    }
+    unreachable!("the loop returns")
 }
 
 /// Most bytes hashed looking for candidates in the values seen; past it,
