@@ -135,9 +135,10 @@ pub trait Model {
     /// may have swapped), holding the operations (indices
     /// into `ops`) that could reset the state to a value it may then see (see
     /// `can_lead_to`), the one that leaves least to explain first (for the KV
-    /// store: the longest value). Every reset that needs a value itself (a
-    /// cas) must have its list: `Lookahead::reset` gives none for one without
-    /// and `can_lead_to` may then take it as impossible. The search asks
+    /// store: the longest value). Every reset in the list of a completed
+    /// operation that needs a value itself (a cas) must have its list too:
+    /// `Lookahead::reset` gives none for one without, and `can_lead_to` may
+    /// then take it as impossible. The search asks
     /// `can_lead_to` about the completed operations with a list.
     /// The default gives none, and the search looks ahead at nothing.
     fn read_resets(&self, ops: &[&Operation]) -> Vec<Option<Vec<usize>>> {
@@ -393,7 +394,8 @@ mod tests {
         // told false never swapped.
         assert_eq!(resets[0], Some(vec![1, 4]));
         assert_eq!(resets[1..4], [None, None, None]);
-        // A pending cas swapped only from its expected value "x": "" may start it.
+        // A pending cas swapped only from its expected value "x", and its
+        // value "" may start "a,b": it has a list too ("" may start "x").
         assert_eq!(resets[4], Some(vec![4]));
         // A completed cas told it swapped is looked ahead at like a read of its expected value.
         let mut with_cas = ops.to_vec();

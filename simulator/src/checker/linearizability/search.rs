@@ -125,8 +125,9 @@ pub(super) struct Search<'a, M: Model> {
     preceded_by: Vec<Option<Vec<usize>>>,
     /// What the operations not linearized can still add before each read the
     /// lookahead asks about (`None` without lookahead, or when the model's
-    /// operations add no tokens).
-    supply: Option<Supply>,
+    /// operations add no tokens). Boxed: a search sits inline in every start
+    /// of a segment (`segments.rs`), and the table's fixed part is 300 bytes.
+    supply: Option<Box<Supply>>,
 }
 
 /// Lists per operation of a segment, in the segment's indices, that the
@@ -185,7 +186,8 @@ impl<'a, M: Model> Search<'a, M> {
                 let asked: Vec<bool> = resets.iter().map(Option::is_some).collect();
                 Supply::new(&ops, &model.tokens(&ops), &asked)
             })
-            .flatten();
+            .flatten()
+            .map(Box::new);
         let list = EntryList::new(&ops, &tried_last);
         let call_node = list.call_nodes(ops.len());
         let mut only_before = only_before;
@@ -250,7 +252,7 @@ impl<'a, M: Model> Search<'a, M> {
         };
         let resets = lists(&self.resets) + lists(&self.only_before) + lists(&self.preceded_by);
         let headers = Cache::headers_bytes(self.ops.len());
-        let supply = self.supply.as_ref().map_or(0, Supply::bytes);
+        let supply = self.supply.as_ref().map_or(0, |supply| supply.bytes());
         (supply
             + self.list.bytes()
             + self.linearized.bytes()

@@ -34,11 +34,13 @@ pub(super) struct Supply {
     /// Per byte: its slot in the counts, or `NONE` for a byte no adder adds.
     slot: [u8; 256],
     width: usize,
-    /// Per operation: the slots of the tokens it adds, one per token.
-    adds: Vec<Option<Vec<u8>>>,
-    /// Per operation with a row (a read the lookahead asks about): its row in
-    /// `called_by_return`.
-    row: Vec<Option<usize>>,
+    /// The slots of the tokens each operation adds, one per token, operation
+    /// after operation: those of operation `i` are `slots[adds[i]..adds[i + 1]]`.
+    slots: Vec<u8>,
+    adds: Vec<u32>,
+    /// Per operation: its row in `called_by_return`, or `NO_ROW` for one the
+    /// lookahead does not ask about.
+    row: Vec<u32>,
     /// Rows of `width` counts: the tokens of every adder called by the read's
     /// return.
     called_by_return: Vec<u32>,
@@ -49,6 +51,7 @@ pub(super) struct Supply {
 }
 
 const NONE: u8 = u8::MAX;
+const NO_ROW: u32 = u32::MAX;
 
 /// Searches of fewer operations get no supply check: they are short whatever
 /// order they try, and a long history cut into many of them would pay for a
@@ -88,12 +91,24 @@ impl Supply {
         if width == 0 || rows.saturating_mul(width) > TABLE_ENTRIES_MAX {
             return None;
         }
-        let adds: Vec<Option<Vec<u8>>> = tokens
-            .iter()
-            .map(|tokens| tokens.map(|bytes| bytes.iter().map(|&b| slot[b as usize]).collect()))
-            .collect();
+        let total: usize = tokens.iter().flatten().map(|tokens| tokens.len()).sum();
+        if u32::try_from(total).is_err() || u32::try_from(rows).is_err() {
+            return None;
+        }
+        let mut slots = Vec::with_capacity(total);
+        let mut adds = Vec::with_capacity(ops.len() + 1);
+        adds.push(0);
+        for bytes in tokens.iter() {
+            slots.extend(
+                bytes
+                    .iter()
+                    .flat_map(|b| b.iter())
+                    .map(|&b| slot[b as usize]),
+            );
+            adds.push(slots.len() as u32);
+        }
         // Sweep the reads by return and the adders by call, counting as they go.
-        let mut adders: Vec<usize> = (0..ops.len()).filter(|&i| adds[i].is_some()).collect();
+        let mut adders: Vec<usize> = (0..ops.len()).filter(|&i| tokens[i].is_some()).collect();
         adders.sort_by_key(|&i| (ops[i].call, i));
         let mut by_return: Vec<usize> = (0..ops.len())
             .filter(|&i| reads[i] && ops[i].ret.is_some())
@@ -101,7 +116,7 @@ impl Supply {
         by_return.sort_by_key(|&i| (ops[i].ret, i));
         let mut counts = vec![0u32; width];
         let mut next_adder = adders.iter().peekable();
-        let mut row = vec![None; ops.len()];
+        let mut row = vec![NO_ROW; ops.len()];
         let mut called_by_return = Vec::with_capacity(by_return.len() * width);
         for (at, &read) in by_return.iter().enumerate() {
             let ret = ops[read].ret;
@@ -109,17 +124,18 @@ impl Supply {
                 if Some(ops[adder].call) > ret {
                     break;
                 }
-                for &token in adds[adder].iter().flatten() {
+                for &token in &slots[adds[adder] as usize..adds[adder + 1] as usize] {
                     counts[token as usize] += 1;
                 }
                 next_adder.next();
             }
-            row[read] = Some(at);
+            row[read] = at as u32;
             called_by_return.extend_from_slice(&counts);
         }
         Some(Supply {
             slot,
             width,
+            slots,
             adds,
             row,
             called_by_return,
@@ -130,24 +146,24 @@ impl Supply {
 
     /// Bytes held, for the memory budget.
     pub(super) fn bytes(&self) -> usize {
-        let adds: usize = self.adds.iter().flatten().map(Vec::len).sum();
         std::mem::size_of::<Self>()
-            + self.adds.len() * std::mem::size_of::<Option<Vec<u8>>>()
-            + adds
-            + self.row.len() * std::mem::size_of::<Option<usize>>()
-            + (self.called_by_return.len() + 2 * self.width) * std::mem::size_of::<u32>()
+            + self.slots.len()
+            + (self.adds.len() + self.row.len() + self.called_by_return.len() + 2 * self.width)
+                * std::mem::size_of::<u32>()
     }
 
     /// `op` is linearized.
     pub(super) fn place(&mut self, op: usize) {
-        for &token in self.adds[op].iter().flatten() {
+        let (start, end) = (self.adds[op] as usize, self.adds[op + 1] as usize);
+        for &token in &self.slots[start..end] {
             self.placed[token as usize] += 1;
         }
     }
 
     /// `op` is no longer linearized.
     pub(super) fn unplace(&mut self, op: usize) {
-        for &token in self.adds[op].iter().flatten() {
+        let (start, end) = (self.adds[op] as usize, self.adds[op + 1] as usize);
+        for &token in &self.slots[start..end] {
             self.placed[token as usize] -= 1;
         }
     }
@@ -155,9 +171,10 @@ impl Supply {
     /// Can the adders not linearized add every token of `bytes` before `read`
     /// (counted with multiplicity)? True for an operation without a row.
     pub(super) fn covers(&self, read: usize, bytes: &[u8]) -> bool {
-        let Some(row) = self.row[read] else {
+        let row = self.row[read] as usize;
+        if self.row[read] == NO_ROW {
             return true;
-        };
+        }
         if bytes.len() > COVERS_BYTES_MAX {
             return true;
         }

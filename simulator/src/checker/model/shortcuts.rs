@@ -1036,7 +1036,8 @@ pub(super) fn inert(ops: &[&Operation]) -> Vec<bool> {
 /// See `Model::read_resets`: per completed get that read a value, per
 /// completed cas told it swapped (it read its expected value), and per other
 /// cas that may have swapped (pending, or completed with no output: it swapped
-/// only if the key held its expected value), the puts and the
+/// only if the key held its expected value) and is in the list of one of
+/// those, the puts and the
 /// cas ops that may have swapped whose value is a prefix of what it read (the
 /// value it saw may have started there), longest value first.
 pub(super) fn read_resets(ops: &[&Operation]) -> Vec<Option<Vec<usize>>> {
@@ -1051,31 +1052,45 @@ pub(super) fn read_resets(ops: &[&Operation]) -> Vec<Option<Vec<usize>>> {
         }
     }
     let lengths: BTreeSet<usize> = bases.keys().map(|value| value.len()).collect();
-    ops.iter()
+    let prefixes_of = |read: &[u8]| -> Vec<usize> {
+        lengths
+            .range(..=read.len())
+            .rev()
+            .filter_map(|&length| bases.get(&read[..length]))
+            .flatten()
+            .copied()
+            .collect()
+    };
+    let mut resets: Vec<Option<Vec<usize>>> = ops
+        .iter()
         .map(|op| {
             let read = match (&op.op, &op.output) {
                 (Op::Get, Output::Value(read)) if op.is_completed() => read.as_deref(),
                 (Op::Cas { expected, .. }, Output::Swapped(true)) if op.is_completed() => {
                     Some(expected.as_str())
                 }
-                // Any other cas that may have swapped (pending, or told
-                // nothing): `reachable` follows it as a reset.
-                (Op::Cas { expected, .. }, output) if *output != Output::Swapped(false) => {
-                    Some(expected.as_str())
-                }
                 _ => return None,
             };
-            let read = read.unwrap_or_default().as_bytes();
-            let resets = lengths
-                .range(..=read.len())
-                .rev()
-                .filter_map(|&length| bases.get(&read[..length]))
-                .flatten()
-                .copied()
-                .collect();
-            Some(resets)
+            Some(prefixes_of(read.unwrap_or_default().as_bytes()))
         })
-        .collect()
+        .collect();
+    // Any other cas that may have swapped (pending, or told nothing) and may
+    // have started what a read saw: `reachable` follows it one level deep, so
+    // it needs its list (only those: a list per pending cas of a long history
+    // would cost a fifth more memory for nothing).
+    let followed: BTreeSet<usize> = resets
+        .iter()
+        .flatten()
+        .flatten()
+        .copied()
+        .filter(|&reset| matches!(ops[reset].op, Op::Cas { .. }))
+        .collect();
+    for cas in followed {
+        if let (Op::Cas { expected, .. }, None) = (&ops[cas].op, &resets[cas]) {
+            resets[cas] = Some(prefixes_of(expected.as_bytes()));
+        }
+    }
+    resets
 }
 
 /// See `Model::can_lead_to`. From a value `s`, the key later holds `s`
