@@ -190,3 +190,71 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
         Some(through)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::Prepare;
+    use crate::{KvMachine, MemoryStorage};
+
+    const CLUSTER: u128 = 7;
+
+    /// Replica 1 of 3, a backup in normal status in view 0, freshly formatted.
+    fn backup() -> Replica<MemoryStorage, KvMachine> {
+        let config = Config::new(CLUSTER, 3, 1);
+        let mut storage = MemoryStorage::new();
+        Replica::<MemoryStorage, KvMachine>::format(&config, &mut storage);
+        let replica = Replica::open(config, storage, KvMachine::new()).expect("formatted");
+        assert!(replica.status == Status::Normal && !replica.is_primary());
+        replica
+    }
+
+    /// A prepare of view 0 registering client `op`, chained to `parent`.
+    fn prepare(op: u64, parent: u128) -> Message {
+        let p = Prepare {
+            parent,
+            client: 1_000 + op as u128,
+            request_checksum: op as u128,
+            op,
+            commit: 0,
+            timestamp: op,
+            session: 0,
+            request: 0,
+            operation: Operation::Register,
+        };
+        Message::new(
+            Header::new(CLUSTER, 0, 0, Command::Prepare(p)),
+            bytes::Bytes::new(),
+        )
+    }
+
+    /// Execution needs the log proven by hash chain from the head (N4): a head whose parent
+    /// is not the prepare this replica holds below it (say a stale prepare came back at that
+    /// op from an older view) proves nothing below, so nothing is executed, not even the ops
+    /// that do chain to what was executed. A chain check that looked at ops alone would
+    /// execute the stale prepare: here the paired assertion in `execute` trips on it.
+    #[test]
+    fn execution_waits_for_a_log_proven_from_the_head() {
+        let mut replica = backup();
+        let root = replica.journal.checksum(0).expect("the root");
+        let one = prepare(1, root);
+        let stale_two = prepare(2, one.header.checksum);
+        // The head links to another op 2 than the one held here.
+        let three = prepare(3, stale_two.header.checksum ^ 1);
+        for message in [&one, &stale_two, &three] {
+            replica.journal.write_prepare(&mut replica.storage, message);
+        }
+        replica.op = 3;
+        replica.commit_max = 3;
+        replica.commit_journal();
+        assert_eq!(replica.chain_floor(), 3, "{}", replica.describe());
+        assert_eq!(replica.commit_min, 0, "{}", replica.describe());
+        // Once op 3 links to the op 2 held here, the chain is proven to the root and
+        // every op executes.
+        let three = prepare(3, stale_two.header.checksum);
+        replica.journal.write_prepare(&mut replica.storage, &three);
+        assert!(replica.chain_floor() <= replica.commit_min);
+        replica.commit_journal();
+        assert_eq!(replica.commit_min, 3, "{}", replica.describe());
+    }
+}
