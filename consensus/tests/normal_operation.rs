@@ -148,6 +148,33 @@ fn resent_request_executes_exactly_once() {
 }
 
 #[test]
+fn an_in_flight_duplicate_is_prepared_once() {
+    // The client resends before its request committed (its timeout is shorter than the
+    // commit): the primary holds the request in its pipeline already, and one request
+    // per client is in flight (C3). Preparing it again would put it in the log twice.
+    let mut router = Router::new(3);
+    let c = 23;
+    let s = register(&mut router, c);
+    let primary = router.primary();
+    let op = router.replica(primary).op();
+    let r = request(c, s, 1, Some(&append("k", "x")));
+    for _ in 0..3 {
+        router.send_request(primary, &r);
+    }
+    router.tick(100);
+    assert_eq!(
+        router.replica(primary).op(),
+        op + 1,
+        "{}",
+        router.replica(primary).describe()
+    );
+    assert_eq!(
+        call(&mut router, c, s, 2, &get("k")),
+        KvOutput::Value(Some("x".into()))
+    );
+}
+
+#[test]
 fn stale_request_is_ignored() {
     let mut router = Router::new(3);
     let c = 21;
