@@ -420,3 +420,58 @@ fn a_log_for_a_new_view_leaves_only_once_the_view_is_durable() {
     router.deliver_all(100);
     assert!(logs.get() > 0, "the do_view_change never left");
 }
+
+#[test]
+fn a_replica_that_joined_a_view_reopens_with_that_log_view() {
+    // V2: the log_view a replica acks under is durable with the log it heads. A backup that
+    // joined a view by its start_view and acked the view's prepares, then crashed, must reopen
+    // with that view as its log_view: reopening with the older one, it would offer the new
+    // view's log (acks and all) as an older view's in the next view change, where a log of the
+    // newer view outranks it and can drop what it acked.
+    let mut router = Router::new(3);
+    let c = 8;
+    let s = register(&mut router, c);
+    let old = router.primary();
+    let view = router.replica(old).view();
+    router.crash(old);
+    let joined = |router: &Router, r: u8| {
+        let replica = router.replica(r);
+        replica.view() > view && replica.status() == Status::Normal
+    };
+    router.run_until(10_000, |router| {
+        (0..3).filter(|&r| r != old).all(|r| joined(router, r))
+    });
+    let primary = router.primary();
+    let backup = (0..3)
+        .find(|&r| r != old && r != primary)
+        .expect("a backup");
+    let new_view = router.replica(backup).view();
+    // An op of the new view, acked by the backup (the quorum without the old primary).
+    router.send_request(
+        primary,
+        &request(
+            c,
+            s,
+            1,
+            Some(&KvOp::Append {
+                key: "k".into(),
+                value: "x".into(),
+            }),
+        ),
+    );
+    router.run_until(2_000, |r| {
+        r.last_reply(c).is_some_and(|m| m.header.view == new_view)
+    });
+    assert_eq!(router.replica(backup).log_view(), new_view);
+    // The new primary too: it set its log_view when it chose the view's log.
+    for r in [backup, primary] {
+        router.crash(r);
+        router.restart(r);
+        assert_eq!(
+            router.replica(r).log_view(),
+            new_view,
+            "{}",
+            router.replica(r).describe()
+        );
+    }
+}
