@@ -136,8 +136,12 @@ impl Journal {
         namespace: u64,
     ) -> Journal {
         let mut journal = Journal::new(slot_count, checkpoint);
-        let mut slots = storage.indices(Zone::WalHeaders);
-        slots.extend(storage.indices(Zone::WalPrepares));
+        // Written locations, whether or not they read back: a sector can be unreadable
+        // (read as nothing) and still have been written.
+        let records = storage.indices(Zone::WalHeaders);
+        let prepares = storage.indices(Zone::WalPrepares);
+        let mut slots = records.clone();
+        slots.extend(prepares.iter().copied());
         slots.sort_unstable();
         slots.dedup();
         for slot in slots.into_iter().filter(|&s| s < slot_count) {
@@ -145,16 +149,26 @@ impl Journal {
             journal.zones[slot as usize] = prepare
                 .as_ref()
                 .map(|m| (m.header.prepare().op, m.header.checksum));
-            let Some(entry) = recover_entry(storage, ctx, slot_count, slot, namespace, prepare)
-            else {
-                // Neither zone is readable as this slot's. If both hold something, a prepare
+            let prepare_written = prepares.binary_search(&slot).is_ok();
+            let entry = recover_entry(
+                storage,
+                ctx,
+                slot_count,
+                slot,
+                namespace,
+                prepare,
+                prepare_written,
+            );
+            let Some(entry) = entry else {
+                // Neither zone is readable as this slot's. If both were written (whatever
+                // they read back now: garbage, or nothing for an unreadable sector), a prepare
                 // and its header record were written here and both are lost: had they been
                 // the window's op for this slot, this replica may have acked it. (With one zone
-                // empty, no prepare of the current op was ever durable here: a header-only
-                // entry, or a misdirected write into an unused slot.)
+                // never written, no prepare of the current op was ever durable here: a
+                // header-only entry, or a misdirected write into an unused slot.)
                 let op = journal.window_op(slot);
-                let both_written = storage.read(Zone::WalHeaders, slot).is_some()
-                    && storage.read(Zone::WalPrepares, slot).is_some();
+                let both_written =
+                    records.binary_search(&slot).is_ok() && prepares.binary_search(&slot).is_ok();
                 if both_written && op <= journal.window_max() {
                     journal.unknown.insert(op);
                     journal.faults_found += 1;
@@ -533,6 +547,7 @@ fn recover_entry(
     slot: u64,
     namespace: u64,
     prepare: Option<Message>,
+    prepare_written: bool,
 ) -> Option<Entry> {
     let ours = |h: &Header| h.namespace == namespace;
     let in_slot = |op: u64| op % slot_count == slot;
@@ -542,7 +557,6 @@ fn recover_entry(
         .and_then(|b| decode_record(b, ctx))
         .filter(|r| ours(&r.header) && in_slot(r.header.prepare().op))
         .map(|r| (r.header, r.prepare_written, r.supersedes));
-    let prepare_bytes = storage.read(Zone::WalPrepares, slot);
     let entry = |header, state| Some(Entry { header, state });
     match (record, prepare) {
         (Some((header, ..)), Some(m)) if m.header.checksum == header.checksum => {
@@ -564,8 +578,9 @@ fn recover_entry(
         // it names at the same op, or a prepare left over from an earlier wrap).
         (Some((header, written, _)), Some(_)) => entry(header, faulty_or_missing(written)),
         (Some((header, written, _)), None) => {
-            // A prepare slot that exists but does not decode was written here.
-            let written = written || prepare_bytes.is_some();
+            // A prepare slot that was written but does not decode (or reads as nothing) was
+            // written here.
+            let written = written || prepare_written;
             entry(header, faulty_or_missing(written))
         }
         // The header record is lost, but the prepare carries its own header.
@@ -764,6 +779,78 @@ mod tests {
         assert_eq!(recovered.state(2), Some(PrepareState::Faulty));
         assert_eq!(recovered.state(4), Some(PrepareState::Faulty));
         assert!(recovered.may_have_acked(2) && recovered.may_have_acked(4));
+    }
+
+    /// A disk whose `hidden` locations were written but read back as nothing (an unreadable
+    /// sector a disk returns no data for): still among the zone's `indices`.
+    struct Unreadable {
+        inner: MemoryStorage,
+        hidden: Vec<(Zone, u64)>,
+    }
+
+    impl Storage for Unreadable {
+        fn read(&self, zone: Zone, index: u64) -> Option<Bytes> {
+            if self.hidden.contains(&(zone, index)) {
+                return None;
+            }
+            self.inner.read(zone, index)
+        }
+
+        fn write(&mut self, zone: Zone, index: u64, data: Bytes) {
+            self.hidden.retain(|&at| at != (zone, index));
+            self.inner.write(zone, index, data);
+        }
+
+        fn erase(&mut self, zone: Zone, index: u64) {
+            self.hidden.retain(|&at| at != (zone, index));
+            self.inner.erase(zone, index);
+        }
+
+        fn indices(&self, zone: Zone) -> Vec<u64> {
+            self.inner.indices(zone)
+        }
+    }
+
+    #[test]
+    fn a_slot_whose_record_is_torn_and_whose_prepare_reads_as_nothing_is_unknown() {
+        // Op 3 was prepared here (so it may have been acked); a crash tore its header record
+        // and its prepare's sector now reads back as nothing. Both zones were written: op 3
+        // is unknown, never taken for a header-only entry this replica could nack.
+        let prepares = chain(3);
+        let mut inner = MemoryStorage::new();
+        journal_with(&mut inner, &prepares);
+        inner.write(Zone::WalHeaders, 3, Bytes::from_static(b"torn"));
+        let storage = Unreadable {
+            inner,
+            hidden: vec![(Zone::WalPrepares, 3)],
+        };
+        let recovered = Journal::recover(&storage, &ctx(), SLOTS, root_prepare(CLUSTER).header, 0);
+        assert_eq!(recovered.state(2), Some(PrepareState::Present));
+        assert_eq!(recovered.unknown_ops().collect::<Vec<_>>(), vec![3]);
+        // The same with the record unreadable and the prepare torn.
+        let mut inner = MemoryStorage::new();
+        journal_with(&mut inner, &prepares);
+        inner.write(Zone::WalPrepares, 3, Bytes::from_static(b"torn"));
+        let storage = Unreadable {
+            inner,
+            hidden: vec![(Zone::WalHeaders, 3)],
+        };
+        let recovered = Journal::recover(&storage, &ctx(), SLOTS, root_prepare(CLUSTER).header, 0);
+        assert_eq!(recovered.unknown_ops().collect::<Vec<_>>(), vec![3]);
+        // A header-only entry (its prepare never written here) whose prepare zone was since
+        // written (a misdirected write, say) and now reads as nothing: the record alone cannot
+        // prove the prepare never landed there, so the op is faulty, not missing.
+        let mut inner = MemoryStorage::new();
+        let mut journal = journal_with(&mut inner, &prepares[..2]);
+        journal.write_header(&mut inner, &prepares[2].header);
+        inner.write(Zone::WalPrepares, 3, Bytes::from_static(b"misdirected"));
+        let storage = Unreadable {
+            inner,
+            hidden: vec![(Zone::WalPrepares, 3)],
+        };
+        let recovered = Journal::recover(&storage, &ctx(), SLOTS, root_prepare(CLUSTER).header, 0);
+        assert_eq!(recovered.state(3), Some(PrepareState::Faulty));
+        assert!(recovered.may_have_acked(3));
     }
 
     /// A journal of ops 1..=`ops` whose op 3 header record reads back stale: another

@@ -101,6 +101,10 @@ pub enum Fault {
 pub enum DiskFault {
     /// A latent sector error: the location reads back corrupted until rewritten.
     Latent { zone: Zone, index: u64 },
+    /// A latent sector error that reads back as nothing (a disk or driver that returns no
+    /// data, or zeros a checksum would reject, for an unreadable sector), until rewritten:
+    /// the location looks never written, though it was.
+    Unreadable { zone: Zone, index: u64 },
     /// A stale sector: the location reads back what it held before its last write (valid
     /// but old: in the journal, a prepare or header of an earlier wrap of the ring).
     Stale { zone: Zone, index: u64 },

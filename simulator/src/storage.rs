@@ -7,7 +7,8 @@
 //! - Crashes: any writes still in flight may be lost, not only the newest (the disk reorders
 //!   what it was not yet asked to make durable); the newest lost one may leave a torn sector
 //!   of garbage rather than the old contents.
-//! - Latent read faults: a faulty location reads back corrupted until it is rewritten.
+//! - Latent read faults: a faulty location reads back corrupted until it is rewritten, or
+//!   reads back as nothing (an unreadable sector a disk returns no data for).
 //! - Misdirected writes: a write in flight lands on another location of its zone, which is
 //!   clobbered, while its own location keeps what it held before.
 //! - Lost writes (write faults): a write in flight silently never lands.
@@ -38,6 +39,8 @@ pub struct FaultyStorage {
     inner: MemoryStorage,
     /// Locations that read back corrupted until rewritten.
     faulty: BTreeSet<(Zone, u64)>,
+    /// Of `faulty`, those that read back as nothing instead.
+    unreadable: BTreeSet<(Zone, u64)>,
     /// Locations that hold the wrong data because of a misdirected write, until rewritten.
     misdirected: BTreeSet<(Zone, u64)>,
     /// Writes in flight, oldest first.
@@ -69,6 +72,7 @@ impl FaultyStorage {
         FaultyStorage {
             inner: MemoryStorage::new(),
             faulty: BTreeSet::new(),
+            unreadable: BTreeSet::new(),
             misdirected: BTreeSet::new(),
             pending: VecDeque::new(),
             overwritten: BTreeMap::new(),
@@ -86,6 +90,15 @@ impl FaultyStorage {
             return false;
         }
         self.faulty.insert((zone, index))
+    }
+
+    /// Makes `(zone, index)` read back as nothing, if something is stored there; it still
+    /// counts among the zone's written locations (`Storage::indices`).
+    pub fn make_unreadable(&mut self, zone: Zone, index: u64) -> bool {
+        if !self.corrupt(zone, index) {
+            return false;
+        }
+        self.unreadable.insert((zone, index))
     }
 
     pub fn is_faulty(&self, zone: Zone, index: u64) -> bool {
@@ -248,6 +261,7 @@ impl FaultyStorage {
                 (_, _, None) => self.inner.erase(write.zone, write.index),
             }
             self.faulty.remove(&location);
+            self.unreadable.remove(&location);
             self.misdirected.remove(&location);
         }
         self.flush();
@@ -358,6 +372,9 @@ fn corrupted(bytes: &Bytes, zone: Zone, index: u64) -> Bytes {
 impl Storage for FaultyStorage {
     fn read(&self, zone: Zone, index: u64) -> Option<Bytes> {
         let bytes = self.inner.read(zone, index)?;
+        if self.unreadable.contains(&(zone, index)) {
+            return None;
+        }
         if self.faulty.contains(&(zone, index)) {
             return Some(corrupted(&bytes, zone, index));
         }
@@ -368,6 +385,7 @@ impl Storage for FaultyStorage {
         self.remember(zone, index);
         self.inner.write(zone, index, data);
         self.faulty.remove(&(zone, index));
+        self.unreadable.remove(&(zone, index));
         self.misdirected.remove(&(zone, index));
     }
 
@@ -375,6 +393,7 @@ impl Storage for FaultyStorage {
         self.remember(zone, index);
         self.inner.erase(zone, index);
         self.faulty.remove(&(zone, index));
+        self.unreadable.remove(&(zone, index));
         self.misdirected.remove(&(zone, index));
     }
 
@@ -409,6 +428,33 @@ impl Storage for Durable<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_unreadable_location_reads_as_nothing_yet_stays_written_until_rewritten() {
+        let mut s = FaultyStorage::new();
+        assert!(
+            !s.make_unreadable(Zone::WalPrepares, 1),
+            "nothing stored there"
+        );
+        s.write(Zone::WalPrepares, 1, Bytes::from_static(b"abcd"));
+        s.advance(1);
+        s.flush();
+        assert!(s.make_unreadable(Zone::WalPrepares, 1));
+        assert_eq!(s.read(Zone::WalPrepares, 1), None);
+        assert_eq!(
+            s.indices(Zone::WalPrepares),
+            vec![1],
+            "still a written location"
+        );
+        assert!(s.is_tampered(Zone::WalPrepares, 1));
+        assert_eq!(s.faulty_slots().collect::<Vec<_>>(), vec![1]);
+        s.write(Zone::WalPrepares, 1, Bytes::from_static(b"efgh"));
+        assert_eq!(
+            s.read(Zone::WalPrepares, 1),
+            Some(Bytes::from_static(b"efgh"))
+        );
+        assert!(!s.is_tampered(Zone::WalPrepares, 1));
+    }
 
     #[test]
     fn faults_persist_until_rewritten_and_tears_revert() {

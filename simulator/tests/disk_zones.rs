@@ -1,6 +1,7 @@
 //! Every disk zone gets its faults (issue 12 §3): the swarm's draws reach stale sectors,
 //! faults at the uncommitted head, misdirected and lost superblock and checkpoint writes, and
-//! torn sectors of garbage, within the atlas, and the replicas survive them.
+//! torn sectors of garbage, sectors that read back as nothing, within the atlas, and the
+//! replicas survive them.
 
 use simulator::options::Options;
 use simulator::run::{run, Outcome, RunConfig};
@@ -13,6 +14,7 @@ fn the_swarm_reaches_every_disk_zone_and_the_cluster_survives() {
     let mut copies_lost_or_misdirected = 0;
     let mut garbage = 0;
     let mut journal = 0;
+    let mut unreadable = 0;
     for seed in 1..=12 {
         let mut o = Options::from_seed(seed);
         o.replica_count = 3;
@@ -37,7 +39,11 @@ fn the_swarm_reaches_every_disk_zone_and_the_cluster_survives() {
                     } => journal += 1,
                     DiskFault::MisdirectToGroup { .. } => across += 1,
                     DiskFault::Misdirect { .. } | DiskFault::Lost => {}
-                    DiskFault::Latent { .. } => {}
+                    DiskFault::Unreadable {
+                        zone: Zone::WalHeaders | Zone::WalPrepares,
+                        ..
+                    } => unreadable += 1,
+                    DiskFault::Latent { .. } | DiskFault::Unreadable { .. } => {}
                 },
                 Fault::Crash { garbage: true, .. } => garbage += 1,
                 _ => {}
@@ -55,6 +61,9 @@ fn the_swarm_reaches_every_disk_zone_and_the_cluster_survives() {
     // Seeds with several groups: a write lands in another group's region of the node's disk.
     assert!(across > 0, "no write misdirected across groups");
     assert!(journal > 0, "no journal fault");
+    // A journal sector that reads back as nothing, though written (recovery must still see
+    // the slot as written: `Journal::recover`).
+    assert!(unreadable > 0, "no unreadable journal sector");
     assert!(garbage > 0, "no torn sector of garbage");
     assert!(
         copies_lost_or_misdirected > 0,

@@ -219,7 +219,13 @@ impl Simulation {
         let kind = self
             .prng_faults
             .range_u64(0, if groups > 1 { 12 } else { 11 });
-        let latent = |zone, index| Some(DiskFault::Latent { zone, index });
+        // Every other latent fault reads back as nothing instead of corrupted, by the tick's
+        // parity: no draw, so the fault stream of a seed is what it was before this kind.
+        let tick = self.tick;
+        let latent = |zone, index| match (tick + index) % 2 {
+            0 => Some(DiskFault::Latent { zone, index }),
+            _ => Some(DiskFault::Unreadable { zone, index }),
+        };
         match kind {
             0 => {
                 let copies = self.layout.superblock_copies;
@@ -356,6 +362,13 @@ impl Simulation {
                         .cluster
                         .storage_in_mut(r, g)
                         .corrupt(zone.into(), index)
+            }
+            DiskFault::Unreadable { zone, index } => {
+                self.atlas_allows_at(r, g, zone, index)
+                    && self
+                        .cluster
+                        .storage_in_mut(r, g)
+                        .make_unreadable(zone.into(), index)
             }
             DiskFault::Stale { zone, index } => {
                 self.atlas_allows_at(r, g, zone, index)
