@@ -279,6 +279,19 @@ impl Journal {
         self.unknown.iter().copied()
     }
 
+    /// Forgets the entry of `op`, which is not the one this replica's log holds there, and
+    /// counts the op as unknown: the replica may have acked the one its log holds. The disk is
+    /// left as it is, so a later recovery finds the same entry and forgets it again.
+    pub fn distrust(&mut self, op: u64) {
+        if self.entry(op).is_none() || op <= self.checkpoint_op() {
+            return;
+        }
+        let slot = self.slot(op);
+        self.slots[slot] = None;
+        self.unknown.insert(op);
+        self.faults_found += 1;
+    }
+
     /// A start_view's log ends at `op`: ops above it were not committed by the quorum that
     /// chose that log (which this replica was not part of), so they no longer matter.
     pub fn clear_unknown_above(&mut self, op: u64) {

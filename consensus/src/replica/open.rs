@@ -199,6 +199,7 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
     fn recover(&mut self) {
         self.commit_min = self.journal.checkpoint_op();
         self.restore_view_head();
+        self.distrust_above_view_head();
         self.op = self.journal.op_max();
         self.commit_max = self.superblock.commit_max.max(self.commit_min);
         self.timestamp_last = self.head_timestamp();
@@ -220,6 +221,29 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
         let in_window = op > self.journal.checkpoint_op() && op <= self.journal.window_max();
         if in_window && self.journal.checksum(op) != Some(head.checksum) {
             self.journal.write_header(&mut self.storage, &head);
+        }
+    }
+
+    /// Above the head of the log the last view change installed (`superblock.view_head`, made
+    /// durable with log_view), the log holds only prepares of log_view itself: the installed
+    /// log ends at that head, and a replica takes new prepares only from its own view's
+    /// primary. A recovered entry there of an older view is not of the log: it is an older
+    /// write read back (a stale sector, where a crash lost the record of the newer prepare:
+    /// seed 33927, which executed such a prepare of view 0 over the op view 4 committed). Its
+    /// op is unknown rather than missing: the replica may have acked the view's prepare there.
+    fn distrust_above_view_head(&mut self) {
+        let Some(head) = self.superblock.view_head else {
+            return;
+        };
+        let stale: Vec<u64> = (head.prepare().op + 1..=self.journal.op_max())
+            .filter(|&op| {
+                self.journal
+                    .header(op)
+                    .is_some_and(|h| h.view < self.log_view)
+            })
+            .collect();
+        for op in stale {
+            self.journal.distrust(op);
         }
     }
 
@@ -269,5 +293,83 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
             .header(self.op)
             .map(|h| h.prepare().timestamp)
             .unwrap_or(0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::Prepare;
+    use crate::{KvMachine, MemoryStorage};
+
+    const CLUSTER: u128 = 7;
+
+    /// A prepare of `view` registering client `op`, chained to `parent`.
+    fn prepare(view: u32, op: u64, parent: u128) -> Message {
+        let p = Prepare {
+            parent,
+            client: 1_000 + op as u128,
+            request_checksum: op as u128,
+            op,
+            commit: 0,
+            timestamp: op,
+            session: 0,
+            request: 0,
+            operation: Operation::Register,
+        };
+        Message::new(
+            Header::new(CLUSTER, view, view as u8 % 3, Command::Prepare(p)),
+            bytes::Bytes::new(),
+        )
+    }
+
+    /// Seed 33927's disk after the crash: the last view change (view 2) installed a log whose
+    /// head is op 1, and op 2 reads back as a prepare of view 0 (a stale sector, with the
+    /// record of the view-2 prepare written over it lost). The log of view 2 holds only view
+    /// 2's prepares above op 1, so that entry is not of the log: op 2 is unknown, neither the
+    /// head nor executed, whatever commit the replica learns.
+    #[test]
+    fn an_entry_of_an_older_view_above_the_view_head_is_distrusted_at_recovery() {
+        let config = Config::new(CLUSTER, 3, 1);
+        let mut storage = MemoryStorage::new();
+        Replica::<MemoryStorage, KvMachine>::format(&config, &mut storage);
+        let mut replica = Replica::open(config.clone(), storage, KvMachine::new()).expect("open");
+        let root = replica.journal.checksum(0).expect("the root");
+        let one = prepare(0, 1, root);
+        let stale_two = prepare(0, 2, one.header.checksum);
+        replica.journal.write_prepare(&mut replica.storage, &one);
+        replica
+            .journal
+            .write_prepare(&mut replica.storage, &stale_two);
+        replica.superblock.view_head = Some(one.header);
+        replica.view = 2;
+        replica.log_view = 2;
+        replica.persist_view_state();
+        let storage = replica.into_storage();
+        let mut reopened =
+            Replica::open(config.clone(), storage, KvMachine::new()).expect("reopen");
+        assert_eq!(reopened.op, 1, "{}", reopened.describe());
+        assert_eq!(reopened.journal.unknown_ops().collect::<Vec<_>>(), vec![2]);
+        reopened.commit_max = 2;
+        reopened.commit_journal();
+        assert!(reopened.commit_min <= 1, "{}", reopened.describe());
+        // A prepare of the view itself above the head is the view's: kept.
+        let two = prepare(2, 2, one.header.checksum);
+        let mut storage = reopened.into_storage();
+        let mut journal = Journal::recover(
+            &storage,
+            &DecodeContext {
+                cluster: CLUSTER,
+                replica_count: 3,
+            },
+            config.journal_slot_count,
+            root_prepare(CLUSTER).header,
+            0,
+        );
+        journal.write_prepare(&mut storage, &two);
+        let reopened = Replica::open(config, storage, KvMachine::new()).expect("reopen");
+        assert_eq!(reopened.op, 2, "{}", reopened.describe());
+        assert_eq!(reopened.journal.checksum(2), Some(two.header.checksum));
+        assert_eq!(reopened.journal.unknown_ops().count(), 0);
     }
 }
