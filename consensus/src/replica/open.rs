@@ -333,7 +333,7 @@ mod tests {
         let config = Config::new(CLUSTER, 3, 1);
         let mut storage = MemoryStorage::new();
         Replica::<MemoryStorage, KvMachine>::format(&config, &mut storage);
-        let mut replica = Replica::open(config.clone(), storage, KvMachine::new()).expect("open");
+        let mut replica = Replica::open(config, storage, KvMachine::new()).expect("open");
         let root = replica.journal.checksum(0).expect("the root");
         let one = prepare(0, 1, root);
         let stale_two = prepare(0, 2, one.header.checksum);
@@ -346,8 +346,7 @@ mod tests {
         replica.log_view = 2;
         replica.persist_view_state();
         let storage = replica.into_storage();
-        let mut reopened =
-            Replica::open(config.clone(), storage, KvMachine::new()).expect("reopen");
+        let mut reopened = Replica::open(config, storage, KvMachine::new()).expect("reopen");
         assert_eq!(reopened.op, 1, "{}", reopened.describe());
         assert_eq!(reopened.journal.unknown_ops().collect::<Vec<_>>(), vec![2]);
         reopened.commit_max = 2;
