@@ -85,3 +85,38 @@ impl Checkpoint {
 fn index(area: u8, copy: u64) -> u64 {
     area as u64 * CHECKPOINT_COPIES + copy
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::replica::root_prepare;
+    use crate::storage::MemoryStorage;
+
+    /// Both copies are written, and a checkpoint whose first copy reads back corrupted (or as
+    /// nothing) is read from the second: one fault must not lose the checkpoint (a solo
+    /// replica would refuse to open, a replica of a cluster would need a state transfer).
+    #[test]
+    fn a_checkpoint_survives_the_loss_of_either_copy() {
+        let header = root_prepare(7).header;
+        let checkpoint = Checkpoint::new(&header, b"state", b"clients");
+        for area in [0u8, 1] {
+            for lost in 0..CHECKPOINT_COPIES {
+                let mut storage = MemoryStorage::new();
+                checkpoint.write(&mut storage, area);
+                let at = index(area, lost);
+                if lost == 0 {
+                    storage.write(Zone::Checkpoint, at, Bytes::from_static(b"corrupted"));
+                } else {
+                    storage.erase(Zone::Checkpoint, at);
+                }
+                let read = Checkpoint::read(&storage, area, checkpoint.checksum);
+                assert_eq!(
+                    read.map(|c| c.checksum),
+                    Some(checkpoint.checksum),
+                    "area {area}, copy {lost} lost"
+                );
+                assert!(Checkpoint::read(&storage, 1 - area, checkpoint.checksum).is_none());
+            }
+        }
+    }
+}

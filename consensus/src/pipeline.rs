@@ -88,3 +88,31 @@ impl Pipeline {
         self.requests.clear();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::{Command, Header, Operation, Request};
+
+    fn request(client: u128, number: u32) -> Message {
+        let command = Command::Request(Request {
+            client,
+            session: 1,
+            request: number,
+            operation: Operation::StateMachine,
+        });
+        Message::new(Header::new(7, 0, 0, command), bytes::Bytes::new())
+    }
+
+    /// One request per client in flight (C3) counts the queued requests too: a client whose
+    /// request waits behind a full pipeline must not get a second one queued (or the same one
+    /// twice, prepared twice later).
+    #[test]
+    fn a_queued_request_counts_as_in_flight() {
+        let mut pipeline = Pipeline::new(1, 4);
+        assert!(!pipeline.has_client(5));
+        pipeline.push_request(request(5, 1));
+        assert!(pipeline.has_client(5), "queued");
+        assert!(!pipeline.has_client(6));
+    }
+}

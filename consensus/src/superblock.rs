@@ -212,6 +212,31 @@ mod tests {
         assert_eq!(SuperBlock::read(&storage, owner(6)), None);
     }
 
+    /// The newest copy wins, wherever it is: after a crash tore the newest write on some
+    /// copies, or a copy went stale, an older copy must never bring back an older view or
+    /// log_view (the replica would vote or act in a view it left).
+    #[test]
+    fn the_newest_valid_copy_is_read_whichever_copy_holds_it() {
+        for newest in 0..SUPERBLOCK_COPIES {
+            let mut storage = MemoryStorage::default();
+            let mut sb = superblock(0, 0, 3);
+            sb.write(&mut storage);
+            let old = sb.encode();
+            sb.view = 4;
+            sb.log_view = 4;
+            sb.write(&mut storage);
+            for copy in (0..SUPERBLOCK_COPIES).filter(|&c| c != newest) {
+                storage.write(Zone::Superblock, copy, old.clone());
+            }
+            let read = SuperBlock::read(&storage, owner(0)).expect("copies");
+            assert_eq!(
+                (read.view, read.sequence),
+                (4, 2),
+                "newest in copy {newest}"
+            );
+        }
+    }
+
     #[test]
     fn the_namespace_round_trips() {
         let mut storage = MemoryStorage::default();
