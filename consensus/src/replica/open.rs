@@ -299,6 +299,7 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::storage::{Storage, Zone};
     use crate::wire::Prepare;
     use crate::{KvMachine, MemoryStorage};
 
@@ -370,5 +371,69 @@ mod tests {
         assert_eq!(reopened.op, 2, "{}", reopened.describe());
         assert_eq!(reopened.journal.checksum(2), Some(two.header.checksum));
         assert_eq!(reopened.journal.unknown_ops().count(), 0);
+    }
+
+    /// The superblock's view head wins over a different header the journal holds at its op
+    /// (an older write read back), not only over an empty slot (R5).
+    #[test]
+    fn recovery_puts_back_the_view_head_over_a_different_entry() {
+        let config = Config::new(CLUSTER, 3, 1);
+        let mut storage = MemoryStorage::new();
+        Replica::<MemoryStorage, KvMachine>::format(&config, &mut storage);
+        let mut replica = Replica::open(config, storage, KvMachine::new()).expect("open");
+        let root = replica.journal.checksum(0).expect("the root");
+        let old = prepare(0, 1, root);
+        let head = prepare(2, 1, root);
+        replica.journal.write_prepare(&mut replica.storage, &old);
+        replica.superblock.view_head = Some(head.header);
+        replica.view = 2;
+        replica.log_view = 2;
+        replica.persist_view_state();
+        let reopened =
+            Replica::open(config, replica.into_storage(), KvMachine::new()).expect("reopen");
+        assert_eq!(reopened.journal.checksum(1), Some(head.header.checksum));
+        assert_eq!(reopened.commit_min, 0, "{}", reopened.describe());
+    }
+
+    /// The commit point a replica knew survives its restart: it comes back from the
+    /// superblock, and the recovered backup executes what it holds up to it.
+    #[test]
+    fn a_restarted_replica_keeps_the_commit_point_it_persisted() {
+        let config = Config::new(CLUSTER, 3, 1);
+        let mut storage = MemoryStorage::new();
+        Replica::<MemoryStorage, KvMachine>::format(&config, &mut storage);
+        let mut replica = Replica::open(config, storage, KvMachine::new()).expect("open");
+        let root = replica.journal.checksum(0).expect("the root");
+        let one = prepare(0, 1, root);
+        let two = prepare(0, 2, one.header.checksum);
+        replica.journal.write_prepare(&mut replica.storage, &one);
+        replica.journal.write_prepare(&mut replica.storage, &two);
+        replica.commit_max = 2;
+        replica.persist_view_state();
+        let reopened =
+            Replica::open(config, replica.into_storage(), KvMachine::new()).expect("reopen");
+        assert_eq!(reopened.commit_max, 2, "{}", reopened.describe());
+        assert_eq!(reopened.commit_min, 2, "{}", reopened.describe());
+    }
+
+    /// A freshly formatted primary resumes leading view 0 only if nothing can have been
+    /// prepared: a slot whose both zones were written and read back as nothing usable is an
+    /// op the backups may have acked, which a resumed primary would overwrite.
+    #[test]
+    fn a_formatted_primary_with_an_unknown_slot_does_not_resume() {
+        let config = Config::new(CLUSTER, 3, 0);
+        let mut storage = MemoryStorage::new();
+        Replica::<MemoryStorage, KvMachine>::format(&config, &mut storage);
+        let fresh = Replica::open(config, storage.clone(), KvMachine::new()).expect("open");
+        assert!(fresh.status == Status::Normal && fresh.is_primary());
+        storage.write(Zone::WalHeaders, 1, bytes::Bytes::from_static(b"torn"));
+        storage.write(Zone::WalPrepares, 1, bytes::Bytes::from_static(b"torn"));
+        let damaged = Replica::open(config, storage, KvMachine::new()).expect("open");
+        assert_eq!(damaged.journal.unknown_ops().collect::<Vec<_>>(), vec![1]);
+        assert!(
+            !(damaged.status == Status::Normal && damaged.is_primary()),
+            "{}",
+            damaged.describe()
+        );
     }
 }
