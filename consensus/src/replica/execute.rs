@@ -257,4 +257,35 @@ mod tests {
         replica.commit_journal();
         assert_eq!(replica.commit_min, 3, "{}", replica.describe());
     }
+
+    /// A Headers message of view 0 from replica 0 carrying `headers`.
+    fn headers_message(headers: &[Header]) -> Message {
+        Message::new(
+            Header::new(CLUSTER, 0, 0, Command::Headers),
+            crate::wire::encode_header_list(headers),
+        )
+    }
+
+    /// A backup that learned commit_max from its primary's commit message, with the
+    /// checksum of the op there, takes a new head above its log only if it is that very
+    /// header: any other header at commit_max (stale, or from another view's log) would
+    /// become its head, and execution trusts the chain below a head.
+    #[test]
+    fn repair_takes_a_new_head_only_if_it_is_the_header_the_primary_vouched_for() {
+        let mut replica = backup();
+        let root = replica.journal.checksum(0).expect("the root");
+        let one = prepare(1, root);
+        let vouched = prepare(2, one.header.checksum);
+        let other = prepare(2, one.header.checksum ^ 1);
+        replica.journal.write_prepare(&mut replica.storage, &one);
+        replica.op = 1;
+        replica.commit_max = 2;
+        replica.commit_max_checksum = Some(vouched.header.checksum);
+        replica.on_headers(&headers_message(&[other.header]));
+        assert_eq!(replica.op, 1, "{}", replica.describe());
+        assert_eq!(replica.journal.checksum(2), None);
+        replica.on_headers(&headers_message(&[vouched.header]));
+        assert_eq!(replica.op, 2, "{}", replica.describe());
+        assert_eq!(replica.journal.checksum(2), Some(vouched.header.checksum));
+    }
 }
