@@ -12,6 +12,8 @@
 //! repair of headers and prepares), `open.rs` (starting from storage), `checkpointing.rs`
 //! (taking and installing checkpoints), `sync.rs` (state transfer from a peer's checkpoint).
 
+#[cfg(test)]
+mod backup_tests;
 mod checkpointing;
 mod config;
 mod execute;
