@@ -1,6 +1,6 @@
 //! Scripted unit tests of one backup replica, driven through its handlers with state set
 //! by hand: execution waits for a proven chain, repair takes only a vouched head, a state
-//! transfer ignores a checkpoint older than it needs.
+//! transfer ignores a checkpoint older than it needs and lets go of a silent peer.
 
 use super::*;
 use crate::wire::{Operation, Prepare};
@@ -126,4 +126,34 @@ fn a_state_transfer_ignores_a_checkpoint_older_than_it_needs() {
     replica.on_sync_checkpoint(&chunk(40));
     assert!(replica.sync.is_some(), "{}", replica.describe());
     assert_eq!(replica.peer_checkpoint[0], 40);
+}
+
+/// A transfer pinned to the peer serving its checkpoint lets go of that peer once it stops
+/// answering (it crashed, or is cut off for good), so the next round asks another: pinned
+/// forever, a replica that needs a checkpoint would never get one.
+#[test]
+fn a_state_transfer_lets_go_of_a_peer_that_stopped_answering() {
+    use crate::wire::SyncCheckpoint;
+    let mut replica = backup();
+    replica.sync_required = Some(40);
+    let c = SyncCheckpoint {
+        checkpoint_checksum: 99,
+        checkpoint_op: 40,
+        size: 200,
+        offset: 0,
+    };
+    let first_chunk = Message::new(
+        Header::new(CLUSTER, 0, 0, Command::SyncCheckpoint(c)),
+        bytes::Bytes::from(vec![0u8; 100]),
+    );
+    replica.on_sync_checkpoint(&first_chunk);
+    assert!(replica.sync.is_some(), "{}", replica.describe());
+    for _ in 0..1_000 {
+        replica.sync_tick();
+    }
+    assert!(
+        replica.sync.is_none(),
+        "still pinned: {}",
+        replica.describe()
+    );
 }
