@@ -1,6 +1,7 @@
 //! Scripted unit tests of one backup replica, driven through its handlers with state set
 //! by hand: execution waits for a proven chain, repair takes only a vouched head, a state
-//! transfer ignores a checkpoint older than it needs and lets go of a silent peer.
+//! transfer ignores a checkpoint older than it needs, lets go of a silent peer, and moves the
+//! replica up to the view its checkpoint came from.
 
 use super::*;
 use crate::wire::{Operation, Prepare};
@@ -156,4 +157,24 @@ fn a_state_transfer_lets_go_of_a_peer_that_stopped_answering() {
         "still pinned: {}",
         replica.describe()
     );
+}
+
+/// A checkpoint installed by state transfer may hold ops committed in a view as late as the
+/// one it was received in: a replica of an older view moves up to that view (a view change),
+/// or it would go on taking the older view's start_views and prepares, which may predate the
+/// checkpoint it now holds.
+#[test]
+fn a_checkpoint_received_in_a_newer_view_moves_the_replica_to_that_view() {
+    let mut replica = backup();
+    let root = replica.journal.checksum(0).expect("the root");
+    let one = prepare(1, root);
+    let checkpoint = crate::checkpoint::Checkpoint::new(
+        &one.header,
+        &replica.state_machine.snapshot(),
+        &replica.client_table.snapshot(),
+    );
+    assert!(replica.install_synced_checkpoint(checkpoint, 3));
+    assert_eq!(replica.commit_min, 1, "{}", replica.describe());
+    assert_eq!(replica.view, 3, "{}", replica.describe());
+    assert_eq!(replica.status, Status::ViewChange);
 }
