@@ -3,39 +3,14 @@
 //! transfer ignores a checkpoint older than it needs, lets go of a silent peer, and moves the
 //! replica up to the view its checkpoint came from.
 
+use super::test_support::{formatted, prepare, TestReplica, CLUSTER};
 use super::*;
-use crate::wire::{Operation, Prepare};
-use crate::{KvMachine, MemoryStorage};
-
-const CLUSTER: u128 = 7;
 
 /// Replica 1 of 3, a backup in normal status in view 0, freshly formatted.
-fn backup() -> Replica<MemoryStorage, KvMachine> {
-    let config = Config::new(CLUSTER, 3, 1);
-    let mut storage = MemoryStorage::new();
-    Replica::<MemoryStorage, KvMachine>::format(&config, &mut storage);
-    let replica = Replica::open(config, storage, KvMachine::new()).expect("formatted");
+fn backup() -> TestReplica {
+    let replica = formatted(1);
     assert!(replica.status == Status::Normal && !replica.is_primary());
     replica
-}
-
-/// A prepare of view 0 registering client `op`, chained to `parent`.
-fn prepare(op: u64, parent: u128) -> Message {
-    let p = Prepare {
-        parent,
-        client: 1_000 + op as u128,
-        request_checksum: op as u128,
-        op,
-        commit: 0,
-        timestamp: op,
-        session: 0,
-        request: 0,
-        operation: Operation::Register,
-    };
-    Message::new(
-        Header::new(CLUSTER, 0, 0, Command::Prepare(p)),
-        bytes::Bytes::new(),
-    )
 }
 
 /// Execution needs the log proven by hash chain from the head (N4): a head whose parent
@@ -47,10 +22,10 @@ fn prepare(op: u64, parent: u128) -> Message {
 fn execution_waits_for_a_log_proven_from_the_head() {
     let mut replica = backup();
     let root = replica.journal.checksum(0).expect("the root");
-    let one = prepare(1, root);
-    let stale_two = prepare(2, one.header.checksum);
+    let one = prepare(0, 1, root);
+    let stale_two = prepare(0, 2, one.header.checksum);
     // The head links to another op 2 than the one held here.
-    let three = prepare(3, stale_two.header.checksum ^ 1);
+    let three = prepare(0, 3, stale_two.header.checksum ^ 1);
     for message in [&one, &stale_two, &three] {
         replica.journal.write_prepare(&mut replica.storage, message);
     }
@@ -61,7 +36,7 @@ fn execution_waits_for_a_log_proven_from_the_head() {
     assert_eq!(replica.commit_min, 0, "{}", replica.describe());
     // Once op 3 links to the op 2 held here, the chain is proven to the root and
     // every op executes.
-    let three = prepare(3, stale_two.header.checksum);
+    let three = prepare(0, 3, stale_two.header.checksum);
     replica.journal.write_prepare(&mut replica.storage, &three);
     assert!(replica.chain_floor() <= replica.commit_min);
     replica.commit_journal();
@@ -84,9 +59,9 @@ fn headers_message(headers: &[Header]) -> Message {
 fn repair_takes_a_new_head_only_if_it_is_the_header_the_primary_vouched_for() {
     let mut replica = backup();
     let root = replica.journal.checksum(0).expect("the root");
-    let one = prepare(1, root);
-    let vouched = prepare(2, one.header.checksum);
-    let other = prepare(2, one.header.checksum ^ 1);
+    let one = prepare(0, 1, root);
+    let vouched = prepare(0, 2, one.header.checksum);
+    let other = prepare(0, 2, one.header.checksum ^ 1);
     replica.journal.write_prepare(&mut replica.storage, &one);
     replica.op = 1;
     replica.commit_max = 2;
@@ -167,7 +142,7 @@ fn a_state_transfer_lets_go_of_a_peer_that_stopped_answering() {
 fn a_checkpoint_received_in_a_newer_view_moves_the_replica_to_that_view() {
     let mut replica = backup();
     let root = replica.journal.checksum(0).expect("the root");
-    let one = prepare(1, root);
+    let one = prepare(0, 1, root);
     let checkpoint = crate::checkpoint::Checkpoint::new(
         &one.header,
         &replica.state_machine.snapshot(),

@@ -25,6 +25,8 @@ mod open;
 pub use open::{root_prepare, OpenError};
 mod repair;
 mod sync;
+#[cfg(test)]
+mod test_support;
 mod view_change;
 
 pub use config::{Config, Timeouts, REPLICAS_MAX};

@@ -298,31 +298,10 @@ impl<S: Storage, M: StateMachine> Replica<S, M> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::test_support::{formatted, prepare, CLUSTER};
     use super::*;
     use crate::storage::{Storage, Zone};
-    use crate::wire::Prepare;
     use crate::{KvMachine, MemoryStorage};
-
-    const CLUSTER: u128 = 7;
-
-    /// A prepare of `view` registering client `op`, chained to `parent`.
-    fn prepare(view: u32, op: u64, parent: u128) -> Message {
-        let p = Prepare {
-            parent,
-            client: 1_000 + op as u128,
-            request_checksum: op as u128,
-            op,
-            commit: 0,
-            timestamp: op,
-            session: 0,
-            request: 0,
-            operation: Operation::Register,
-        };
-        Message::new(
-            Header::new(CLUSTER, view, view as u8 % 3, Command::Prepare(p)),
-            bytes::Bytes::new(),
-        )
-    }
 
     /// Seed 33927's disk after the crash: the last view change (view 2) installed a log whose
     /// head is op 1, and op 2 reads back as a prepare of view 0 (a stale sector, with the
@@ -331,10 +310,8 @@ mod tests {
     /// head nor executed, whatever commit the replica learns.
     #[test]
     fn an_entry_of_an_older_view_above_the_view_head_is_distrusted_at_recovery() {
-        let config = Config::new(CLUSTER, 3, 1);
-        let mut storage = MemoryStorage::new();
-        Replica::<MemoryStorage, KvMachine>::format(&config, &mut storage);
-        let mut replica = Replica::open(config, storage, KvMachine::new()).expect("open");
+        let mut replica = formatted(1);
+        let config = replica.config;
         let root = replica.journal.checksum(0).expect("the root");
         let one = prepare(0, 1, root);
         let stale_two = prepare(0, 2, one.header.checksum);
@@ -377,10 +354,8 @@ mod tests {
     /// (an older write read back), not only over an empty slot (R5).
     #[test]
     fn recovery_puts_back_the_view_head_over_a_different_entry() {
-        let config = Config::new(CLUSTER, 3, 1);
-        let mut storage = MemoryStorage::new();
-        Replica::<MemoryStorage, KvMachine>::format(&config, &mut storage);
-        let mut replica = Replica::open(config, storage, KvMachine::new()).expect("open");
+        let mut replica = formatted(1);
+        let config = replica.config;
         let root = replica.journal.checksum(0).expect("the root");
         let old = prepare(0, 1, root);
         let head = prepare(2, 1, root);
@@ -399,10 +374,8 @@ mod tests {
     /// superblock, and the recovered backup executes what it holds up to it.
     #[test]
     fn a_restarted_replica_keeps_the_commit_point_it_persisted() {
-        let config = Config::new(CLUSTER, 3, 1);
-        let mut storage = MemoryStorage::new();
-        Replica::<MemoryStorage, KvMachine>::format(&config, &mut storage);
-        let mut replica = Replica::open(config, storage, KvMachine::new()).expect("open");
+        let mut replica = formatted(1);
+        let config = replica.config;
         let root = replica.journal.checksum(0).expect("the root");
         let one = prepare(0, 1, root);
         let two = prepare(0, 2, one.header.checksum);
